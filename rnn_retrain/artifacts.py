@@ -1,0 +1,181 @@
+"""The artifact store: the only place that builds artifact paths or URIs.
+
+Artifacts live under ``<root>/runs/<run_id>/<stage>/<name>`` next to a ``<name>.manifest.json``
+that records the sha256, row count, schema, producing stage and parameters. The root is a local
+folder or any URI pyarrow's filesystem layer understands (``s3://``, ``gs://``, ``file://``).
+
+Every file is written to a temporary name and then renamed, and the manifest is written last, so a
+crash never leaves a file that a reader could take for a complete artifact. Readers go through an
+`ArtifactRef` and check the sha256 before trusting the bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from rnn_retrain.errors import RetrainError
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class IntegrityError(RetrainError):
+    """An artifact's bytes no longer match the sha256 in its reference."""
+
+
+class ArtifactRef(BaseModel):
+    """A small, serialisable pointer to one stored artifact: what tasks pass to each other."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    uri: str
+    sha256: str
+    rows: int | None = None
+
+
+def default_root() -> str:
+    """Return ``$RETRAIN_HOME/artifacts``, with ``RETRAIN_HOME`` defaulting to ~/.rnn-retrain."""
+    home = os.environ.get("RETRAIN_HOME") or os.path.join(Path.home(), ".rnn-retrain")
+    return os.path.join(home, "artifacts")
+
+
+class ArtifactStore:
+    """Reads and writes run artifacts under one root folder or URI."""
+
+    def __init__(self, root: str = "") -> None:
+        root = root or default_root()
+        if "://" not in root:
+            root = os.path.abspath(os.path.expanduser(root))
+        try:
+            self._filesystem, self._base = pafs.FileSystem.from_uri(root)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+            raise RetrainError(f"artifact_root {root!r} is not a usable location: {error}") from None
+        self._scheme = root.split("://", 1)[0] if "://" in root else ""
+        self.root = root
+
+    # Writing.
+
+    def write_table(
+        self,
+        run_id: str,
+        stage: str,
+        name: str,
+        table: pa.Table,
+        params: dict[str, Any] | None = None,
+    ) -> ArtifactRef:
+        """Write ``table`` as Parquet and return its reference."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        schema = [{"name": field.name, "type": str(field.type)} for field in table.schema]
+        return self._commit(
+            run_id, stage, f"{name}.parquet", sink.getvalue(), table.num_rows, schema, params
+        )
+
+    def write_file(
+        self,
+        run_id: str,
+        stage: str,
+        filename: str,
+        local_path: str | os.PathLike[str],
+        params: dict[str, Any] | None = None,
+    ) -> ArtifactRef:
+        """Copy a local file (e.g. a saved ``.keras`` model) into the store."""
+        data = Path(local_path).read_bytes()
+        return self._commit(run_id, stage, filename, data, None, None, params)
+
+    def write_json(
+        self, run_id: str, stage: str, name: str, payload: dict[str, Any]
+    ) -> ArtifactRef:
+        """Write a small JSON document (a run summary, say)."""
+        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        return self._commit(run_id, stage, f"{name}.json", data, None, None, None)
+
+    # Reading.
+
+    def read_table(self, ref: ArtifactRef, columns: list[str] | None = None) -> pa.Table:
+        """Read a Parquet artifact after checking its sha256."""
+        return pq.read_table(pa.BufferReader(self.read_bytes(ref)), columns=columns)
+
+    def read_bytes(self, ref: ArtifactRef) -> bytes:
+        """Return an artifact's bytes, or raise `IntegrityError` if they changed or vanished."""
+        filesystem, path = pafs.FileSystem.from_uri(ref.uri)
+        try:
+            with filesystem.open_input_stream(path) as stream:
+                data = stream.read()
+        except FileNotFoundError:
+            raise IntegrityError(f"artifact {ref.name!r} is missing at {ref.uri}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != ref.sha256:
+            raise IntegrityError(
+                f"artifact {ref.name!r} at {ref.uri} has sha256 {digest[:12]}…, "
+                f"expected {ref.sha256[:12]}…: it was changed after it was written"
+            )
+        return data
+
+    def copy_to_local(self, ref: ArtifactRef, directory: str | os.PathLike[str]) -> Path:
+        """Verify an artifact and copy it into a local directory (Keras loads from paths)."""
+        target = Path(directory) / ref.uri.rsplit("/", 1)[-1]
+        target.write_bytes(self.read_bytes(ref))
+        return target
+
+    def read_manifest(self, ref: ArtifactRef) -> dict[str, Any]:
+        """Return the manifest written next to an artifact."""
+        filesystem, path = pafs.FileSystem.from_uri(ref.uri + MANIFEST_SUFFIX)
+        with filesystem.open_input_stream(path) as stream:
+            return json.loads(stream.read())
+
+    # Internals.
+
+    def _commit(
+        self,
+        run_id: str,
+        stage: str,
+        filename: str,
+        data: bytes | pa.Buffer,
+        rows: int | None,
+        schema: list[dict[str, str]] | None,
+        params: dict[str, Any] | None,
+    ) -> ArtifactRef:
+        path = f"{self._base.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
+        uri = f"{self._scheme}://{path}" if self._scheme else path
+        digest = hashlib.sha256(memoryview(data)).hexdigest()
+        ref = ArtifactRef(name=f"{stage}/{filename}", uri=uri, sha256=digest, rows=rows)
+        manifest = {
+            **ref.model_dump(),
+            "bytes": len(data),
+            "schema": schema,
+            "producer": stage,
+            "run_id": run_id,
+            "params": params or {},
+            "created_at": datetime.now(timezone.utc).isoformat(),
+        }
+        # The data file first, the manifest last: a manifest means the artifact is complete.
+        self._write_atomic(path, data)
+        self._write_atomic(
+            path + MANIFEST_SUFFIX, json.dumps(manifest, indent=2, default=str).encode()
+        )
+        return ref
+
+    def _write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
+        self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        try:
+            with self._filesystem.open_output_stream(temporary) as stream:
+                stream.write(data)
+            self._filesystem.move(temporary, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._filesystem.delete_file(temporary)
+            raise

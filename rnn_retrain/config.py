@@ -1,0 +1,113 @@
+"""The retraining configuration: one frozen, typed model for the CLI, the flow and the Prefect UI.
+
+Every field has a description because Prefect renders this model as the run form, and the CLI
+turns each field into a flag of the same name. Fields are flat (no nested models) so every one
+of them is editable in the UI. Defaults are the classic Keras IMDB tutorial recipe.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Cell = Literal["simplernn", "gru", "lstm"]
+Side = Literal["pre", "post"]
+
+
+class RetrainConfig(BaseModel):
+    """Parameters of one retraining run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Data.
+    data: str = Field(
+        "demo",
+        description=(
+            "Where the reviews come from: 'demo' (built-in generated corpus, offline), 'imdb' "
+            "(downloads the Stanford aclImdb archive), or a path/URI to a Parquet file, folder or "
+            "glob, a CSV file, or a local aclImdb_v1.tar.gz."
+        ),
+    )
+    text_column: str = Field("text", description="Column holding the review text (own files only).")
+    label_column: str = Field(
+        "label",
+        description="Column holding the label: 0/1, true/false, pos/neg or positive/negative.",
+    )
+    split_column: str = Field(
+        "split",
+        description=(
+            "Column with 'train'/'test' per row. If the file has no such column, rows are split "
+            "by a hash of their text, so a review keeps its split when new rows are appended."
+        ),
+    )
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Share of rows sent to test by the hash split."
+    )
+    demo_size: int = Field(
+        4000, ge=100, le=1_000_000, description="Number of reviews generated for data='demo'."
+    )
+
+    # Text to integer ids.
+    vocab_size: int = Field(
+        5000,
+        ge=3,
+        description="Vocabulary size, including id 0 (padding) and id 1 (out-of-vocabulary).",
+    )
+    maxlen: int = Field(500, ge=1, description="Length every sequence is padded or truncated to.")
+    padding: Side = Field("pre", description="Pad short sequences at the start (pre) or end (post).")
+    truncating: Side = Field(
+        "pre", description="Cut long sequences at the start (pre, keeps the end) or end (post)."
+    )
+
+    # Model.
+    cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
+    units: int = Field(32, ge=1, le=4096, description="Units in each recurrent layer.")
+    embedding_dim: int = Field(32, ge=1, le=4096, description="Size of the word embedding.")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="Dropout rate after the recurrent layers.")
+    rnn_layers: int = Field(1, ge=1, le=8, description="Number of stacked recurrent layers.")
+    bidirectional: bool = Field(False, description="Wrap each recurrent layer in Bidirectional.")
+
+    # Training.
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
+    batch_size: int = Field(60, ge=1, le=65536, description="Training batch size.")
+    epochs: int = Field(10, ge=1, le=1000, description="Maximum number of training epochs.")
+    validation_fraction: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the (shuffled) train split held out for validation and early stopping.",
+    )
+    early_stopping_patience: int = Field(
+        3,
+        ge=0,
+        description=(
+            "Epochs without validation-loss improvement before training stops; the best weights "
+            "are restored. 0 turns early stopping off."
+        ),
+    )
+    seed: int = Field(1337, ge=0, description="Seed for the split, shuffling and weight init.")
+
+    # Storage.
+    artifact_root: str = Field(
+        "",
+        description=(
+            "Where run artifacts go: a local folder or a pyarrow filesystem URI (e.g. s3://bucket/"
+            "prefix). Empty means $RETRAIN_HOME/artifacts (default ~/.rnn-retrain/artifacts)."
+        ),
+    )
+
+    @field_validator("cell", mode="before")
+    @classmethod
+    def _normalise_cell(cls, value: object) -> object:
+        # Accept the Keras class names too: SimpleRNN, simple_rnn, GRU, LSTM.
+        if isinstance(value, str):
+            return value.strip().lower().replace("_", "").replace("-", "")
+        return value
+
+    @field_validator("data", "text_column", "label_column", "split_column")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()

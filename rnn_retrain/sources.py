@@ -1,0 +1,123 @@
+"""Reading review sources: the built-in demo corpus, IMDB, and users' Parquet or CSV files.
+
+This is the file-reading half of ingest; the checks and normalisation that follow are pure
+functions in `tasks.ingest`. A source comes back as a table plus the names of its text, label and
+(optional) split columns.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.datasets.imdb import IMDB_URL, load_imdb, read_imdb_archive
+from rnn_retrain.errors import RetrainError
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """A source table as read, with the columns that hold text, label and split."""
+
+    table: pa.Table
+    origin: str
+    text_column: str
+    label_column: str
+    split_column: str | None
+
+
+def retrain_home() -> Path:
+    """The project's home folder: ``$RETRAIN_HOME`` or ~/.rnn-retrain."""
+    return Path(os.environ.get("RETRAIN_HOME") or Path.home() / ".rnn-retrain")
+
+
+def read_source(
+    data: str,
+    *,
+    text_column: str,
+    label_column: str,
+    split_column: str,
+    demo_size: int,
+    seed: int,
+) -> RawSource:
+    """Read the source named by ``data`` (see `RetrainConfig.data`)."""
+    if data == "demo":
+        return RawSource(generate_reviews(demo_size, seed), "demo", "text", "label", None)
+    if data == "imdb":
+        origin = os.environ.get("RETRAIN_IMDB_URL", IMDB_URL)
+        table = load_imdb(retrain_home(), origin=origin)
+        return RawSource(table, "imdb", "text", "label", "split")
+    if data.lower().endswith(ARCHIVE_SUFFIXES):
+        if not Path(data).is_file():
+            raise RetrainError(f"{data}: file not found")
+        return RawSource(read_imdb_archive(data), data, "text", "label", "split")
+    table = read_table_files(data)
+    _require_columns(table.schema, data, {"text": text_column, "label": label_column})
+    present_split = split_column if split_column in table.schema.names else None
+    wanted = [text_column, label_column] + ([present_split] if present_split else [])
+    return RawSource(table.select(wanted), data, text_column, label_column, present_split)
+
+
+def read_table_files(data: str) -> pa.Table:
+    """Read a Parquet file, folder or glob, or a CSV file, local or behind a filesystem URI."""
+    if "://" in data:
+        try:
+            filesystem, path = pafs.FileSystem.from_uri(data)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise RetrainError(f"{data}: cannot open ({error})") from None
+        paths: str | list[str] = path
+    else:
+        filesystem = None
+        matches = sorted(glob.glob(os.path.expanduser(data)))
+        if not matches:
+            raise RetrainError(f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)")
+        paths = matches if glob.has_magic(data) else matches[0]
+    first = paths[0] if isinstance(paths, list) else paths
+    try:
+        if first.lower().endswith(CSV_SUFFIXES):
+            return _read_csv(paths, filesystem, data)
+        return pads.dataset(paths, format="parquet", filesystem=filesystem).to_table()
+    except RetrainError:
+        raise
+    except (pa.ArrowException, OSError) as error:
+        raise RetrainError(f"{data}: not a readable Parquet or CSV source ({_first_line(error)})") from None
+
+
+def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: str) -> pa.Table:
+    if isinstance(paths, list) and len(paths) > 1:
+        raise RetrainError(f"{data}: matches {len(paths)} CSV files; pass one CSV file or Parquet")
+    path = paths[0] if isinstance(paths, list) else paths
+    try:
+        if filesystem is not None:
+            with filesystem.open_input_stream(path) as stream:
+                return pacsv.read_csv(stream)
+        return pacsv.read_csv(path)
+    except pa.ArrowInvalid as error:
+        message = _first_line(error)
+        if "UTF8" in message or "utf8" in message.lower():
+            raise RetrainError(f"{data}: not valid UTF-8 text; save the CSV as UTF-8") from None
+        raise RetrainError(f"{data}: not a readable CSV file ({message})") from None
+
+
+def _require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> None:
+    for role, name in columns.items():
+        if name not in schema.names:
+            available = ", ".join(schema.names) or "none"
+            raise RetrainError(
+                f"{data}: no {role} column {name!r} (columns: {available}); "
+                f"set --{role}-column to the right name"
+            )
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,103 @@
+"""Evaluate: score the trained model on the test split; metrics plus per-row predictions."""
+
+from __future__ import annotations
+
+import tempfile
+
+import keras
+import numpy as np
+import pyarrow as pa
+from prefect import task
+from pydantic import BaseModel, ConfigDict
+from sklearn import metrics as skmetrics
+
+from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.config import RetrainConfig
+from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
+from tasks.train import select_split
+
+THRESHOLD = 0.5
+PREDICT_BATCH_SIZE = 1024
+# Keras clips probabilities by this epsilon inside binary cross-entropy; we match it.
+EPSILON = 1e-7
+
+
+class EvaluateResult(BaseModel):
+    """What evaluate hands on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: dict[str, float | int | None]
+    predictions: ArtifactRef
+    metrics_table: ArtifactRef
+
+
+def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The model's probability of a positive review for every row of ``x``."""
+    return model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1).astype(np.float64)
+
+
+def compute_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float = THRESHOLD
+) -> dict[str, float | int | None]:
+    """Binary classification metrics at ``threshold``.
+
+    Returns:
+        loss (binary cross-entropy), accuracy, precision, recall, f1, roc_auc (None when the
+        labels hold one class only), the confusion matrix cells (tn, fp, fn, tp) and rows.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    clipped = np.clip(probabilities, EPSILON, 1 - EPSILON)
+    predicted = (probabilities >= threshold).astype(np.int64)
+    tn, fp, fn, tp = skmetrics.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
+        "accuracy": float(skmetrics.accuracy_score(labels, predicted)),
+        "precision": float(skmetrics.precision_score(labels, predicted, zero_division=0)),
+        "recall": float(skmetrics.recall_score(labels, predicted, zero_division=0)),
+        "f1": float(skmetrics.f1_score(labels, predicted, zero_division=0)),
+        "roc_auc": float(skmetrics.roc_auc_score(labels, probabilities)) if both_classes else None,
+        "tn": int(tn),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tp": int(tp),
+        "rows": int(len(labels)),
+    }
+
+
+def predictions_table(
+    row_ids: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, threshold: float = THRESHOLD
+) -> pa.Table:
+    """Per-row predictions, keyed by snapshot row id, for later model comparisons."""
+    return pa.table(
+        {
+            "row_id": pa.array(row_ids, pa.int64()),
+            "label": pa.array(labels, pa.int8()),
+            "probability": pa.array(probabilities, pa.float64()),
+            "prediction": pa.array(probabilities >= threshold).cast(pa.int8()),
+        }
+    )
+
+
+@task(name="evaluate", **RETRY_SETTINGS)
+def evaluate(padded: ArtifactRef, model: ArtifactRef, config: RetrainConfig) -> EvaluateResult:
+    """Score the test split and store the metrics and the per-row predictions."""
+    store = store_for(config)
+    x, y, row_ids = select_split(store.read_table(padded), "test")
+    with tempfile.TemporaryDirectory() as directory:
+        # safe_mode (the default, stated here on purpose) refuses models that carry code.
+        classifier = keras.saving.load_model(store.copy_to_local(model, directory), safe_mode=True)
+    probabilities = predict_probabilities(classifier, x)
+    metrics = compute_metrics(y, probabilities)
+    run_id = current_run_id()
+    params = {"threshold": THRESHOLD, "split": "test"}
+    return EvaluateResult(
+        metrics=metrics,
+        predictions=store.write_table(
+            run_id, "evaluate", "predictions", predictions_table(row_ids, y, probabilities), params
+        ),
+        metrics_table=store.write_table(
+            run_id, "evaluate", "metrics", pa.Table.from_pylist([metrics]), params
+        ),
+    )

@@ -1,0 +1,180 @@
+"""Ingest: a review source becomes a validated raw snapshot (row_id, text, label, split)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from pydantic import BaseModel, ConfigDict
+
+from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
+from rnn_retrain.sources import RawSource, read_source
+from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+POSITIVE_LABELS = ("1", "true", "pos", "positive")
+NEGATIVE_LABELS = ("0", "false", "neg", "negative")
+SNAPSHOT_SCHEMA = pa.schema(
+    [("row_id", pa.int64()), ("text", pa.string()), ("label", pa.int8()), ("split", pa.string())]
+)
+
+
+class IngestResult(BaseModel):
+    """What ingest hands on: the snapshot reference and its counts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    snapshot: ArtifactRef
+    rows: dict[str, int]
+    dropped_empty: int
+    split_method: str
+
+
+def normalize_labels(labels: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
+    """Map 0/1, booleans or pos/neg style strings to int8 0/1.
+
+    Raises:
+        RetrainError: if a label is missing or outside the binary set.
+    """
+    labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
+    if labels.null_count:
+        raise RetrainError(f"{origin}: {labels.null_count} rows have no value in label column {column!r}")
+    if pa.types.is_boolean(labels.type):
+        return labels.cast(pa.int8())
+    as_text = pc.utf8_lower(pc.utf8_trim_whitespace(labels.cast(pa.string())))
+    if pa.types.is_floating(labels.type):
+        # 1.0 / 0.0 read from CSV files arrive as floats.
+        as_text = pc.replace_substring_regex(as_text, r"\.0+$", "")
+    positive = pc.is_in(as_text, value_set=pa.array(POSITIVE_LABELS))
+    negative = pc.is_in(as_text, value_set=pa.array(NEGATIVE_LABELS))
+    unknown = pc.invert(pc.or_(positive, negative))
+    if pc.any(unknown).as_py():
+        bad = pc.unique(labels.filter(unknown)).slice(0, 5).to_pylist()
+        raise RetrainError(
+            f"{origin}: label column {column!r} has values outside the binary set, e.g. {bad}; "
+            "use 0/1, true/false, pos/neg or positive/negative"
+        )
+    return positive.cast(pa.int8())
+
+
+def normalize_splits(splits: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
+    """Lower-case and check a split column: every value must be 'train' or 'test'."""
+    as_text = pc.utf8_lower(pc.utf8_trim_whitespace(splits.combine_chunks().cast(pa.string())))
+    unknown = pc.invert(pc.fill_null(pc.is_in(as_text, value_set=pa.array(SPLITS)), False))
+    if pc.any(unknown).as_py():
+        bad = pc.unique(splits.combine_chunks().filter(unknown)).slice(0, 5).to_pylist()
+        raise RetrainError(
+            f"{origin}: split column {column!r} must hold 'train' or 'test', found {bad}"
+        )
+    return as_text
+
+
+def assign_hash_split(texts: pa.Array, test_fraction: float) -> pa.Array:
+    """Split rows by a hash of their text: stable under appends and identical for duplicates.
+
+    The same review always lands in the same split, so next week's data (old reviews plus new
+    ones) never moves a test review into training, and duplicate texts cannot straddle the split.
+    """
+    buckets = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+            for text in texts.to_pylist()
+        ),
+        dtype=np.uint64,
+        count=len(texts),
+    )
+    is_test = buckets < np.uint64(int(test_fraction * 2**64))
+    return pa.array(np.where(is_test, "test", "train"), pa.string())
+
+
+def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:
+    """Drop rows whose text is null or only whitespace; return the table and how many went."""
+    keep = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False)
+    kept = table.filter(keep)
+    return kept, table.num_rows - kept.num_rows
+
+
+def count_rows(snapshot: pa.Table) -> dict[str, int]:
+    """Row counts per split and label, e.g. ``{"train": 80, "train_pos": 40, ...}``."""
+    counts = {"total": snapshot.num_rows}
+    for split in SPLITS:
+        labels = snapshot.filter(pc.equal(snapshot["split"], split))["label"]
+        counts[split] = len(labels)
+        counts[f"{split}_pos"] = int(pc.sum(labels).as_py() or 0)
+        counts[f"{split}_neg"] = counts[split] - counts[f"{split}_pos"]
+    return counts
+
+
+def check_snapshot(counts: dict[str, int], origin: str) -> None:
+    """Refuse snapshots that cannot train or evaluate a binary classifier."""
+    if counts["train"] == 0:
+        raise RetrainError(f"{origin}: no train rows; the split column or test_fraction leaves none")
+    if counts["test"] == 0:
+        raise RetrainError(
+            f"{origin}: no test rows; add 'test' rows to the split column or raise test_fraction"
+        )
+    if counts["train_pos"] == 0 or counts["train_neg"] == 0:
+        only = "positive" if counts["train_pos"] else "negative"
+        raise RetrainError(f"{origin}: the train split has a single class (only {only} reviews)")
+
+
+def build_snapshot(source: RawSource, test_fraction: float) -> tuple[pa.Table, int, str]:
+    """Turn a source table into the raw snapshot.
+
+    Returns:
+        The snapshot table, the number of empty texts dropped, and how the split was made.
+    """
+    if source.table.num_rows == 0:
+        raise RetrainError(f"{source.origin}: the dataset is empty")
+    text = source.table[source.text_column]
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        raise RetrainError(
+            f"{source.origin}: text column {source.text_column!r} holds {text.type}, not text"
+        )
+    table = pa.table({"text": text.cast(pa.string()), "label": source.table[source.label_column]})
+    if source.split_column:
+        table = table.append_column("split", source.table[source.split_column])
+    table, dropped = drop_empty_texts(table)
+    if table.num_rows == 0:
+        raise RetrainError(f"{source.origin}: every text is empty; nothing is left to train on")
+    labels = normalize_labels(table["label"], source.origin, source.label_column)
+    if source.split_column:
+        splits = normalize_splits(table["split"], source.origin, source.split_column)
+        method = f"column {source.split_column!r}"
+    else:
+        splits = assign_hash_split(table["text"].combine_chunks(), test_fraction)
+        method = f"hash of text, test_fraction={test_fraction}"
+    snapshot = pa.table(
+        [pa.array(np.arange(table.num_rows), pa.int64()), table["text"], labels, splits],
+        schema=SNAPSHOT_SCHEMA,
+    )
+    return snapshot, dropped, method
+
+
+@task(name="ingest", **RETRY_SETTINGS)
+def ingest(config: RetrainConfig) -> IngestResult:
+    """Read the configured source, validate it and write the raw snapshot."""
+    source = read_source(
+        config.data,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        split_column=config.split_column,
+        demo_size=config.demo_size,
+        seed=config.seed,
+    )
+    snapshot, dropped, method = build_snapshot(source, config.test_fraction)
+    counts = count_rows(snapshot)
+    check_snapshot(counts, source.origin)
+    if dropped:
+        get_run_logger().warning("Dropped %d rows with empty or missing text", dropped)
+    params = {"source": source.origin, "split_method": method, "dropped_empty": dropped, **counts}
+    ref = store_for(config).write_table(current_run_id(), "ingest", "snapshot", snapshot, params)
+    return IngestResult(snapshot=ref, rows=counts, dropped_empty=dropped, split_method=method)
