@@ -100,13 +100,18 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
     try:
         if filesystem is not None:
             with filesystem.open_input_stream(path) as stream:
-                return pacsv.read_csv(stream)
-        return pacsv.read_csv(path)
+                table = pacsv.read_csv(stream)
+        else:
+            table = pacsv.read_csv(path)
     except pa.ArrowInvalid as error:
-        message = _first_line(error)
-        if "UTF8" in message or "utf8" in message.lower():
-            raise RetrainError(f"{data}: not valid UTF-8 text; save the CSV as UTF-8") from None
-        raise RetrainError(f"{data}: not a readable CSV file ({message})") from None
+        raise RetrainError(f"{data}: not a readable CSV file ({_first_line(error)})") from None
+    # pyarrow reads a column that is not valid UTF-8 as binary instead of failing.
+    for field in table.schema:
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            raise RetrainError(
+                f"{data}: column {field.name!r} is not valid UTF-8 text; save the CSV as UTF-8"
+            )
+    return table
 
 
 def _require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> None:

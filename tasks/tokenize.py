@@ -50,8 +50,17 @@ def standardize_text(texts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.
 
 def split_tokens(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     """Split standardised texts on whitespace into one list of tokens per text."""
-    tokens = pc.utf8_split_whitespace(texts)
-    return tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
+    tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(texts))
+    tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
+    flat = tokens.flatten()
+    non_empty = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+    if non_empty.all():
+        return tokens
+    # An empty text splits into [""]: drop those empty tokens and rebuild the row offsets.
+    parents = pc.list_parent_indices(tokens).to_numpy()
+    lengths = np.bincount(parents[non_empty], minlength=len(tokens))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(non_empty)))
 
 
 def fit_vocabulary(tokens: pa.ListArray, vocab_size: int) -> pa.Table:

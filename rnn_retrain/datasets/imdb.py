@@ -42,6 +42,8 @@ def download_imdb_archive(
     """
     import keras  # Imported here: TensorFlow's start-up is only paid by the callers that download.
 
+    # get_file silently falls back to /tmp/.keras when the cache folder is not writable yet.
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
     try:
         path = keras.utils.get_file(
             fname=ARCHIVE_NAME,
@@ -51,6 +53,8 @@ def download_imdb_archive(
             cache_subdir="datasets",
         )
     except Exception as error:  # get_file raises bare Exception for network failures.
+        # A download that failed or did not match the hash must not be found as "cached" later.
+        (Path(cache_dir) / "datasets" / ARCHIVE_NAME).unlink(missing_ok=True)
         reason = " ".join(str(error).split())
         raise RetrainError(
             f"data 'imdb': could not download {origin} ({reason}). If this machine is offline, "

@@ -1,0 +1,158 @@
+"""The ``retrain`` command line.
+
+``retrain run`` has one flag per `RetrainConfig` field, generated from the model so the CLI, the
+flow and the Prefect UI form can never disagree. Errors a user can fix are printed as one line
+(``error: ...``) with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
+
+EXIT_USER_ERROR = 2
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per configuration field, with its description and default as help."""
+    for name, field in RetrainConfig.model_fields.items():
+        help_text = f"{field.description} (default: {field.default!r})"
+        # Unset flags stay out of the namespace, so only what the user typed overrides defaults.
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        if field.annotation is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            choices = typing.get_args(field.annotation)
+            if typing.get_origin(field.annotation) is typing.Literal:
+                options["metavar"] = "{" + ",".join(choices) + "}"
+            else:
+                options["metavar"] = field.annotation.__name__.upper()
+        parser.add_argument(_flag(name), **options)
+
+
+def config_from_args(args: argparse.Namespace) -> RetrainConfig:
+    """Build the configuration from the flags the user gave; pydantic checks every value."""
+    given = {name: getattr(args, name) for name in RetrainConfig.model_fields if hasattr(args, name)}
+    return RetrainConfig(**given)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad flag, its problem and the value given."""
+    problems = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail["loc"])
+        flag = _flag(field) if field in RetrainConfig.model_fields else field
+        problems.append(f"{flag}: {detail['msg']} (got {detail.get('input')!r})")
+    return "; ".join(problems)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``retrain`` argument parser and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="retrain", description="Retrain Keras recurrent text classifiers with Prefect."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run the retraining flow once, locally",
+        description="Run ingest → tokenize → pad → train → evaluate once (Prefect ephemeral API).",
+    )
+    add_config_flags(run)
+    run.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
+    run.set_defaults(handler=run_command)
+    return parser
+
+
+def prepare_environment() -> None:
+    """Settings for a local run, each one overridable from the environment.
+
+    Prefect's ephemeral server would try to send telemetry (this pipeline often runs offline)
+    and, on SQLite, its heartbeat races the run's own writes ("database is locked").
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@contextlib.contextmanager
+def _stderr_silenced(enabled: bool) -> Iterator[None]:
+    """Silence file descriptor 2 while TensorFlow loads.
+
+    TensorFlow's C++ runtime prints start-up notes (oneDNN, missing CUDA drivers) before its
+    logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot hide them.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _HideUserErrorRecords(logging.Filter):
+    """Keep Prefect's records of a `RetrainError` (with tracebacks) off the console.
+
+    The CLI prints such an error once, as one line; the records still reach the Prefect API
+    (its handler is not filtered), so the UI keeps the full story.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, RetrainError) and "RetrainError" not in record.getMessage()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``retrain run``: validate the flags, run the flow, print the metrics."""
+    config = config_from_args(args)
+    prepare_environment()
+    with _stderr_silenced(not args.verbose):
+        from flows.retrain import retrain  # Imported late: TensorFlow's start-up takes seconds.
+
+    if not args.verbose:
+        # Prefect's console handler sits on the root logger (see prefect/logging/logging.yml).
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_HideUserErrorRecords())
+    summary = retrain(config)
+    from rnn_retrain.report import print_summary
+
+    print_summary(summary)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``retrain`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValidationError as error:
+        print(f"error: {describe_validation_error(error)}", file=sys.stderr)
+    except RetrainError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

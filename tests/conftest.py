@@ -1,0 +1,50 @@
+"""Shared fixtures: a Prefect test server for the session and small review corpora."""
+
+from __future__ import annotations
+
+import os
+
+# Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+import pytest  # noqa: E402
+
+from rnn_retrain.datasets.demo import generate_reviews  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A throw-away Prefect API (temporary SQLite database) for flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the project's home (default artifact root, dataset cache) at a temporary folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("RETRAIN_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def demo_table() -> pa.Table:
+    """300 generated reviews (text, label)."""
+    return generate_reviews(300, seed=7)
+
+
+@pytest.fixture
+def reviews_csv(tmp_path: Path, demo_table: pa.Table) -> Path:
+    """The demo reviews as a CSV with non-default column names and string labels."""
+    labels = pa.array(["positive" if label else "negative" for label in demo_table["label"].to_pylist()])
+    table = pa.table({"review": demo_table["text"], "sentiment": labels})
+    path = tmp_path / "reviews.csv"
+    pacsv.write_csv(table, path)
+    return path

@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from rnn_retrain.artifacts import ArtifactStore, IntegrityError, default_root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "artifacts"))
+
+
+def test_tables_round_trip_with_a_manifest(store: ArtifactStore, tmp_path: Path):
+    table = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    ref = store.write_table("run-1", "ingest", "snapshot", table, {"source": "demo"})
+    assert ref.rows == 3 and ref.name == "ingest/snapshot.parquet"
+    assert ref.uri == str(tmp_path / "artifacts/runs/run-1/ingest/snapshot.parquet")
+    assert store.read_table(ref).equals(table)
+    manifest = store.read_manifest(ref)
+    assert manifest["sha256"] == ref.sha256
+    assert manifest["schema"] == [{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}]
+    assert manifest["producer"] == "ingest" and manifest["params"] == {"source": "demo"}
+
+
+def test_writes_leave_no_temporary_files(store: ArtifactStore, tmp_path: Path):
+    store.write_table("run-1", "pad", "padded", pa.table({"a": [1]}))
+    names = sorted(path.name for path in (tmp_path / "artifacts/runs/run-1/pad").iterdir())
+    assert names == ["padded.parquet", "padded.parquet.manifest.json"]
+
+
+def test_an_altered_artifact_is_detected(store: ArtifactStore):
+    ref = store.write_table("run-1", "pad", "padded", pa.table({"a": [1, 2]}))
+    Path(ref.uri).write_bytes(Path(ref.uri).read_bytes()[:-8])
+    with pytest.raises(IntegrityError, match="changed after it was written"):
+        store.read_table(ref)
+
+
+def test_a_missing_artifact_is_detected(store: ArtifactStore):
+    ref = store.write_table("run-1", "pad", "padded", pa.table({"a": [1, 2]}))
+    Path(ref.uri).unlink()
+    with pytest.raises(IntegrityError, match="is missing"):
+        store.read_table(ref)
+
+
+def test_files_and_json_are_stored_and_verified(store: ArtifactStore, tmp_path: Path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"weights")
+    ref = store.write_file("run-1", "train", "model.keras", model)
+    (tmp_path / "out").mkdir()
+    assert store.copy_to_local(ref, tmp_path / "out").read_bytes() == b"weights"
+    summary = store.write_json("run-1", "report", "summary", {"accuracy": 0.9})
+    assert json.loads(store.read_bytes(summary)) == {"accuracy": 0.9}
+
+
+def test_file_uris_are_accepted(tmp_path: Path):
+    store = ArtifactStore((tmp_path / "by-uri").as_uri())
+    ref = store.write_table("r", "s", "t", pa.table({"a": [1]}))
+    assert ref.uri.startswith("file://") and store.read_table(ref).num_rows == 1
+
+
+def test_default_root_follows_retrain_home(retrain_home: Path):
+    assert default_root() == str(retrain_home / "artifacts")
+    assert ArtifactStore().root == str(retrain_home / "artifacts")

@@ -1,0 +1,116 @@
+import pyarrow as pa
+import pytest
+
+from rnn_retrain.errors import RetrainError
+from rnn_retrain.sources import RawSource
+from tasks.ingest import (
+    assign_hash_split,
+    build_snapshot,
+    check_snapshot,
+    count_rows,
+    normalize_labels,
+    normalize_splits,
+)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0, 1, 1],
+        [False, True, True],
+        ["neg", "pos", "POS"],
+        ["negative", " Positive", "positive"],
+        ["0", "1", "true"],
+        [0.0, 1.0, 1.0],
+    ],
+)
+def test_labels_in_any_binary_spelling_map_to_0_and_1(values):
+    assert normalize_labels(pa.chunked_array([pa.array(values)]), "f.csv", "y").to_pylist() == [0, 1, 1]
+
+
+def test_labels_outside_the_binary_set_are_refused_with_examples():
+    with pytest.raises(RetrainError, match=r"f.csv: label column 'y' .*\[2\]"):
+        normalize_labels(pa.chunked_array([pa.array([0, 1, 2])]), "f.csv", "y")
+
+
+def test_missing_labels_are_refused():
+    with pytest.raises(RetrainError, match="1 rows have no value in label column 'y'"):
+        normalize_labels(pa.chunked_array([pa.array([0, None])]), "f.csv", "y")
+
+
+def test_split_values_other_than_train_and_test_are_refused():
+    assert normalize_splits(pa.chunked_array([pa.array(["Train ", "TEST"])]), "f", "s").to_pylist() == [
+        "train",
+        "test",
+    ]
+    with pytest.raises(RetrainError, match="split column 's' must hold 'train' or 'test'"):
+        normalize_splits(pa.chunked_array([pa.array(["train", "valid"])]), "f", "s")
+
+
+def test_hash_split_is_stable_when_rows_are_appended_and_keeps_duplicates_together():
+    texts = [f"review number {index}" for index in range(2000)]
+    before = assign_hash_split(pa.array(texts), 0.2).to_pylist()
+    after = assign_hash_split(pa.array(["new review"] * 3 + texts[::-1]), 0.2).to_pylist()
+    assert after[3:][::-1] == before
+    assert len(set(after[:3])) == 1
+    assert 0.15 < before.count("test") / len(before) < 0.25
+
+
+def source(**columns) -> RawSource:
+    table = pa.table(columns)
+    split = "split" if "split" in columns else None
+    return RawSource(table, "f.csv", "text", "label", split)
+
+
+def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows():
+    snapshot, dropped, method = build_snapshot(
+        source(text=["good", None, "  ", "bad", "fine"], label=[1, 0, 1, 0, 1],
+               split=["train", "train", "test", "test", "test"]),
+        test_fraction=0.5,
+    )
+    assert dropped == 2
+    assert snapshot.to_pydict() == {
+        "row_id": [0, 1, 2],
+        "text": ["good", "bad", "fine"],
+        "label": [1, 0, 1],
+        "split": ["train", "test", "test"],
+    }
+    assert method == "column 'split'"
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}, "the dataset is empty"),
+        ({"text": ["", None], "label": [0, 1]}, "every text is empty"),
+        ({"text": [1, 2], "label": [0, 1]}, "text column 'text' holds int64, not text"),
+    ],
+)
+def test_unusable_sources_are_refused(columns, message):
+    with pytest.raises(RetrainError, match=f"f.csv: {message}"):
+        build_snapshot(source(**columns), test_fraction=0.5)
+
+
+def counts_for(labels, splits):
+    snapshot = pa.table({"label": pa.array(labels, pa.int8()), "split": splits})
+    return count_rows(snapshot)
+
+
+def test_counts_per_split_and_label():
+    counts = counts_for([1, 0, 1, 1], ["train", "train", "test", "train"])
+    assert counts == {
+        "total": 4, "train": 3, "train_pos": 2, "train_neg": 1, "test": 1, "test_pos": 1, "test_neg": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "splits", "message"),
+    [
+        ([1, 0], ["test", "test"], "no train rows"),
+        ([1, 0], ["train", "train"], "no test rows"),
+        ([1, 1, 0], ["train", "train", "test"], "single class"),
+    ],
+)
+def test_snapshots_that_cannot_train_or_evaluate_are_refused(labels, splits, message):
+    with pytest.raises(RetrainError, match=message):
+        check_snapshot(counts_for(labels, splits), "f.csv")

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rnn_retrain.errors import RetrainError
+from rnn_retrain.sources import read_source
+
+
+def read(data, **overrides):
+    options = {"text_column": "text", "label_column": "label", "split_column": "split",
+               "demo_size": 200, "seed": 1}
+    return read_source(str(data), **{**options, **overrides})
+
+
+def test_csv_with_custom_column_names(reviews_csv):
+    source = read(reviews_csv, text_column="review", label_column="sentiment")
+    assert source.table.column_names == ["review", "sentiment"]
+    assert source.table.num_rows == 300
+    assert source.split_column is None
+
+
+def test_parquet_folder_and_glob_are_read_as_one_table(tmp_path: Path, demo_table):
+    folder = tmp_path / "weeks"
+    folder.mkdir()
+    pq.write_table(demo_table.slice(0, 100), folder / "week-01.parquet")
+    pq.write_table(demo_table.slice(100), folder / "week-02.parquet")
+    assert read(folder).table.num_rows == 300
+    assert read(folder / "week-*.parquet").table.num_rows == 300
+
+
+def test_split_column_is_used_when_present(tmp_path: Path):
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "label": [0, 1], "split": ["train", "test"]}), path)
+    assert read(path).split_column == "split"
+
+
+def test_missing_file_names_the_path(tmp_path: Path):
+    with pytest.raises(RetrainError, match=r"missing\.csv: file not found"):
+        read(tmp_path / "missing.csv")
+
+
+def test_missing_column_names_the_file_the_column_and_the_flag(reviews_csv):
+    with pytest.raises(RetrainError, match=r"reviews\.csv: no text column 'text' \(columns: review, sentiment\); set --text-column"):
+        read(reviews_csv)
+
+
+def test_non_utf8_csv_is_refused(tmp_path: Path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\xe9 au lait,1\n".encode("latin-1"))
+    with pytest.raises(RetrainError, match=r"latin1\.csv: column 'text' is not valid UTF-8 text"):
+        read(path)
+
+
+def test_corrupt_parquet_is_refused(tmp_path: Path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(RetrainError, match=r"broken\.parquet: not a readable Parquet or CSV source"):
+        read(path)
+
+
+def test_demo_source_is_generated(tmp_path: Path):
+    source = read("demo")
+    assert source.origin == "demo" and source.table.num_rows == 200
