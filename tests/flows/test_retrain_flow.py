@@ -1,0 +1,82 @@
+"""The whole retraining flow under a real (temporary) Prefect API, on small real corpora."""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from flows.retrain import retrain
+from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+STAGE_ARTIFACTS = {
+    "ingest/snapshot.parquet", "tokenize/vocabulary.parquet", "tokenize/token_ids.parquet",
+    "pad/padded.parquet", "train/model.keras", "train/history.parquet",
+    "evaluate/predictions.parquet", "evaluate/metrics.parquet",
+}
+
+
+def small(**overrides) -> RetrainConfig:
+    return RetrainConfig(**{"epochs": 2, "maxlen": 40, "units": 8, "embedding_dim": 8, **overrides})
+
+
+def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, reviews_csv: Path):
+    root = tmp_path / "artifacts"
+    summary = retrain(
+        small(data=str(reviews_csv), text_column="review", label_column="sentiment", artifact_root=str(root))
+    )
+    assert set(summary.artifacts) == STAGE_ARTIFACTS
+    store = ArtifactStore(str(root))
+    for ref in summary.artifacts.values():
+        assert Path(ref.uri).is_relative_to(root / "runs" / summary.run_id)
+        assert store.read_manifest(ref)["sha256"] == ref.sha256
+        store.read_bytes(ref)  # Raises if the bytes do not match the recorded sha256.
+
+    rows = summary.rows
+    assert rows["total"] == 300 and rows["train"] + rows["test"] == 300
+    assert summary.train_rows + summary.validation_rows == rows["train"]
+    assert summary.split_method.startswith("hash of text")
+    assert 1 <= summary.epochs_run <= 2 and 1 <= summary.best_epoch <= summary.epochs_run
+    metrics = summary.metrics
+    assert metrics["rows"] == rows["test"] == metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"]
+    assert all(0.0 <= metrics[name] <= 1.0 for name in ("accuracy", "precision", "recall", "f1", "roc_auc"))
+
+    predictions = store.read_table(summary.artifacts["evaluate/predictions.parquet"])
+    snapshot = store.read_table(summary.artifacts["ingest/snapshot.parquet"])
+    test_ids = snapshot.filter(pc.equal(snapshot["split"], "test"))["row_id"].to_pylist()
+    assert sorted(predictions["row_id"].to_pylist()) == sorted(test_ids)
+    padded = store.read_table(summary.artifacts["pad/padded.parquet"])
+    assert padded.schema.field("x").type.list_size == 40
+    history = store.read_table(summary.artifacts["train/history.parquet"])
+    assert history.num_rows == summary.epochs_run
+
+
+def test_vocabulary_is_fitted_on_train_rows_only(tmp_path: Path):
+    train_texts = [f"the film was {'good' if i % 2 else 'bad'} number{i % 5}" for i in range(40)]
+    test_texts = [f"zebra film {'good' if i % 2 else 'bad'}" for i in range(10)]
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(
+        pa.table({
+            "text": train_texts + test_texts,
+            "label": [i % 2 for i in range(40)] + [i % 2 for i in range(10)],
+            "split": ["train"] * 40 + ["test"] * 10,
+        }),
+        data,
+    )
+    summary = retrain(small(data=str(data), artifact_root=str(tmp_path / "a"), epochs=1))
+    vocabulary = ArtifactStore(str(tmp_path / "a")).read_table(summary.artifacts["tokenize/vocabulary.parquet"])
+    assert "zebra" not in vocabulary["token"].to_pylist()
+    assert {"film", "good", "bad", "number0"} <= set(vocabulary["token"].to_pylist())
+    assert summary.rows["test"] == 10 and summary.split_method == "column 'split'"
+
+
+def test_bad_input_fails_with_the_user_error_and_leaves_no_artifacts(tmp_path: Path, reviews_csv: Path):
+    root = tmp_path / "artifacts"
+    with pytest.raises(RetrainError, match="no label column 'label'"):
+        retrain(small(data=str(reviews_csv), text_column="review", artifact_root=str(root)))
+    assert not root.exists()

@@ -1,0 +1,56 @@
+"""The `retrain` command: flags generated from the config, one-line errors, a full local run."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnn_retrain.cli import main
+from rnn_retrain.config import RetrainConfig
+
+
+def test_run_help_lists_every_config_field_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name, field in RetrainConfig.model_fields.items():
+        assert f"--{name.replace('_', '-')}" in help_text
+        assert f"(default: {field.default!r})" in help_text
+
+
+def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
+    assert main(["run", "--maxlen", "0", "--cell", "transformer"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith("error: --maxlen: Input should be greater than or equal to 1")
+    assert "--cell: Input should be 'simplernn', 'gru' or 'lstm' (got 'transformer')" in error
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Path, capsys):
+    code = main([
+        "run", "--data", str(reviews_csv), "--text-column", "review", "--label-column", "sentiment",
+        "--epochs", "1", "--maxlen", "30", "--units", "8", "--artifact-root", str(tmp_path / "a"),
+    ])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "Test metrics" in output and "accuracy" in output and "roc_auc" in output
+    assert "model:" in output
+
+
+@pytest.mark.slow
+def test_installed_command_reports_a_missing_file_in_one_line(tmp_path: Path):
+    # The real entry point in a fresh process, with Prefect's ephemeral API as a user gets it.
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    result = subprocess.run(
+        [Path(sys.executable).with_name("retrain"), "run", "--data", str(tmp_path / "nope.csv")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [f"error: {tmp_path / 'nope.csv'}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"]
