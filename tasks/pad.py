@@ -1,12 +1,10 @@
 """Pad: token-id lists become fixed-length rows, with the semantics of `keras.utils.pad_sequences`.
 
-Padding and truncation are done with numpy index arithmetic over the flat id buffer, without a
-Python loop per review, and the result is stored as a fixed-size-list Parquet column.
+The padding itself (`rnn_retrain.preprocessing.pad_token_ids`) is shared with serving; this stage
+stores its result as a fixed-size-list Parquet column.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -14,41 +12,8 @@ from prefect import task
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.preprocessing import pad_token_ids
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
-from tasks.tokenize import PAD_ID
-
-
-def pad_token_ids(
-    token_ids: pa.ListArray,
-    maxlen: int,
-    padding: Literal["pre", "post"] = "pre",
-    truncating: Literal["pre", "post"] = "pre",
-) -> np.ndarray:
-    """Pad or truncate each id list to ``maxlen`` ids.
-
-    Args:
-        token_ids: One list of int ids per review.
-        maxlen: Output length.
-        padding: ``"pre"`` puts the padding before the ids, ``"post"`` after.
-        truncating: ``"pre"`` drops ids from the start of long lists (keeps the end),
-            ``"post"`` drops them from the end.
-
-    Returns:
-        An int32 array of shape ``(len(token_ids), maxlen)``, padded with `PAD_ID`.
-    """
-    if maxlen < 1:
-        raise ValueError(f"maxlen must be at least 1, got {maxlen}")
-    offsets = token_ids.offsets.to_numpy().astype(np.int64)
-    flat = token_ids.values.to_numpy(zero_copy_only=False).astype(np.int32)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    kept = np.minimum(lengths, maxlen)
-    source_start = starts + (lengths - kept if truncating == "pre" else 0)
-    target_start = maxlen - kept if padding == "pre" else np.zeros_like(kept)
-    rows = np.repeat(np.arange(len(kept)), kept)
-    within = np.arange(rows.size) - np.repeat(np.cumsum(kept) - kept, kept)
-    padded = np.full((len(kept), maxlen), PAD_ID, dtype=np.int32)
-    padded[rows, target_start[rows] + within] = flat[source_start[rows] + within]
-    return padded
 
 
 def to_fixed_size_list(padded: np.ndarray) -> pa.FixedSizeListArray:

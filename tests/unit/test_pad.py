@@ -3,7 +3,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.pad import pad_token_ids, to_fixed_size_list, to_matrix
+from rnn_retrain.preprocessing import pad_token_ids
+from tasks.pad import to_fixed_size_list, to_matrix
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.tokenize import OOV_ID, encode_tokens, fit_vocabulary, tokenize_texts
+from rnn_retrain.preprocessing import OOV_ID, encode_tokens, tokenize_texts
+from tasks.tokenize import fit_vocabulary
 
 
 def tokens_of(*texts: str) -> list[list[str]]:
