@@ -1,4 +1,4 @@
-"""The retraining flow: ingest → tokenize → pad → train → evaluate."""
+"""The retraining flow: ingest → tokenize → pad → train → evaluate → register."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rnn_retrain.config import RetrainConfig
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.ingest import IngestResult, ingest
 from tasks.pad import pad
+from tasks.register import RegisterResult, register
 from tasks.tokenize import TokenizeResult, tokenize
 from tasks.train import TrainResult, train
 
@@ -33,6 +34,7 @@ class RetrainSummary(BaseModel):
     train_seconds: float
     metrics: dict[str, float | int | None]
     artifacts: dict[str, ArtifactRef]
+    registration: RegisterResult
 
 
 def summarize_run(
@@ -42,6 +44,7 @@ def summarize_run(
     padded: ArtifactRef,
     trained: TrainResult,
     evaluated: EvaluateResult,
+    registered: RegisterResult,
 ) -> RetrainSummary:
     """Gather the stage results into the run summary."""
     artifacts = [
@@ -62,15 +65,20 @@ def summarize_run(
         train_seconds=trained.seconds,
         metrics=evaluated.metrics,
         artifacts={ref.name: ref for ref in artifacts},
+        registration=registered,
     )
 
 
 @flow(name="retrain", description="Retrain the recurrent review classifier from fresh data.")
 def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
-    """Ingest the data, tokenize and pad it, train the model and evaluate it on the test split."""
+    """Ingest, tokenize, pad, train, evaluate on the test split, then register behind the gate."""
     ingested = ingest(config)
     tokens = tokenize(ingested.snapshot, config)
     padded = pad(tokens.token_ids, config)
     trained = train(padded, tokens.vocabulary_size, config)
     evaluated = evaluate(padded, trained.model, config)
-    return summarize_run(config, ingested, tokens, padded, trained, evaluated)
+    registered = register(
+        ingested.snapshot, tokens.vocabulary, trained.model, trained.history,
+        evaluated.predictions, evaluated.metrics_table, evaluated.metrics, config,
+    )
+    return summarize_run(config, ingested, tokens, padded, trained, evaluated, registered)

@@ -45,10 +45,17 @@ class ArtifactRef(BaseModel):
     rows: int | None = None
 
 
+def retrain_home() -> Path:
+    """The project's home folder: ``$RETRAIN_HOME``, or ~/.rnn-retrain.
+
+    It holds the default artifact root, the dataset cache and the embedded MLflow store.
+    """
+    return Path(os.environ.get("RETRAIN_HOME") or Path.home() / ".rnn-retrain")
+
+
 def default_root() -> str:
-    """Return ``$RETRAIN_HOME/artifacts``, with ``RETRAIN_HOME`` defaulting to ~/.rnn-retrain."""
-    home = os.environ.get("RETRAIN_HOME") or os.path.join(Path.home(), ".rnn-retrain")
-    return os.path.join(home, "artifacts")
+    """The default artifact root, ``$RETRAIN_HOME/artifacts``."""
+    return str(retrain_home() / "artifacts")
 
 
 class ArtifactStore:

@@ -8,18 +8,18 @@ flow and the Prefect UI form can never disagree. Errors a user can fix are print
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.model_commands import add_model_commands
+from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
 
 EXIT_USER_ERROR = 2
 
@@ -75,38 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(run)
     run.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
     run.set_defaults(handler=run_command)
+    add_model_commands(commands)
     return parser
-
-
-def prepare_environment() -> None:
-    """Settings for a local run, each one overridable from the environment.
-
-    Prefect's ephemeral server would try to send telemetry (this pipeline often runs offline)
-    and, on SQLite, its heartbeat races the run's own writes ("database is locked").
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
-@contextlib.contextmanager
-def _stderr_silenced(enabled: bool) -> Iterator[None]:
-    """Silence file descriptor 2 while TensorFlow loads.
-
-    TensorFlow's C++ runtime prints start-up notes (oneDNN, missing CUDA drivers) before its
-    logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot hide them.
-    """
-    if not enabled:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class _HideUserErrorRecords(logging.Filter):
@@ -124,9 +94,9 @@ class _HideUserErrorRecords(logging.Filter):
 def run_command(args: argparse.Namespace) -> int:
     """``retrain run``: validate the flags, run the flow, print the metrics."""
     config = config_from_args(args)
-    prepare_environment()
-    with _stderr_silenced(not args.verbose):
-        from flows.retrain import retrain  # Imported late: TensorFlow's start-up takes seconds.
+    if not args.verbose:
+        load_tensorflow_quietly()
+    from flows.retrain import retrain  # Imported late: TensorFlow's start-up takes seconds.
 
     if not args.verbose:
         # Prefect's console handler sits on the root logger (see prefect/logging/logging.yml).
@@ -142,6 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``retrain`` command."""
     args = build_parser().parse_args(argv)
+    prepare_environment()
     try:
         return args.handler(args)
     except ValidationError as error:

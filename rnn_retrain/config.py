@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Cell = Literal["simplernn", "gru", "lstm"]
 Side = Literal["pre", "post"]
+Policy = Literal["better", "not_worse"]
 
 
 class RetrainConfig(BaseModel):
@@ -97,6 +98,44 @@ class RetrainConfig(BaseModel):
         ),
     )
 
+    # Registry and promotion gate.
+    model_name: str = Field(
+        "review-sentiment", description="Name of the registered model in the MLflow registry."
+    )
+    tracking_uri: str = Field(
+        "",
+        description=(
+            "MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if set, else a "
+            "SQLite store in $RETRAIN_HOME (sqlite:///~/.rnn-retrain/mlflow.db)."
+        ),
+    )
+    min_accuracy: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Absolute floor: a model below this test accuracy never becomes champion.",
+    )
+    promotion_policy: Policy = Field(
+        "better",
+        description=(
+            "'better': promote only when the challenger is significantly better than the champion "
+            "(exact McNemar test on the same test rows); 'not_worse': promote unless it is "
+            "significantly worse."
+        ),
+    )
+    min_accuracy_gain: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "The challenger's test accuracy minus the champion's must be at least this for a "
+            "promotion (negative values allow a small loss under 'not_worse')."
+        ),
+    )
+    significance_level: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Significance level of the McNemar test."
+    )
+
     @field_validator("cell", mode="before")
     @classmethod
     def _normalise_cell(cls, value: object) -> object:
@@ -105,7 +144,7 @@ class RetrainConfig(BaseModel):
             return value.strip().lower().replace("_", "").replace("-", "")
         return value
 
-    @field_validator("data", "text_column", "label_column", "split_column")
+    @field_validator("data", "text_column", "label_column", "split_column", "model_name")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():

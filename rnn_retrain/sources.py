@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
+from rnn_retrain.artifacts import retrain_home
 from rnn_retrain.datasets.demo import generate_reviews
 from rnn_retrain.datasets.imdb import IMDB_URL, load_imdb, read_imdb_archive
 from rnn_retrain.errors import RetrainError
@@ -34,11 +35,6 @@ class RawSource:
     text_column: str
     label_column: str
     split_column: str | None
-
-
-def retrain_home() -> Path:
-    """The project's home folder: ``$RETRAIN_HOME`` or ~/.rnn-retrain."""
-    return Path(os.environ.get("RETRAIN_HOME") or Path.home() / ".rnn-retrain")
 
 
 def read_source(

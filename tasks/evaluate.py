@@ -13,11 +13,11 @@ from sklearn import metrics as skmetrics
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.serving import predict_probabilities
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 from tasks.train import select_split
 
 THRESHOLD = 0.5
-PREDICT_BATCH_SIZE = 1024
 # Keras clips probabilities by this epsilon inside binary cross-entropy; we match it.
 EPSILON = 1e-7
 
@@ -30,11 +30,6 @@ class EvaluateResult(BaseModel):
     metrics: dict[str, float | int | None]
     predictions: ArtifactRef
     metrics_table: ArtifactRef
-
-
-def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """The model's probability of a positive review for every row of ``x``."""
-    return model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1).astype(np.float64)
 
 
 def compute_metrics(

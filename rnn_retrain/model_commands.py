@@ -1,0 +1,230 @@
+"""``retrain predict`` and ``retrain models ...``: use and inspect the registered models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from rnn_retrain.errors import RetrainError
+from rnn_retrain.quiet import load_tensorflow_quietly
+
+THRESHOLD = 0.5
+
+
+def add_registry_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that pick the registered model and the store it lives in."""
+    parser.add_argument("--model-name", default="review-sentiment", help="registered model name (default: %(default)s)")
+    parser.add_argument(
+        "--tracking-uri",
+        default="",
+        help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else SQLite in $RETRAIN_HOME)",
+    )
+
+
+def add_model_choice_flags(parser: argparse.ArgumentParser) -> None:
+    """--model-version N or --alias NAME; the champion when neither is given."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--model-version", help="a version number")
+    choice.add_argument("--alias", help="an alias such as champion or challenger (default: champion)")
+
+
+def _registry(args: argparse.Namespace):
+    from rnn_retrain.registry import ModelRegistry  # MLflow loads only for these commands.
+
+    return ModelRegistry(args.tracking_uri, args.model_name)
+
+
+def _chosen(args: argparse.Namespace) -> dict[str, str | None]:
+    version = args.model_version or getattr(args, "version", None)
+    if version is not None:
+        return {"version": version}
+    return {"alias": args.alias or "champion"}
+
+
+def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
+    """The reviews to score, from the command line or a Parquet/CSV file, checked for content."""
+    if args.texts and args.file:
+        raise RetrainError("give review texts or --file, not both")
+    if args.file:
+        from rnn_retrain.sources import read_table_files
+
+        table = read_table_files(args.file)
+        origin, column = args.file, args.text_column
+        if column not in table.column_names:
+            raise RetrainError(f"{origin}: no text column {column!r} (columns: {', '.join(table.column_names)}); set --text-column")
+        texts = table[column]
+        if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+            raise RetrainError(f"{origin}: text column {column!r} holds {texts.type}, not text")
+    elif args.texts:
+        table, origin, column = pa.table({"text": args.texts}), "command line", "text"
+    else:
+        raise RetrainError("nothing to score: give review texts, or --file reviews.parquet|csv")
+    if table.num_rows == 0:
+        raise RetrainError(f"{origin}: no reviews to score")
+    blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table[column])), 0), True)
+    if pc.any(blank).as_py():
+        first = pc.index(blank, True).as_py()
+        raise RetrainError(f"{origin}: review {first + 1} is empty; remove it or give it text")
+    return table, column
+
+
+def write_scores(table: pa.Table, path: str) -> None:
+    """Write scores to Parquet (or CSV for a .csv path) under a temporary name, then rename."""
+    target = Path(path)
+    if not target.parent.exists():
+        raise RetrainError(f"--out {path}: folder {target.parent} does not exist")
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        if target.suffix.lower() == ".csv":
+            pacsv.write_csv(table, temporary)
+        else:
+            pq.write_table(table, temporary)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Score reviews with a registered model (the champion by default)."""
+    table, column = read_review_texts(args)
+    load_tensorflow_quietly()
+    registry = _registry(args)
+    chosen = registry.get_version(**_chosen(args))
+    model = registry.load(version=chosen.version)
+    probabilities = pa.array(model.predict(table[column].to_pylist()), pa.float64())
+    scored = table.append_column("probability", probabilities).append_column(
+        "prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
+    )
+    console = Console()
+    if args.out:
+        write_scores(scored, args.out)
+        console.print(f"scored {scored.num_rows} reviews with {args.model_name} v{chosen.version} → {args.out}")
+        return 0
+    result = Table(title=f"{args.model_name} v{chosen.version}")
+    for name in ("probability", "label", "review"):
+        result.add_column(name, justify="right" if name == "probability" else "left")
+    for text, probability in zip(table[column].to_pylist(), probabilities.to_pylist()):
+        label = "positive" if probability >= THRESHOLD else "negative"
+        result.add_row(f"{probability:.4f}", label, text if len(text) <= 70 else text[:67] + "...")
+    console.print(result)
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """``retrain models list``: every version with its aliases, metrics and gate decision."""
+    registry = _registry(args)
+    versions = registry.versions()
+    if not versions:
+        raise RetrainError(f"model {args.model_name!r} has no versions yet; run `retrain run` first")
+    table = Table(title=f"{args.model_name} ({registry.tracking_uri})")
+    for name in ("version", "aliases", "created (UTC)", "accuracy", "f1", "gate", "reason"):
+        table.add_column(name)
+    aliases = registry.aliases()
+    for version in versions:
+        tags = version.tags
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, timezone.utc)
+        table.add_row(
+            str(version.version),
+            ", ".join(sorted(aliases.get(str(version.version), []))),
+            created.strftime("%Y-%m-%d %H:%M:%S"),
+            _short(tags.get("test.accuracy")),
+            _short(tags.get("test.f1")),
+            tags.get("gate.decision", "pending"),
+            tags.get("gate.reason", ""),
+        )
+    Console().print(table)
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """``retrain models show``: one version's aliases, metrics, gate decision and lineage."""
+    registry = _registry(args)
+    version = registry.get_version(**_chosen(args))
+    console = Console()
+    console.print(f"[bold]{args.model_name} v{version.version}[/bold]  aliases: {', '.join(sorted(version.aliases)) or '-'}")
+    console.print(f"source: {version.source}\nmlflow run: {version.run_id}")
+    table = Table(show_header=True)
+    table.add_column("tag")
+    table.add_column("value", overflow="fold")
+    for key, value in sorted(version.tags.items()):
+        if key == "config":
+            value = json.dumps(json.loads(value), indent=1)
+        table.add_row(key, value)
+    console.print(table)
+    return 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """``retrain models history``: every move of champion, or the version serving at --at."""
+    registry = _registry(args)
+    if args.at:
+        try:
+            when = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise RetrainError(f"--at {args.at!r}: not an ISO date/time such as 2026-11-28T09:00") from None
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        move = registry.champion_at(when)
+        if move is None:
+            raise RetrainError(f"model {args.model_name!r} had no champion at {when.isoformat()}")
+        Console().print(f"v{move.version} was champion at {when.isoformat()} (since {move.at}: {move.reason})")
+        return 0
+    moves = registry.champion_history()
+    if not moves:
+        raise RetrainError(f"model {args.model_name!r} has never had a champion")
+    table = Table(title=f"{args.model_name}: champion history")
+    for name in ("at (UTC)", "version", "previous", "kind", "flow run", "reason"):
+        table.add_column(name)
+    for move in moves:
+        table.add_row(move.at, move.version, move.previous_version or "-", move.kind, move.flow_run_id or "-", move.reason)
+    Console().print(table)
+    return 0
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    """``retrain models rollback``: put the previous champion back."""
+    move = _registry(args).rollback(reason=args.reason)
+    Console().print(f"champion: v{move.previous_version} → v{move.version} ({move.reason})")
+    return 0
+
+
+def _short(value: str | None) -> str:
+    return "-" if value in (None, "", "None") else f"{float(value):.4f}"
+
+
+def add_model_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``predict`` and ``models`` with the top-level parser."""
+    predict = commands.add_parser("predict", help="score reviews with a registered model")
+    predict.add_argument("texts", nargs="*", metavar="REVIEW", help="review texts to score")
+    predict.add_argument("--file", help="a Parquet or CSV file of reviews to score")
+    predict.add_argument("--text-column", default="text", help="text column of --file (default: %(default)s)")
+    predict.add_argument("--out", help="write the scores here (.parquet, or .csv)")
+    add_model_choice_flags(predict)
+    add_registry_flags(predict)
+    predict.set_defaults(handler=predict_command)
+
+    models = commands.add_parser("models", help="list, show, roll back registered models")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every version with aliases, metrics and gate decision")
+    listing.set_defaults(handler=list_command)
+    show = actions.add_parser("show", help="one version's metrics, decision and lineage")
+    show.add_argument("version", nargs="?", help="version number (default: the champion)")
+    add_model_choice_flags(show)
+    show.set_defaults(handler=show_command)
+    history = actions.add_parser("history", help="every move of the champion alias")
+    history.add_argument("--at", help="print the version that was champion at this ISO time")
+    history.set_defaults(handler=history_command)
+    rollback = actions.add_parser("rollback", help="put the previous champion back")
+    rollback.add_argument("--reason", default="rollback requested from the CLI", help="recorded with the move")
+    rollback.set_defaults(handler=rollback_command)
+    for parser in (listing, show, history, rollback):
+        add_registry_flags(parser)

@@ -1,0 +1,286 @@
+"""The model registry adapter: MLflow tracking and registry behind a few verbs.
+
+The embedded default is a SQLite store and a local artifact folder under the project's home;
+``tracking_uri`` (or ``MLFLOW_TRACKING_URI``) points at a team's MLflow server instead. Aliases
+mark roles: ``challenger`` is the newest registered version, ``champion`` the one that serves.
+Every move of ``champion`` is kept as a tag on the registered model, so the registry itself can
+answer "which version was serving at time T" and roll back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import requests
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from rnn_retrain.artifacts import retrain_home
+from rnn_retrain.errors import RetrainError
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+EXPERIMENT = "rnn-retrain"
+MOVE_TAG_PREFIX = "champion.move."
+
+
+def resolve_tracking_uri(configured: str = "") -> str:
+    """The configured URI, else ``$MLFLOW_TRACKING_URI``, else SQLite under the project's home."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    home = retrain_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home.resolve() / 'mlflow.db'}"
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when an HTTP tracking server does not answer.
+
+    MLflow's own client retries for minutes before it gives up.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except requests.RequestException as error:
+        reason = type(error).__name__
+        raise RetrainError(
+            f"tracking server {tracking_uri} is unreachable ({reason}); start it, or set "
+            "--tracking-uri / MLFLOW_TRACKING_URI to a running one"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ChampionMove:
+    """One change of the ``champion`` alias."""
+
+    at: str
+    version: str
+    previous_version: str | None
+    kind: str  # "promotion" or "rollback"
+    reason: str
+    flow_run_id: str | None
+
+
+class ModelRegistry:
+    """One registered model in one MLflow tracking/registry store."""
+
+    def __init__(self, tracking_uri: str, model_name: str) -> None:
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        check_reachable(self.tracking_uri)
+        self.model_name = model_name
+        # The fluent API (runs, log_model) reads the global URI; the client gets it explicitly.
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # Runs.
+
+    def experiment_id(self) -> str:
+        """The project's MLflow experiment, created on first use."""
+        experiment = self.client.get_experiment_by_name(EXPERIMENT)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = None
+        if self.tracking_uri.startswith("sqlite:"):
+            # Without this, MLflow writes artifacts to ./mlruns in whatever folder we run from.
+            location = (retrain_home().resolve() / "mlartifacts").as_uri()
+        try:
+            return self.client.create_experiment(EXPERIMENT, artifact_location=location)
+        except MlflowException:  # Created by a concurrent run in the meantime.
+            return self.client.get_experiment_by_name(EXPERIMENT).experiment_id
+
+    # Versions.
+
+    def versions(self) -> list[ModelVersion]:
+        """All versions of the model, oldest first."""
+        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        return sorted(found, key=lambda version: int(version.version))
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Version number to its aliases (version search results leave aliases out)."""
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException:
+            return {}
+        by_version: dict[str, list[str]] = {}
+        for alias, version in model.aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        return by_version
+
+    def version_with_tag(self, key: str, value: str) -> ModelVersion | None:
+        """The version carrying tag ``key=value`` (the lineage key, say), if any."""
+        for version in self.versions():
+            if version.tags.get(key) == value:
+                return version
+        return None
+
+    def create_version(
+        self, model_uri: str, model_id: str | None, run_id: str, tags: dict[str, str]
+    ) -> ModelVersion:
+        """Register a logged model as a new version, tags set in the same call."""
+        try:
+            self.client.create_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self.client.create_model_version(
+            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
+        )
+
+    def get_version(self, version: str | int | None = None, alias: str | None = None) -> ModelVersion:
+        """A version by number or alias, or a one-line `RetrainError` naming what is missing."""
+        try:
+            if alias is not None:
+                return self.client.get_model_version_by_alias(self.model_name, alias)
+            return self.client.get_model_version(self.model_name, str(version))
+        except MlflowException:
+            if alias == CHAMPION:
+                raise RetrainError(
+                    f"model {self.model_name!r} has no champion yet; run `retrain run` first "
+                    "(its first model that clears min_accuracy becomes champion)"
+                ) from None
+            what = f"alias {alias!r}" if alias is not None else f"version {version}"
+            raise RetrainError(f"model {self.model_name!r} has no {what}") from None
+
+    def champion(self) -> ModelVersion | None:
+        """The current champion, or None before the first promotion."""
+        try:
+            return self.get_version(alias=CHAMPION)
+        except RetrainError:
+            return None
+
+    def set_tags(self, version: str, tags: dict[str, Any]) -> None:
+        """Set tags on one version (values are stored as strings)."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, str(value))
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version``."""
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def load(self, version: str | int | None = None, alias: str | None = None) -> Any:
+        """Load a version (by number or alias) as an MLflow pyfunc model."""
+        resolved = self.get_version(version=version, alias=alias)
+        return mlflow.pyfunc.load_model(f"models:/{self.model_name}/{resolved.version}")
+
+    # Champion history.
+
+    def move_champion(self, version: str, kind: str, reason: str, flow_run_id: str | None) -> ChampionMove:
+        """Point ``champion`` at ``version`` and record the move.
+
+        The alias moves first, in one call; the record follows. A crash in between leaves the
+        registry consistent (the alias is the truth) with one move missing from the history.
+        """
+        previous = self.champion()
+        move = ChampionMove(
+            at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            version=str(version),
+            previous_version=str(previous.version) if previous else None,
+            kind=kind,
+            reason=reason,
+            flow_run_id=flow_run_id,
+        )
+        self.set_alias(CHAMPION, move.version)
+        stamp = move.at.replace("-", "").replace(":", "").replace(".", "").replace("+0000", "Z")
+        self.client.set_registered_model_tag(
+            self.model_name, MOVE_TAG_PREFIX + stamp, json.dumps(move.__dict__)
+        )
+        return move
+
+    def champion_history(self) -> list[ChampionMove]:
+        """Every recorded move of ``champion``, oldest first."""
+        try:
+            tags = self.client.get_registered_model(self.model_name).tags
+        except MlflowException:
+            return []
+        moves = [ChampionMove(**json.loads(value)) for key, value in tags.items() if key.startswith(MOVE_TAG_PREFIX)]
+        return sorted(moves, key=lambda move: move.at)
+
+    def champion_at(self, when: datetime) -> ChampionMove | None:
+        """The move that made the version serving at ``when`` champion, or None."""
+        earlier = [move for move in self.champion_history() if datetime.fromisoformat(move.at) <= when]
+        return earlier[-1] if earlier else None
+
+    def rollback(self, reason: str = "rollback requested") -> ChampionMove:
+        """Put the champion that preceded the current one back.
+
+        Promotions stack up and each rollback pops one, so repeated rollbacks walk back through
+        earlier champions rather than toggling between the last two.
+        """
+        stack: list[str] = []
+        for move in self.champion_history():
+            if move.kind == "rollback":
+                stack.pop() if stack else None
+            else:
+                stack.append(move.version)
+        current = self.champion()
+        if current is None:
+            raise RetrainError(f"model {self.model_name!r} has no champion to roll back")
+        if len(stack) < 2 or stack[-1] != str(current.version):
+            raise RetrainError(
+                f"model {self.model_name!r}: no earlier champion to roll back to from version "
+                f"{current.version}"
+            )
+        return self.move_champion(stack[-2], "rollback", reason, None)
+
+
+def code_version() -> str:
+    """The git commit of this checkout when there is one, else the package version."""
+    import subprocess
+
+    from rnn_retrain import __version__
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"rnn-retrain {__version__}"
+    return f"git:{commit}"
+
+
+def log_text_classifier(network_path: Path, vocabulary_path: Path, preprocessing: dict[str, Any]) -> Any:
+    """Log the servable text model (network, vocabulary, padding) to the active MLflow run.
+
+    The ``rnn_retrain`` package travels with the model (``code_paths``), so the model always
+    tokenizes with the code it was trained with.
+    """
+    from importlib import metadata
+    from tempfile import TemporaryDirectory
+
+    from rnn_retrain import serving
+
+    package = Path(__file__).resolve().parent
+    requirements = [f"{name}=={metadata.version(name)}" for name in ("keras", "tensorflow", "mlflow", "pyarrow", "numpy", "pandas")]
+    with TemporaryDirectory() as directory:
+        settings = Path(directory) / "preprocessing.json"
+        settings.write_text(json.dumps(preprocessing))
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(package / "mlflow_model.py"),
+            artifacts={
+                serving.ARTIFACT_NETWORK: str(network_path),
+                serving.ARTIFACT_VOCABULARY: str(vocabulary_path),
+                serving.ARTIFACT_PREPROCESSING: str(settings),
+            },
+            code_paths=[str(package)],
+            pip_requirements=requirements,
+        )

@@ -1,0 +1,259 @@
+"""Register: log the run to MLflow, register a new model version, and gate its promotion.
+
+The gate re-scores the current champion on this run's test rows, next to the challenger, and
+compares their per-row correctness with an exact McNemar test (a paired test: both models see the
+same reviews), plus a minimum accuracy gain and an absolute accuracy floor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from prefect.runtime import deployment, flow_run
+from pydantic import BaseModel, ConfigDict
+from scipy.stats import binomtest
+
+from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
+from tasks.runtime import RETRY_SETTINGS, store_for
+
+# Fields that decide where things are stored or how the gate judges, not what model is trained.
+# The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
+NOT_LINEAGE_FIELDS = {
+    "data", "text_column", "label_column", "split_column", "test_fraction", "demo_size",
+    "artifact_root", "tracking_uri", "model_name", "min_accuracy", "promotion_policy",
+    "min_accuracy_gain", "significance_level",
+}
+LINEAGE_TAG = "lineage_key"
+DECISION_TAG = "gate.json"
+
+
+class GateDecision(BaseModel):
+    """The promotion decision and the numbers behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    promote: bool
+    reason: str
+    policy: str
+    challenger_accuracy: float
+    min_accuracy: float
+    champion_version: str | None = None
+    champion_accuracy: float | None = None
+    accuracy_gain: float | None = None
+    challenger_only_correct: int | None = None
+    champion_only_correct: int | None = None
+    p_value: float | None = None
+
+
+class RegisterResult(BaseModel):
+    """What register hands back to the flow."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_name: str
+    version: str
+    decision: GateDecision
+    mlflow_run_id: str
+    reused: bool
+
+
+def mcnemar_exact(challenger_correct: np.ndarray, champion_correct: np.ndarray) -> tuple[int, int, float]:
+    """Exact (binomial) McNemar test on paired per-row correctness.
+
+    Returns:
+        b (rows only the challenger got right), c (rows only the champion got right), and the
+        two-sided p-value of b against Binomial(b + c, 1/2).
+    """
+    if challenger_correct.shape != champion_correct.shape:
+        raise ValueError("both models must be scored on the same rows")
+    b = int(np.sum(challenger_correct & ~champion_correct))
+    c = int(np.sum(~challenger_correct & champion_correct))
+    p_value = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+    return b, c, p_value
+
+
+def decide_promotion(
+    challenger_correct: np.ndarray,
+    champion_correct: np.ndarray | None,
+    champion_version: str | None,
+    config: RetrainConfig,
+) -> GateDecision:
+    """Decide whether the challenger replaces the champion (see `RetrainConfig` gate fields)."""
+    accuracy = float(np.mean(challenger_correct))
+    common = {"policy": config.promotion_policy, "challenger_accuracy": accuracy,
+              "min_accuracy": config.min_accuracy}
+    if accuracy < config.min_accuracy:
+        return GateDecision(
+            promote=False,
+            reason=f"test accuracy {accuracy:.4f} is below min_accuracy {config.min_accuracy}",
+            champion_version=champion_version,
+            **common,
+        )
+    if champion_correct is None:
+        return GateDecision(
+            promote=True,
+            reason=f"first model: test accuracy {accuracy:.4f} clears min_accuracy {config.min_accuracy}",
+            **common,
+        )
+    b, c, p_value = mcnemar_exact(challenger_correct, champion_correct)
+    champion_accuracy = float(np.mean(champion_correct))
+    gain = accuracy - champion_accuracy
+    significant = p_value < config.significance_level
+    statistics = f"McNemar b={b} c={c} p={p_value:.4g}; accuracy {accuracy:.4f} vs {champion_accuracy:.4f}"
+    if gain < config.min_accuracy_gain:
+        promote, verdict = False, f"accuracy gain {gain:+.4f} is below min_accuracy_gain {config.min_accuracy_gain}"
+    elif config.promotion_policy == "better":
+        promote = significant and b > c
+        verdict = "significantly better" if promote else "not significantly better"
+    else:
+        worse = significant and c > b
+        promote = not worse
+        verdict = "significantly worse" if worse else "not significantly worse"
+    return GateDecision(
+        promote=promote,
+        reason=f"{verdict} than champion v{champion_version} ({statistics})",
+        champion_version=champion_version,
+        champion_accuracy=champion_accuracy,
+        accuracy_gain=gain,
+        challenger_only_correct=b,
+        champion_only_correct=c,
+        p_value=p_value,
+        **common,
+    )
+
+
+def lineage_key(snapshot_sha256: str, config: RetrainConfig) -> str:
+    """A key for "this data, this training recipe": a re-run with both unchanged finds its version."""
+    recipe = config.model_dump(exclude=NOT_LINEAGE_FIELDS)
+    payload = json.dumps({"snapshot": snapshot_sha256, "recipe": recipe}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def decision_tags(decision: GateDecision) -> dict[str, str]:
+    """Tags that record the decision on the challenger's model version."""
+    return {
+        DECISION_TAG: decision.model_dump_json(),
+        "gate.decision": "promote" if decision.promote else "keep",
+        "gate.reason": decision.reason,
+        "gate.p_value": "" if decision.p_value is None else f"{decision.p_value:.6g}",
+    }
+
+
+def _log_run(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    refs: dict[str, ArtifactRef],
+    metrics: dict[str, float | int | None],
+    config: RetrainConfig,
+    tags: dict[str, str],
+) -> tuple[str, str, str | None]:
+    """Log params, metrics, history and the servable model; return run id, model uri, model id."""
+    history = store.read_table(refs["history"]).to_pylist()
+    with tempfile.TemporaryDirectory() as directory, mlflow.start_run(
+        experiment_id=registry.experiment_id(), run_name=flow_run.name or None, tags=tags
+    ) as run:
+        mlflow.log_params(config.model_dump())
+        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items() if value is not None})
+        for row in history:
+            epoch = row.pop("epoch")
+            mlflow.log_metrics(row, step=epoch)
+        local = {name: store.copy_to_local(ref, directory) for name, ref in refs.items()}
+        for name in ("history", "metrics", "predictions"):
+            mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
+        preprocessing = {"maxlen": config.maxlen, "padding": config.padding, "truncating": config.truncating}
+        info = log_text_classifier(local["model"], local["vocabulary"], preprocessing)
+        return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
+
+
+def _score_champion(registry: ModelRegistry, version: str, texts: list[str]) -> np.ndarray:
+    return np.asarray(registry.load(version=version).predict(texts), dtype=np.float64)
+
+
+@task(name="register", **RETRY_SETTINGS)
+def register(
+    snapshot: ArtifactRef,
+    vocabulary: ArtifactRef,
+    model: ArtifactRef,
+    history: ArtifactRef,
+    predictions: ArtifactRef,
+    metrics_table: ArtifactRef,
+    metrics: dict[str, float | int | None],
+    config: RetrainConfig,
+) -> RegisterResult:
+    """Register the trained model as a new version and decide whether it becomes champion."""
+    run_logger = get_run_logger()
+    store = store_for(config)
+    registry = ModelRegistry(config.tracking_uri, config.model_name)
+    key = lineage_key(snapshot.sha256, config)
+
+    version = registry.version_with_tag(LINEAGE_TAG, key)
+    if version is not None and DECISION_TAG in version.tags:
+        # A retry or a re-run of the same data and recipe: nothing new to register or decide.
+        run_logger.info("Version %s already holds this lineage; not registering again", version.version)
+        decision = GateDecision.model_validate_json(version.tags[DECISION_TAG])
+        return RegisterResult(model_name=config.model_name, version=str(version.version),
+                              decision=decision, mlflow_run_id=version.run_id, reused=True)
+
+    if version is None:
+        lineage = {
+            LINEAGE_TAG: key,
+            "data.snapshot_sha256": snapshot.sha256,
+            "data.vocabulary_sha256": vocabulary.sha256,
+            "model.sha256": model.sha256,
+            "config": config.model_dump_json(),
+            "prefect.flow_run_id": str(flow_run.id),
+            "prefect.deployment": deployment.name or "",
+            "code_version": code_version(),
+            **{f"test.{name}": str(value) for name, value in metrics.items()},
+        }
+        refs = {"model": model, "vocabulary": vocabulary, "history": history,
+                "predictions": predictions, "metrics": metrics_table}
+        run_id, model_uri, model_id = _log_run(registry, store, refs, metrics, config, lineage)
+        version = registry.create_version(model_uri, model_id, run_id, lineage)
+        run_logger.info("Registered %s version %s", config.model_name, version.version)
+    registry.set_alias(CHALLENGER, str(version.version))
+
+    # The gate: both models judged on the same test rows of this run.
+    rows = store.read_table(snapshot)
+    rows = rows.filter(pc.equal(rows["split"], "test")).sort_by("row_id")
+    scored = store.read_table(predictions).sort_by("row_id")
+    labels = rows["label"].to_numpy().astype(bool)
+    challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
+    champion = registry.champion()
+    if champion is not None and str(champion.version) == str(version.version):
+        # An earlier attempt promoted this version and stopped before recording the decision.
+        decision = GateDecision(promote=True, reason="promoted by an earlier attempt of this run",
+                                policy=config.promotion_policy, min_accuracy=config.min_accuracy,
+                                challenger_accuracy=float(np.mean(challenger_correct)))
+        registry.set_tags(str(version.version), decision_tags(decision))
+        return RegisterResult(model_name=config.model_name, version=str(version.version),
+                              decision=decision, mlflow_run_id=version.run_id, reused=True)
+    champion_correct = None
+    if champion is not None:
+        probabilities = _score_champion(registry, str(champion.version), rows["text"].to_pylist())
+        champion_correct = (probabilities >= 0.5) == labels
+    decision = decide_promotion(
+        challenger_correct, champion_correct, str(champion.version) if champion else None, config
+    )
+    tags = decision_tags(decision)
+    # The full decision record is written last: a version without it has not finished its gate,
+    # and a retry runs the gate again instead of trusting a half-recorded decision.
+    record = {DECISION_TAG: tags.pop(DECISION_TAG)}
+    registry.set_tags(str(version.version), tags)
+    if champion is not None:
+        registry.set_tags(str(champion.version), {f"gate.challenged_by.v{version.version}": decision.reason})
+    if decision.promote:
+        registry.move_champion(str(version.version), "promotion", decision.reason, str(flow_run.id))
+    registry.set_tags(str(version.version), record)
+    run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
+    return RegisterResult(model_name=config.model_name, version=str(version.version),
+                          decision=decision, mlflow_run_id=version.run_id, reused=False)
