@@ -9,9 +9,11 @@ answer "which version was serving at time T" and roll back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,10 +83,27 @@ class ModelRegistry:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         check_reachable(self.tracking_uri)
         self.model_name = model_name
-        # The fluent API (runs, log_model) reads the global URI; the client gets it explicitly.
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @contextlib.contextmanager
+    def activated(self) -> Iterator[None]:
+        """Point MLflow's fluent API (runs, log_model, load_model) at this store for a block.
+
+        `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI to the environment; the
+        variables are put back afterwards, so a later run in the same process that relies on the
+        default store does not silently inherit this one.
+        """
+        saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     # Runs.
 
@@ -174,7 +193,8 @@ class ModelRegistry:
     def load(self, version: str | int | None = None, alias: str | None = None) -> Any:
         """Load a version (by number or alias) as an MLflow pyfunc model."""
         resolved = self.get_version(version=version, alias=alias)
-        return mlflow.pyfunc.load_model(f"models:/{self.model_name}/{resolved.version}")
+        with self.activated():
+            return mlflow.pyfunc.load_model(f"models:/{self.model_name}/{resolved.version}")
 
     # Champion history.
 

@@ -158,8 +158,9 @@ def _log_run(
 ) -> tuple[str, str, str | None]:
     """Log params, metrics, history and the servable model; return run id, model uri, model id."""
     history = store.read_table(refs["history"]).to_pylist()
-    with tempfile.TemporaryDirectory() as directory, mlflow.start_run(
-        experiment_id=registry.experiment_id(), run_name=flow_run.name or None, tags=tags
+    experiment_id = registry.experiment_id()
+    with tempfile.TemporaryDirectory() as directory, registry.activated(), mlflow.start_run(
+        experiment_id=experiment_id, run_name=flow_run.name or None, tags=tags
     ) as run:
         mlflow.log_params(config.model_dump())
         mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items() if value is not None})

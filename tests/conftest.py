@@ -28,9 +28,15 @@ def prefect_server():
 
 @pytest.fixture(autouse=True)
 def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the project's home (default artifact root, dataset cache) at a temporary folder."""
+    """A temporary project home (artifacts, dataset cache) and MLflow store for every test.
+
+    MLFLOW_TRACKING_URI is set explicitly because `mlflow.set_tracking_uri` exports it to the
+    environment, which would otherwise leak one test's store into the next.
+    """
     home = tmp_path / "home"
+    home.mkdir()
     monkeypatch.setenv("RETRAIN_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
 
 

@@ -38,7 +38,7 @@ def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Pa
     assert code == 0
     output = capsys.readouterr().out
     assert "Test metrics" in output and "accuracy" in output and "roc_auc" in output
-    assert "model:" in output
+    assert "registry: review-sentiment v1" in " ".join(output.split())
 
 
 @pytest.mark.slow
