@@ -109,18 +109,20 @@ def decide_promotion(
     gain = accuracy - champion_accuracy
     significant = p_value < config.significance_level
     statistics = f"McNemar b={b} c={c} p={p_value:.4g}; accuracy {accuracy:.4f} vs {champion_accuracy:.4f}"
-    if gain < config.min_accuracy_gain:
-        promote, verdict = False, f"accuracy gain {gain:+.4f} is below min_accuracy_gain {config.min_accuracy_gain}"
-    elif config.promotion_policy == "better":
+    if config.promotion_policy == "better":
         promote = significant and b > c
         verdict = "significantly better" if promote else "not significantly better"
     else:
         worse = significant and c > b
         promote = not worse
         verdict = "significantly worse" if worse else "not significantly worse"
+    reason = f"{verdict} than champion v{champion_version}"
+    if promote and gain < config.min_accuracy_gain:
+        promote = False
+        reason += f", but the accuracy gain {gain:+.4f} is below min_accuracy_gain {config.min_accuracy_gain}"
     return GateDecision(
         promote=promote,
-        reason=f"{verdict} than champion v{champion_version} ({statistics})",
+        reason=f"{reason} ({statistics})",
         champion_version=champion_version,
         champion_accuracy=champion_accuracy,
         accuracy_gain=gain,

@@ -1,0 +1,123 @@
+"""Registering through the flow: two runs in a row, idempotent re-runs, parity, shuffled labels."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from flows.retrain import retrain
+from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.registry import ModelRegistry
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def learnable(root: Path, **overrides) -> RetrainConfig:
+    # A small GRU that learns the demo corpus to ~0.98 in a few seconds.
+    settings = {
+        "demo_size": 1500, "maxlen": 40, "units": 16, "embedding_dim": 16, "learning_rate": 0.01,
+        "cell": "gru", "epochs": 8, "artifact_root": str(root / "artifacts"),
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+    }
+    return RetrainConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, prefect_server):
+    """Two retraining runs in a row against one registry: what a weekly schedule does."""
+    root = tmp_path_factory.mktemp("registry")
+    first = retrain(learnable(root, seed=1))
+    second = retrain(learnable(root, seed=2))
+    return root, first, second
+
+
+def test_first_run_registers_the_champion_and_second_run_is_gated(two_runs):
+    root, first, second = two_runs
+    assert first.registration.version == "1" and first.registration.decision.promote
+    assert first.registration.decision.reason.startswith("first model")
+    gate = second.registration.decision
+    assert second.registration.version == "2"
+    assert gate.champion_version == "1" and gate.p_value is not None
+    assert gate.challenger_only_correct is not None and gate.champion_only_correct is not None
+    registry = ModelRegistry(learnable(root).tracking_uri, "review-sentiment")
+    version = registry.get_version(version=2)
+    assert json.loads(version.tags["gate.json"])["p_value"] == gate.p_value
+    assert version.tags["gate.decision"] == ("promote" if gate.promote else "keep")
+    assert version.tags["data.snapshot_sha256"] == second.artifacts["ingest/snapshot.parquet"].sha256
+    assert version.tags["prefect.flow_run_id"] == second.run_id
+    assert version.tags["code_version"]
+    expected_champion = "2" if gate.promote else "1"
+    assert str(registry.champion().version) == expected_champion
+    assert "challenger" in registry.aliases()["2"]
+    run = registry.client.get_run(version.run_id)
+    assert run.data.params["cell"] == "gru"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(second.metrics["accuracy"])
+    assert len(registry.client.get_metric_history(version.run_id, "val_loss")) == second.epochs_run
+
+
+def test_rerunning_the_same_data_and_recipe_registers_no_new_version(two_runs):
+    root, _, second = two_runs
+    again = retrain(learnable(root, seed=2))
+    assert again.registration.reused and again.registration.version == "2"
+    assert again.registration.decision == second.registration.decision
+    assert len(ModelRegistry(learnable(root).tracking_uri, "review-sentiment").versions()) == 2
+
+
+def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_runs, tmp_path):
+    root, first, _ = two_runs
+    store = ArtifactStore(str(root / "artifacts"))
+    snapshot = store.read_table(first.artifacts["ingest/snapshot.parquet"])
+    test_rows = snapshot.filter(pc.equal(snapshot["split"], "test")).sort_by("row_id")
+    expected = store.read_table(first.artifacts["evaluate/predictions.parquet"]).sort_by("row_id")
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps(test_rows["text"].to_pylist()))
+    script = (
+        "import json, sys, mlflow\n"
+        "mlflow.set_tracking_uri(sys.argv[1])\n"
+        "model = mlflow.pyfunc.load_model('models:/review-sentiment/1')\n"
+        "print(json.dumps(model.predict(json.load(open(sys.argv[2])))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, learnable(root).tracking_uri, str(texts)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    served = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert served.shape == (test_rows.num_rows,)
+    assert np.max(np.abs(served - expected["probability"].to_numpy())) <= 1e-5
+
+
+def shuffled_labels_parquet(path: Path, seed: int = 5) -> Path:
+    """The demo corpus with the labels of its train rows shuffled: a model can learn nothing."""
+    table = generate_reviews(1500, seed=3)
+    splits = np.where(np.arange(1500) % 5 == 0, "test", "train")
+    labels = table["label"].to_numpy().copy()
+    train = splits == "train"
+    labels[train] = np.random.default_rng(seed).permutation(labels[train])
+    pq.write_table(pa.table({"text": table["text"], "label": labels, "split": splits}), path)
+    return path
+
+
+def test_a_model_trained_on_shuffled_labels_never_becomes_champion(two_runs, tmp_path):
+    root, _, _ = two_runs
+    registry = ModelRegistry(learnable(root).tracking_uri, "review-sentiment")
+    champion_before = str(registry.champion().version)
+    data = shuffled_labels_parquet(tmp_path / "shuffled.parquet")
+    summary = retrain(learnable(root, data=str(data)))
+    assert not summary.registration.decision.promote
+    assert str(registry.champion().version) == champion_before
+
+
+def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_path):
+    data = shuffled_labels_parquet(tmp_path / "shuffled.parquet")
+    summary = retrain(learnable(tmp_path, data=str(data)))
+    decision = summary.registration.decision
+    assert not decision.promote and "below min_accuracy" in decision.reason
+    assert ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment").champion() is None
