@@ -9,8 +9,9 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
 def test_every_config_field_is_in_the_reference_with_its_default():
+    reference = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
     for name, field in RetrainConfig.model_fields.items():
-        row = re.search(rf"^\| `--{name.replace('_', '-')}`.*$", README, re.MULTILINE)
+        row = re.search(rf"^\| `--{name.replace('_', '-')}`.*$", reference, re.MULTILINE)
         assert row, f"--{name} missing from the README's configuration reference"
         assert f"`{field.default!r}`" in row.group(0)
 
