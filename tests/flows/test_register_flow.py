@@ -121,3 +121,29 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
     decision = summary.registration.decision
     assert not decision.promote and "below min_accuracy" in decision.reason
     assert ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment").champion() is None
+
+
+def test_an_interrupted_register_leaves_the_champion_and_no_duplicate(tmp_path, monkeypatch):
+    import tasks.register
+    from rnn_retrain.registry import ModelRegistry as Registry
+
+    first = retrain(learnable(tmp_path, seed=1))
+    assert first.registration.decision.promote
+
+    attempts = []
+
+    def disk_hiccup(self, *args, **kwargs):
+        attempts.append(args)
+        raise OSError("the registry's disk went away")
+
+    # Every attempt of the second run fails at the very moment it would move the champion.
+    monkeypatch.setattr(Registry, "move_champion", disk_hiccup)
+    monkeypatch.setattr(tasks.register.register, "retry_delay_seconds", [0, 0])
+    with pytest.raises(OSError, match="disk went away"):
+        retrain(learnable(tmp_path, seed=2, promotion_policy="not_worse", min_accuracy_gain=-1.0))
+    assert len(attempts) == 3  # The first try and two retries, each reaching the alias move.
+    registry = ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment")
+    assert str(registry.champion().version) == "1"
+    assert [str(version.version) for version in registry.versions()] == ["1", "2"]
+    assert "gate.json" not in registry.get_version(version=2).tags
+    assert [move.version for move in registry.champion_history()] == ["1"]
