@@ -39,7 +39,9 @@ def main() -> None:
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory() as root:
         for cell in args.cells:
-            config = RetrainConfig(data=args.data, cell=cell, epochs=args.epochs, artifact_root=root)
+            config = RetrainConfig(
+                data=args.data, cell=cell, epochs=args.epochs, artifact_root=root
+            )
             started = time.perf_counter()
             summary = retrain(config)
             wall = time.perf_counter() - started

@@ -48,8 +48,14 @@ def summarize_run(
 ) -> RetrainSummary:
     """Gather the stage results into the run summary."""
     artifacts = [
-        ingested.snapshot, tokens.vocabulary, tokens.token_ids, padded, trained.model,
-        trained.history, evaluated.predictions, evaluated.metrics_table,
+        ingested.snapshot,
+        tokens.vocabulary,
+        tokens.token_ids,
+        padded,
+        trained.model,
+        trained.history,
+        evaluated.predictions,
+        evaluated.metrics_table,
     ]
     return RetrainSummary(
         run_id=flow_run.id,
@@ -78,7 +84,13 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     trained = train(padded, tokens.vocabulary_size, config)
     evaluated = evaluate(padded, trained.model, config)
     registered = register(
-        ingested.snapshot, tokens.vocabulary, trained.model, trained.history,
-        evaluated.predictions, evaluated.metrics_table, evaluated.metrics, config,
+        ingested.snapshot,
+        tokens.vocabulary,
+        trained.model,
+        trained.history,
+        evaluated.predictions,
+        evaluated.metrics_table,
+        evaluated.metrics,
+        config,
     )
     return summarize_run(config, ingested, tokens, padded, trained, evaluated, registered)

@@ -68,7 +68,9 @@ class ArtifactStore:
         try:
             self._filesystem, self._base = pafs.FileSystem.from_uri(root)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
-            raise RetrainError(f"artifact_root {root!r} is not a usable location: {error}") from None
+            raise RetrainError(
+                f"artifact_root {root!r} is not a usable location: {error}"
+            ) from None
         self._scheme = root.split("://", 1)[0] if "://" in root else ""
         self.root = root
 

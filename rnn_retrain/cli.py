@@ -47,7 +47,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RetrainConfig:
     """Build the configuration from the flags the user gave; pydantic checks every value."""
-    given = {name: getattr(args, name) for name in RetrainConfig.model_fields if hasattr(args, name)}
+    given = {
+        name: getattr(args, name) for name in RetrainConfig.model_fields if hasattr(args, name)
+    }
     return RetrainConfig(**given)
 
 

@@ -56,7 +56,9 @@ class RetrainConfig(BaseModel):
         description="Vocabulary size, including id 0 (padding) and id 1 (out-of-vocabulary).",
     )
     maxlen: int = Field(500, ge=1, description="Length every sequence is padded or truncated to.")
-    padding: Side = Field("pre", description="Pad short sequences at the start (pre) or end (post).")
+    padding: Side = Field(
+        "pre", description="Pad short sequences at the start (pre) or end (post)."
+    )
     truncating: Side = Field(
         "pre", description="Cut long sequences at the start (pre, keeps the end) or end (post)."
     )
@@ -65,7 +67,9 @@ class RetrainConfig(BaseModel):
     cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
     units: int = Field(32, ge=1, le=4096, description="Units in each recurrent layer.")
     embedding_dim: int = Field(32, ge=1, le=4096, description="Size of the word embedding.")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="Dropout rate after the recurrent layers.")
+    dropout: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Dropout rate after the recurrent layers."
+    )
     rnn_layers: int = Field(1, ge=1, le=8, description="Number of stacked recurrent layers.")
     bidirectional: bool = Field(False, description="Wrap each recurrent layer in Bidirectional.")
 

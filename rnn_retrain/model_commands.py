@@ -23,7 +23,11 @@ THRESHOLD = 0.5
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that pick the registered model and the store it lives in."""
-    parser.add_argument("--model-name", default="review-sentiment", help="registered model name (default: %(default)s)")
+    parser.add_argument(
+        "--model-name",
+        default="review-sentiment",
+        help="registered model name (default: %(default)s)",
+    )
     parser.add_argument(
         "--tracking-uri",
         default="",
@@ -35,7 +39,9 @@ def add_model_choice_flags(parser: argparse.ArgumentParser) -> None:
     """--model-version N or --alias NAME; the champion when neither is given."""
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--model-version", help="a version number")
-    choice.add_argument("--alias", help="an alias such as champion or challenger (default: champion)")
+    choice.add_argument(
+        "--alias", help="an alias such as champion or challenger (default: champion)"
+    )
 
 
 def _registry(args: argparse.Namespace):
@@ -61,7 +67,10 @@ def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
         table = read_table_files(args.file)
         origin, column = args.file, args.text_column
         if column not in table.column_names:
-            raise RetrainError(f"{origin}: no text column {column!r} (columns: {', '.join(table.column_names)}); set --text-column")
+            raise RetrainError(
+                f"{origin}: no text column {column!r} "
+                f"(columns: {', '.join(table.column_names)}); set --text-column"
+            )
         texts = table[column]
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             raise RetrainError(f"{origin}: text column {column!r} holds {texts.type}, not text")
@@ -108,7 +117,9 @@ def predict_command(args: argparse.Namespace) -> int:
     console = Console()
     if args.out:
         write_scores(scored, args.out)
-        console.print(f"scored {scored.num_rows} reviews with {args.model_name} v{chosen.version} → {args.out}")
+        console.print(
+            f"scored {scored.num_rows} reviews with {args.model_name} v{chosen.version} → {args.out}"
+        )
         return 0
     result = Table(title=f"{args.model_name} v{chosen.version}")
     for name in ("probability", "label", "review"):
@@ -125,7 +136,9 @@ def list_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     versions = registry.versions()
     if not versions:
-        raise RetrainError(f"model {args.model_name!r} has no versions yet; run `retrain run` first")
+        raise RetrainError(
+            f"model {args.model_name!r} has no versions yet; run `retrain run` first"
+        )
     table = Table(title=f"{args.model_name} ({registry.tracking_uri})")
     for name in ("version", "aliases", "created (UTC)", "accuracy", "f1", "gate", "reason"):
         table.add_column(name)
@@ -151,7 +164,10 @@ def show_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     version = registry.get_version(**_chosen(args))
     console = Console()
-    console.print(f"[bold]{args.model_name} v{version.version}[/bold]  aliases: {', '.join(sorted(version.aliases)) or '-'}")
+    console.print(
+        f"[bold]{args.model_name} v{version.version}[/bold]  "
+        f"aliases: {', '.join(sorted(version.aliases)) or '-'}"
+    )
     console.print(f"source: {version.source}\nmlflow run: {version.run_id}")
     table = Table(show_header=True)
     table.add_column("tag")
@@ -171,12 +187,16 @@ def history_command(args: argparse.Namespace) -> int:
         try:
             when = datetime.fromisoformat(args.at)
         except ValueError:
-            raise RetrainError(f"--at {args.at!r}: not an ISO date/time such as 2026-11-28T09:00") from None
+            raise RetrainError(
+                f"--at {args.at!r}: not an ISO date/time such as 2026-11-28T09:00"
+            ) from None
         when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
         move = registry.champion_at(when)
         if move is None:
             raise RetrainError(f"model {args.model_name!r} had no champion at {when.isoformat()}")
-        Console().print(f"v{move.version} was champion at {when.isoformat()} (since {move.at}: {move.reason})")
+        Console().print(
+            f"v{move.version} was champion at {when.isoformat()} (since {move.at}: {move.reason})"
+        )
         return 0
     moves = registry.champion_history()
     if not moves:
@@ -185,7 +205,14 @@ def history_command(args: argparse.Namespace) -> int:
     for name in ("at (UTC)", "version", "previous", "kind", "flow run", "reason"):
         table.add_column(name)
     for move in moves:
-        table.add_row(move.at, move.version, move.previous_version or "-", move.kind, move.flow_run_id or "-", move.reason)
+        table.add_row(
+            move.at,
+            move.version,
+            move.previous_version or "-",
+            move.kind,
+            move.flow_run_id or "-",
+            move.reason,
+        )
     Console().print(table)
     return 0
 
@@ -206,7 +233,9 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser("predict", help="score reviews with a registered model")
     predict.add_argument("texts", nargs="*", metavar="REVIEW", help="review texts to score")
     predict.add_argument("--file", help="a Parquet or CSV file of reviews to score")
-    predict.add_argument("--text-column", default="text", help="text column of --file (default: %(default)s)")
+    predict.add_argument(
+        "--text-column", default="text", help="text column of --file (default: %(default)s)"
+    )
     predict.add_argument("--out", help="write the scores here (.parquet, or .csv)")
     add_model_choice_flags(predict)
     add_registry_flags(predict)
@@ -214,7 +243,9 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
 
     models = commands.add_parser("models", help="list, show, roll back registered models")
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="every version with aliases, metrics and gate decision")
+    listing = actions.add_parser(
+        "list", help="every version with aliases, metrics and gate decision"
+    )
     listing.set_defaults(handler=list_command)
     show = actions.add_parser("show", help="one version's metrics, decision and lineage")
     show.add_argument("version", nargs="?", help="version number (default: the champion)")
@@ -224,7 +255,9 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--at", help="print the version that was champion at this ISO time")
     history.set_defaults(handler=history_command)
     rollback = actions.add_parser("rollback", help="put the previous champion back")
-    rollback.add_argument("--reason", default="rollback requested from the CLI", help="recorded with the move")
+    rollback.add_argument(
+        "--reason", default="rollback requested from the CLI", help="recorded with the move"
+    )
     rollback.set_defaults(handler=rollback_command)
     for parser in (listing, show, history, rollback):
         add_registry_flags(parser)

@@ -97,7 +97,6 @@ def pad_token_ids(
     return padded
 
 
-
 def texts_to_padded_ids(
     texts: pa.Array | pa.ChunkedArray,
     vocabulary: pa.Table,
@@ -106,4 +105,6 @@ def texts_to_padded_ids(
     truncating: Literal["pre", "post"] = "pre",
 ) -> np.ndarray:
     """Raw review texts to the padded id matrix a trained model reads."""
-    return pad_token_ids(encode_tokens(tokenize_texts(texts), vocabulary), maxlen, padding, truncating)
+    return pad_token_ids(
+        encode_tokens(tokenize_texts(texts), vocabulary), maxlen, padding, truncating
+    )

@@ -93,7 +93,9 @@ class ModelRegistry:
         variables are put back afterwards, so a later run in the same process that relies on the
         default store does not silently inherit this one.
         """
-        saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        saved = {
+            name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+        }
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
@@ -159,7 +161,9 @@ class ModelRegistry:
             self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
 
-    def get_version(self, version: str | int | None = None, alias: str | None = None) -> ModelVersion:
+    def get_version(
+        self, version: str | int | None = None, alias: str | None = None
+    ) -> ModelVersion:
         """A version by number or alias, or a one-line `RetrainError` naming what is missing."""
         try:
             if alias is not None:
@@ -198,7 +202,9 @@ class ModelRegistry:
 
     # Champion history.
 
-    def move_champion(self, version: str, kind: str, reason: str, flow_run_id: str | None) -> ChampionMove:
+    def move_champion(
+        self, version: str, kind: str, reason: str, flow_run_id: str | None
+    ) -> ChampionMove:
         """Point ``champion`` at ``version`` and record the move.
 
         The alias moves first, in one call; the record follows. A crash in between leaves the
@@ -226,12 +232,18 @@ class ModelRegistry:
             tags = self.client.get_registered_model(self.model_name).tags
         except MlflowException:
             return []
-        moves = [ChampionMove(**json.loads(value)) for key, value in tags.items() if key.startswith(MOVE_TAG_PREFIX)]
+        moves = [
+            ChampionMove(**json.loads(value))
+            for key, value in tags.items()
+            if key.startswith(MOVE_TAG_PREFIX)
+        ]
         return sorted(moves, key=lambda move: move.at)
 
     def champion_at(self, when: datetime) -> ChampionMove | None:
         """The move that made the version serving at ``when`` champion, or None."""
-        earlier = [move for move in self.champion_history() if datetime.fromisoformat(move.at) <= when]
+        earlier = [
+            move for move in self.champion_history() if datetime.fromisoformat(move.at) <= when
+        ]
         return earlier[-1] if earlier else None
 
     def rollback(self, reason: str = "rollback requested") -> ChampionMove:
@@ -277,7 +289,9 @@ def code_version() -> str:
     return f"git:{commit}"
 
 
-def log_text_classifier(network_path: Path, vocabulary_path: Path, preprocessing: dict[str, Any]) -> Any:
+def log_text_classifier(
+    network_path: Path, vocabulary_path: Path, preprocessing: dict[str, Any]
+) -> Any:
     """Log the servable text model (network, vocabulary, padding) to the active MLflow run.
 
     The ``rnn_retrain`` package travels with the model (``code_paths``), so the model always
@@ -289,7 +303,10 @@ def log_text_classifier(network_path: Path, vocabulary_path: Path, preprocessing
     from rnn_retrain import serving
 
     package = Path(__file__).resolve().parent
-    requirements = [f"{name}=={metadata.version(name)}" for name in ("keras", "tensorflow", "mlflow", "pyarrow", "numpy", "pandas")]
+    requirements = [
+        f"{name}=={metadata.version(name)}"
+        for name in ("keras", "tensorflow", "mlflow", "pyarrow", "numpy", "pandas")
+    ]
     with TemporaryDirectory() as directory:
         settings = Path(directory) / "preprocessing.json"
         settings.write_text(json.dumps(preprocessing))

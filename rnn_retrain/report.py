@@ -18,7 +18,10 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     for name in METRIC_ORDER:
         value = metrics.get(name)
         table.add_row(name, "n/a" if value is None else f"{value:.4f}")
-    table.add_row("confusion [tn fp; fn tp]", f"[{metrics['tn']} {metrics['fp']}; {metrics['fn']} {metrics['tp']}]")
+    table.add_row(
+        "confusion [tn fp; fn tp]",
+        f"[{metrics['tn']} {metrics['fp']}; {metrics['fn']} {metrics['tp']}]",
+    )
     table.add_row("test rows", str(metrics["rows"]))
     return table
 

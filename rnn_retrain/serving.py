@@ -28,7 +28,9 @@ ARTIFACT_PREPROCESSING = "preprocessing"
 
 def predict_probabilities(network: Any, x: np.ndarray) -> np.ndarray:
     """The network's probability of a positive review for every row of a padded id matrix."""
-    return network.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1).astype(np.float64)
+    return (
+        network.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1).astype(np.float64)
+    )
 
 
 def score_texts(
@@ -57,6 +59,9 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
         self.preprocessing = json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text())
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[str], params: dict | None = None
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input: list[str],
+        params: dict | None = None,
     ) -> list[float]:
         return score_texts(self.network, self.vocabulary, self.preprocessing, model_input).tolist()

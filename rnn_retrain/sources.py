@@ -76,7 +76,9 @@ def read_table_files(data: str) -> pa.Table:
         filesystem = None
         matches = sorted(glob.glob(os.path.expanduser(data)))
         if not matches:
-            raise RetrainError(f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)")
+            raise RetrainError(
+                f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
+            )
         paths = matches if glob.has_magic(data) else matches[0]
     first = paths[0] if isinstance(paths, list) else paths
     try:
@@ -86,7 +88,9 @@ def read_table_files(data: str) -> pa.Table:
     except RetrainError:
         raise
     except (pa.ArrowException, OSError) as error:
-        raise RetrainError(f"{data}: not a readable Parquet or CSV source ({_first_line(error)})") from None
+        raise RetrainError(
+            f"{data}: not a readable Parquet or CSV source ({_first_line(error)})"
+        ) from None
 
 
 def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: str) -> pa.Table:

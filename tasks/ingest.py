@@ -46,7 +46,9 @@ def normalize_labels(labels: pa.ChunkedArray, origin: str, column: str) -> pa.Ar
     """
     labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
     if labels.null_count:
-        raise RetrainError(f"{origin}: {labels.null_count} rows have no value in label column {column!r}")
+        raise RetrainError(
+            f"{origin}: {labels.null_count} rows have no value in label column {column!r}"
+        )
     if pa.types.is_boolean(labels.type):
         return labels.cast(pa.int8())
     as_text = pc.utf8_lower(pc.utf8_trim_whitespace(labels.cast(pa.string())))
@@ -97,7 +99,9 @@ def assign_hash_split(texts: pa.Array, test_fraction: float) -> pa.Array:
 
 def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:
     """Drop rows whose text is null or only whitespace; return the table and how many went."""
-    keep = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False)
+    keep = pc.fill_null(
+        pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False
+    )
     kept = table.filter(keep)
     return kept, table.num_rows - kept.num_rows
 
@@ -116,7 +120,9 @@ def count_rows(snapshot: pa.Table) -> dict[str, int]:
 def check_snapshot(counts: dict[str, int], origin: str) -> None:
     """Refuse snapshots that cannot train or evaluate a binary classifier."""
     if counts["train"] == 0:
-        raise RetrainError(f"{origin}: no train rows; the split column or test_fraction leaves none")
+        raise RetrainError(
+            f"{origin}: no train rows; the split column or test_fraction leaves none"
+        )
     if counts["test"] == 0:
         raise RetrainError(
             f"{origin}: no test rows; add 'test' rows to the split column or raise test_fraction"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -28,9 +27,19 @@ from tasks.runtime import RETRY_SETTINGS, store_for
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
 NOT_LINEAGE_FIELDS = {
-    "data", "text_column", "label_column", "split_column", "test_fraction", "demo_size",
-    "artifact_root", "tracking_uri", "model_name", "min_accuracy", "promotion_policy",
-    "min_accuracy_gain", "significance_level",
+    "data",
+    "text_column",
+    "label_column",
+    "split_column",
+    "test_fraction",
+    "demo_size",
+    "artifact_root",
+    "tracking_uri",
+    "model_name",
+    "min_accuracy",
+    "promotion_policy",
+    "min_accuracy_gain",
+    "significance_level",
 }
 LINEAGE_TAG = "lineage_key"
 DECISION_TAG = "gate.json"
@@ -66,7 +75,9 @@ class RegisterResult(BaseModel):
     reused: bool
 
 
-def mcnemar_exact(challenger_correct: np.ndarray, champion_correct: np.ndarray) -> tuple[int, int, float]:
+def mcnemar_exact(
+    challenger_correct: np.ndarray, champion_correct: np.ndarray
+) -> tuple[int, int, float]:
     """Exact (binomial) McNemar test on paired per-row correctness.
 
     Returns:
@@ -89,8 +100,11 @@ def decide_promotion(
 ) -> GateDecision:
     """Decide whether the challenger replaces the champion (see `RetrainConfig` gate fields)."""
     accuracy = float(np.mean(challenger_correct))
-    common = {"policy": config.promotion_policy, "challenger_accuracy": accuracy,
-              "min_accuracy": config.min_accuracy}
+    common = {
+        "policy": config.promotion_policy,
+        "challenger_accuracy": accuracy,
+        "min_accuracy": config.min_accuracy,
+    }
     if accuracy < config.min_accuracy:
         return GateDecision(
             promote=False,
@@ -108,7 +122,9 @@ def decide_promotion(
     champion_accuracy = float(np.mean(champion_correct))
     gain = accuracy - champion_accuracy
     significant = p_value < config.significance_level
-    statistics = f"McNemar b={b} c={c} p={p_value:.4g}; accuracy {accuracy:.4f} vs {champion_accuracy:.4f}"
+    statistics = (
+        f"McNemar b={b} c={c} p={p_value:.4g}; accuracy {accuracy:.4f} vs {champion_accuracy:.4f}"
+    )
     if config.promotion_policy == "better":
         promote = significant and b > c
         verdict = "significantly better" if promote else "not significantly better"
@@ -161,18 +177,28 @@ def _log_run(
     """Log params, metrics, history and the servable model; return run id, model uri, model id."""
     history = store.read_table(refs["history"]).to_pylist()
     experiment_id = registry.experiment_id()
-    with tempfile.TemporaryDirectory() as directory, registry.activated(), mlflow.start_run(
-        experiment_id=experiment_id, run_name=flow_run.name or None, tags=tags
-    ) as run:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        registry.activated(),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=flow_run.name or None, tags=tags
+        ) as run,
+    ):
         mlflow.log_params(config.model_dump())
-        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items() if value is not None})
+        mlflow.log_metrics(
+            {f"test_{name}": value for name, value in metrics.items() if value is not None}
+        )
         for row in history:
             epoch = row.pop("epoch")
             mlflow.log_metrics(row, step=epoch)
         local = {name: store.copy_to_local(ref, directory) for name, ref in refs.items()}
         for name in ("history", "metrics", "predictions"):
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
-        preprocessing = {"maxlen": config.maxlen, "padding": config.padding, "truncating": config.truncating}
+        preprocessing = {
+            "maxlen": config.maxlen,
+            "padding": config.padding,
+            "truncating": config.truncating,
+        }
         info = log_text_classifier(local["model"], local["vocabulary"], preprocessing)
         return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
 
@@ -201,10 +227,17 @@ def register(
     version = registry.version_with_tag(LINEAGE_TAG, key)
     if version is not None and DECISION_TAG in version.tags:
         # A retry or a re-run of the same data and recipe: nothing new to register or decide.
-        run_logger.info("Version %s already holds this lineage; not registering again", version.version)
+        run_logger.info(
+            "Version %s already holds this lineage; not registering again", version.version
+        )
         decision = GateDecision.model_validate_json(version.tags[DECISION_TAG])
-        return RegisterResult(model_name=config.model_name, version=str(version.version),
-                              decision=decision, mlflow_run_id=version.run_id, reused=True)
+        return RegisterResult(
+            model_name=config.model_name,
+            version=str(version.version),
+            decision=decision,
+            mlflow_run_id=version.run_id,
+            reused=True,
+        )
 
     if version is None:
         lineage = {
@@ -218,8 +251,13 @@ def register(
             "code_version": code_version(),
             **{f"test.{name}": str(value) for name, value in metrics.items()},
         }
-        refs = {"model": model, "vocabulary": vocabulary, "history": history,
-                "predictions": predictions, "metrics": metrics_table}
+        refs = {
+            "model": model,
+            "vocabulary": vocabulary,
+            "history": history,
+            "predictions": predictions,
+            "metrics": metrics_table,
+        }
         run_id, model_uri, model_id = _log_run(registry, store, refs, metrics, config, lineage)
         version = registry.create_version(model_uri, model_id, run_id, lineage)
         run_logger.info("Registered %s version %s", config.model_name, version.version)
@@ -234,12 +272,21 @@ def register(
     champion = registry.champion()
     if champion is not None and str(champion.version) == str(version.version):
         # An earlier attempt promoted this version and stopped before recording the decision.
-        decision = GateDecision(promote=True, reason="promoted by an earlier attempt of this run",
-                                policy=config.promotion_policy, min_accuracy=config.min_accuracy,
-                                challenger_accuracy=float(np.mean(challenger_correct)))
+        decision = GateDecision(
+            promote=True,
+            reason="promoted by an earlier attempt of this run",
+            policy=config.promotion_policy,
+            min_accuracy=config.min_accuracy,
+            challenger_accuracy=float(np.mean(challenger_correct)),
+        )
         registry.set_tags(str(version.version), decision_tags(decision))
-        return RegisterResult(model_name=config.model_name, version=str(version.version),
-                              decision=decision, mlflow_run_id=version.run_id, reused=True)
+        return RegisterResult(
+            model_name=config.model_name,
+            version=str(version.version),
+            decision=decision,
+            mlflow_run_id=version.run_id,
+            reused=True,
+        )
     champion_correct = None
     if champion is not None:
         probabilities = _score_champion(registry, str(champion.version), rows["text"].to_pylist())
@@ -253,10 +300,17 @@ def register(
     record = {DECISION_TAG: tags.pop(DECISION_TAG)}
     registry.set_tags(str(version.version), tags)
     if champion is not None:
-        registry.set_tags(str(champion.version), {f"gate.challenged_by.v{version.version}": decision.reason})
+        registry.set_tags(
+            str(champion.version), {f"gate.challenged_by.v{version.version}": decision.reason}
+        )
     if decision.promote:
         registry.move_champion(str(version.version), "promotion", decision.reason, str(flow_run.id))
     registry.set_tags(str(version.version), record)
     run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
-    return RegisterResult(model_name=config.model_name, version=str(version.version),
-                          decision=decision, mlflow_run_id=version.run_id, reused=False)
+    return RegisterResult(
+        model_name=config.model_name,
+        version=str(version.version),
+        decision=decision,
+        mlflow_run_id=version.run_id,
+        reused=False,
+    )

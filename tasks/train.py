@@ -27,8 +27,18 @@ logger = logging.getLogger(__name__)
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The configuration fields that shape the model or its training, recorded in the manifests.
 TRAIN_FIELDS = {
-    "cell", "units", "embedding_dim", "dropout", "rnn_layers", "bidirectional", "learning_rate",
-    "batch_size", "epochs", "validation_fraction", "early_stopping_patience", "seed",
+    "cell",
+    "units",
+    "embedding_dim",
+    "dropout",
+    "rnn_layers",
+    "bidirectional",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "validation_fraction",
+    "early_stopping_patience",
+    "seed",
 }
 
 
@@ -62,7 +72,9 @@ def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
     for index in range(config.rnn_layers):
         # Every layer but the last returns the whole sequence so the next one can read it.
         recurrent = CELLS[config.cell](
-            config.units, return_sequences=index < config.rnn_layers - 1, name=f"{config.cell}_{index}"
+            config.units,
+            return_sequences=index < config.rnn_layers - 1,
+            name=f"{config.cell}_{index}",
         )
         if config.bidirectional:
             recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
@@ -180,7 +192,9 @@ def train(padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig) -> T
     """Train the configured model on the train split and store it with its history."""
     run_logger = get_run_logger()
     store = store_for(config)
-    x, y, _ = select_split(store.read_table(padded, columns=["split", "label", "row_id", "x"]), "train")
+    x, y, _ = select_split(
+        store.read_table(padded, columns=["split", "label", "row_id", "x"]), "train"
+    )
     model = build_model(vocabulary_size, config)
     started = time.perf_counter()
     outcome = fit_model(model, x, y, config, report=run_logger.info)

@@ -49,7 +49,9 @@ def demo_table() -> pa.Table:
 @pytest.fixture
 def reviews_csv(tmp_path: Path, demo_table: pa.Table) -> Path:
     """The demo reviews as a CSV with non-default column names and string labels."""
-    labels = pa.array(["positive" if label else "negative" for label in demo_table["label"].to_pylist()])
+    labels = pa.array(
+        ["positive" if label else "negative" for label in demo_table["label"].to_pylist()]
+    )
     table = pa.table({"review": demo_table["text"], "sentiment": labels})
     path = tmp_path / "reviews.csv"
     pacsv.write_csv(table, path)

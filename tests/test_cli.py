@@ -31,10 +31,25 @@ def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
 
 @pytest.mark.usefixtures("prefect_server")
 def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Path, capsys):
-    code = main([
-        "run", "--data", str(reviews_csv), "--text-column", "review", "--label-column", "sentiment",
-        "--epochs", "1", "--maxlen", "30", "--units", "8", "--artifact-root", str(tmp_path / "a"),
-    ])
+    code = main(
+        [
+            "run",
+            "--data",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "sentiment",
+            "--epochs",
+            "1",
+            "--maxlen",
+            "30",
+            "--units",
+            "8",
+            "--artifact-root",
+            str(tmp_path / "a"),
+        ]
+    )
     assert code == 0
     output = capsys.readouterr().out
     assert "Test metrics" in output and "accuracy" in output and "roc_auc" in output
@@ -48,9 +63,14 @@ def test_installed_command_reports_a_missing_file_in_one_line(tmp_path: Path):
     env.pop("PREFECT_API_URL", None)
     result = subprocess.run(
         [Path(sys.executable).with_name("retrain"), "run", "--data", str(tmp_path / "nope.csv")],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error_lines == [f"error: {tmp_path / 'nope.csv'}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"]
+    assert error_lines == [
+        f"error: {tmp_path / 'nope.csv'}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
+    ]

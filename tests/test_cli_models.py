@@ -19,10 +19,20 @@ def tracking_uri(tmp_path_factory, prefect_server) -> str:
     root = tmp_path_factory.mktemp("cli-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     for seed in (1, 2):
-        retrain(RetrainConfig(
-            demo_size=1500, maxlen=40, units=16, embedding_dim=16, learning_rate=0.01, cell="gru",
-            epochs=8, seed=seed, artifact_root=str(root / "artifacts"), tracking_uri=uri,
-        ))
+        retrain(
+            RetrainConfig(
+                demo_size=1500,
+                maxlen=40,
+                units=16,
+                embedding_dim=16,
+                learning_rate=0.01,
+                cell="gru",
+                epochs=8,
+                seed=seed,
+                artifact_root=str(root / "artifacts"),
+                tracking_uri=uri,
+            )
+        )
     return uri
 
 
@@ -33,7 +43,10 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_predict_scores_texts_with_the_champion(tracking_uri, capsys):
-    texts = {"the acting was not good": "negative", "although the plot was dull , the cast was brilliant": "positive"}
+    texts = {
+        "the acting was not good": "negative",
+        "although the plot was dull , the cast was brilliant": "positive",
+    }
     assert main(["predict", *texts, "--tracking-uri", tracking_uri]) == 0
     lines = capsys.readouterr().out.splitlines()
     for text, label in texts.items():
@@ -43,11 +56,24 @@ def test_predict_scores_texts_with_the_champion(tracking_uri, capsys):
 
 def test_predict_a_file_into_parquet_with_a_chosen_version(tracking_uri, tmp_path, capsys):
     reviews = tmp_path / "reviews.csv"
-    pacsv.write_csv(pa.table({"review": ["the story was wonderful", "the score was far from memorable"]}), reviews)
+    pacsv.write_csv(
+        pa.table({"review": ["the story was wonderful", "the score was far from memorable"]}),
+        reviews,
+    )
     out = tmp_path / "scores.parquet"
     code, printed, _ = run_cli(
-        capsys, "predict", "--file", str(reviews), "--text-column", "review", "--out", str(out),
-        "--model-version", "1", "--tracking-uri", tracking_uri,
+        capsys,
+        "predict",
+        "--file",
+        str(reviews),
+        "--text-column",
+        "review",
+        "--out",
+        str(out),
+        "--model-version",
+        "1",
+        "--tracking-uri",
+        tracking_uri,
     )
     assert code == 0 and "scored 2 reviews with review-sentiment v1" in printed
     scores = pq.read_table(out)
@@ -61,8 +87,14 @@ def test_predict_a_file_into_parquet_with_a_chosen_version(tracking_uri, tmp_pat
     [
         (["predict", "   "], "error: command line: review 1 is empty"),
         (["predict"], "error: nothing to score"),
-        (["predict", "x", "--model-version", "9"], "error: model 'review-sentiment' has no version 9"),
-        (["predict", "x", "--alias", "staging"], "error: model 'review-sentiment' has no alias 'staging'"),
+        (
+            ["predict", "x", "--model-version", "9"],
+            "error: model 'review-sentiment' has no version 9",
+        ),
+        (
+            ["predict", "x", "--alias", "staging"],
+            "error: model 'review-sentiment' has no alias 'staging'",
+        ),
         (["predict", "x", "--model-name", "other"], "error: model 'other' has no champion yet"),
     ],
 )
@@ -74,7 +106,9 @@ def test_predict_bad_input_is_one_line(tracking_uri, capsys, args, message):
 def test_predict_refuses_a_non_text_column(tracking_uri, tmp_path, capsys):
     numbers = tmp_path / "numbers.parquet"
     pq.write_table(pa.table({"text": [1, 2]}), numbers)
-    code, _, err = run_cli(capsys, "predict", "--file", str(numbers), "--tracking-uri", tracking_uri)
+    code, _, err = run_cli(
+        capsys, "predict", "--file", str(numbers), "--tracking-uri", tracking_uri
+    )
     assert code == 2 and "text column 'text' holds int64, not text" in err
 
 
@@ -83,18 +117,32 @@ def test_models_list_show_and_history(tracking_uri, capsys):
     assert code == 0 and "champion" in listing and "challenger" in listing
     assert "promote" in listing
     code, shown, _ = run_cli(capsys, "models", "show", "1", "--tracking-uri", tracking_uri)
-    assert code == 0 and "review-sentiment v1" in shown and "lineage_key" in shown and "data.snapshot_sha256" in shown
+    assert (
+        code == 0
+        and "review-sentiment v1" in shown
+        and "lineage_key" in shown
+        and "data.snapshot_sha256" in shown
+    )
     code, history, _ = run_cli(capsys, "models", "history", "--tracking-uri", tracking_uri)
     assert code == 0 and "promotion" in history
-    code, serving, _ = run_cli(capsys, "models", "history", "--at", "2000-01-01", "--tracking-uri", tracking_uri)
+    code, serving, _ = run_cli(
+        capsys, "models", "history", "--at", "2000-01-01", "--tracking-uri", tracking_uri
+    )
     assert code == 2
 
 
 def test_predict_works_from_a_fresh_process(tracking_uri):
     result = subprocess.run(
-        [Path(sys.executable).with_name("retrain"), "predict", "it was well worth watching",
-         "--tracking-uri", tracking_uri],
-        capture_output=True, text=True, timeout=300,
+        [
+            Path(sys.executable).with_name("retrain"),
+            "predict",
+            "it was well worth watching",
+            "--tracking-uri",
+            tracking_uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "positive" in result.stdout and "Traceback" not in result.stderr

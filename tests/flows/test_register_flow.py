@@ -23,8 +23,14 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 def learnable(root: Path, **overrides) -> RetrainConfig:
     # A small GRU that learns the demo corpus to ~0.98 in a few seconds.
     settings = {
-        "demo_size": 1500, "maxlen": 40, "units": 16, "embedding_dim": 16, "learning_rate": 0.01,
-        "cell": "gru", "epochs": 8, "artifact_root": str(root / "artifacts"),
+        "demo_size": 1500,
+        "maxlen": 40,
+        "units": 16,
+        "embedding_dim": 16,
+        "learning_rate": 0.01,
+        "cell": "gru",
+        "epochs": 8,
+        "artifact_root": str(root / "artifacts"),
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
     }
     return RetrainConfig(**{**settings, **overrides})
@@ -51,7 +57,9 @@ def test_first_run_registers_the_champion_and_second_run_is_gated(two_runs):
     version = registry.get_version(version=2)
     assert json.loads(version.tags["gate.json"])["p_value"] == gate.p_value
     assert version.tags["gate.decision"] == ("promote" if gate.promote else "keep")
-    assert version.tags["data.snapshot_sha256"] == second.artifacts["ingest/snapshot.parquet"].sha256
+    assert (
+        version.tags["data.snapshot_sha256"] == second.artifacts["ingest/snapshot.parquet"].sha256
+    )
     assert version.tags["prefect.flow_run_id"] == second.run_id
     assert version.tags["code_version"]
     expected_champion = "2" if gate.promote else "1"
@@ -87,7 +95,10 @@ def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_r
     )
     result = subprocess.run(
         [sys.executable, "-c", script, learnable(root).tracking_uri, str(texts)],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     served = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
     assert served.shape == (test_rows.num_rows,)

@@ -15,9 +15,14 @@ from rnn_retrain.errors import RetrainError
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 STAGE_ARTIFACTS = {
-    "ingest/snapshot.parquet", "tokenize/vocabulary.parquet", "tokenize/token_ids.parquet",
-    "pad/padded.parquet", "train/model.keras", "train/history.parquet",
-    "evaluate/predictions.parquet", "evaluate/metrics.parquet",
+    "ingest/snapshot.parquet",
+    "tokenize/vocabulary.parquet",
+    "tokenize/token_ids.parquet",
+    "pad/padded.parquet",
+    "train/model.keras",
+    "train/history.parquet",
+    "evaluate/predictions.parquet",
+    "evaluate/metrics.parquet",
 }
 
 
@@ -28,7 +33,12 @@ def small(**overrides) -> RetrainConfig:
 def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, reviews_csv: Path):
     root = tmp_path / "artifacts"
     summary = retrain(
-        small(data=str(reviews_csv), text_column="review", label_column="sentiment", artifact_root=str(root))
+        small(
+            data=str(reviews_csv),
+            text_column="review",
+            label_column="sentiment",
+            artifact_root=str(root),
+        )
     )
     assert set(summary.artifacts) == STAGE_ARTIFACTS
     store = ArtifactStore(str(root))
@@ -43,8 +53,14 @@ def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, rev
     assert summary.split_method.startswith("hash of text")
     assert 1 <= summary.epochs_run <= 2 and 1 <= summary.best_epoch <= summary.epochs_run
     metrics = summary.metrics
-    assert metrics["rows"] == rows["test"] == metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"]
-    assert all(0.0 <= metrics[name] <= 1.0 for name in ("accuracy", "precision", "recall", "f1", "roc_auc"))
+    assert (
+        metrics["rows"]
+        == rows["test"]
+        == metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"]
+    )
+    assert all(
+        0.0 <= metrics[name] <= 1.0 for name in ("accuracy", "precision", "recall", "f1", "roc_auc")
+    )
 
     predictions = store.read_table(summary.artifacts["evaluate/predictions.parquet"])
     snapshot = store.read_table(summary.artifacts["ingest/snapshot.parquet"])
@@ -61,21 +77,27 @@ def test_vocabulary_is_fitted_on_train_rows_only(tmp_path: Path):
     test_texts = [f"zebra film {'good' if i % 2 else 'bad'}" for i in range(10)]
     data = tmp_path / "reviews.parquet"
     pq.write_table(
-        pa.table({
-            "text": train_texts + test_texts,
-            "label": [i % 2 for i in range(40)] + [i % 2 for i in range(10)],
-            "split": ["train"] * 40 + ["test"] * 10,
-        }),
+        pa.table(
+            {
+                "text": train_texts + test_texts,
+                "label": [i % 2 for i in range(40)] + [i % 2 for i in range(10)],
+                "split": ["train"] * 40 + ["test"] * 10,
+            }
+        ),
         data,
     )
     summary = retrain(small(data=str(data), artifact_root=str(tmp_path / "a"), epochs=1))
-    vocabulary = ArtifactStore(str(tmp_path / "a")).read_table(summary.artifacts["tokenize/vocabulary.parquet"])
+    vocabulary = ArtifactStore(str(tmp_path / "a")).read_table(
+        summary.artifacts["tokenize/vocabulary.parquet"]
+    )
     assert "zebra" not in vocabulary["token"].to_pylist()
     assert {"film", "good", "bad", "number0"} <= set(vocabulary["token"].to_pylist())
     assert summary.rows["test"] == 10 and summary.split_method == "column 'split'"
 
 
-def test_bad_input_fails_with_the_user_error_and_leaves_no_artifacts(tmp_path: Path, reviews_csv: Path):
+def test_bad_input_fails_with_the_user_error_and_leaves_no_artifacts(
+    tmp_path: Path, reviews_csv: Path
+):
     root = tmp_path / "artifacts"
     with pytest.raises(RetrainError, match="no label column 'label'"):
         retrain(small(data=str(reviews_csv), text_column="review", artifact_root=str(root)))

@@ -19,7 +19,11 @@ def test_corpus_is_balanced_and_sized():
 def test_negations_and_contrasts_appear_in_both_classes():
     table = generate_reviews(2000, seed=0).to_pydict()
     for marker in (" not ", " but ", "although "):
-        labels = {label for text, label in zip(table["text"], table["label"]) if marker in f" {text.lower()}"}
+        labels = {
+            label
+            for text, label in zip(table["text"], table["label"])
+            if marker in f" {text.lower()}"
+        }
         assert labels == {0, 1}, marker
 
 

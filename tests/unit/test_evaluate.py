@@ -11,8 +11,16 @@ def test_metrics_on_a_hand_checked_example():
     metrics = compute_metrics(labels, probabilities)
     assert metrics["accuracy"] == 0.5 and metrics["precision"] == 0.5 and metrics["recall"] == 0.5
     assert metrics["f1"] == 0.5 and metrics["roc_auc"] == 0.75
-    assert (metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"], metrics["rows"]) == (1, 1, 1, 1, 4)
-    expected_loss = float(keras.losses.binary_crossentropy(labels.astype("float32"), probabilities.astype("float32")))
+    assert (metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"], metrics["rows"]) == (
+        1,
+        1,
+        1,
+        1,
+        4,
+    )
+    expected_loss = float(
+        keras.losses.binary_crossentropy(labels.astype("float32"), probabilities.astype("float32"))
+    )
     assert metrics["loss"] == pytest.approx(expected_loss, rel=1e-5)
 
 
@@ -22,4 +30,9 @@ def test_auc_is_undefined_for_a_single_class():
 
 def test_predictions_are_keyed_by_row_id():
     table = predictions_table(np.array([7, 9]), np.array([1, 0]), np.array([0.8, 0.5]))
-    assert table.to_pydict() == {"row_id": [7, 9], "label": [1, 0], "probability": [0.8, 0.5], "prediction": [1, 1]}
+    assert table.to_pydict() == {
+        "row_id": [7, 9],
+        "label": [1, 0],
+        "probability": [0.8, 0.5],
+        "prediction": [1, 1],
+    }

@@ -5,9 +5,15 @@ from rnn_retrain.config import RetrainConfig
 from tasks.register import decide_promotion, lineage_key, mcnemar_exact
 
 
-def paired(both: int, only_challenger: int, only_champion: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
-    challenger = [True] * both + [True] * only_challenger + [False] * only_champion + [False] * neither
-    champion = [True] * both + [False] * only_challenger + [True] * only_champion + [False] * neither
+def paired(
+    both: int, only_challenger: int, only_champion: int, neither: int
+) -> tuple[np.ndarray, np.ndarray]:
+    challenger = (
+        [True] * both + [True] * only_challenger + [False] * only_champion + [False] * neither
+    )
+    champion = (
+        [True] * both + [False] * only_challenger + [True] * only_champion + [False] * neither
+    )
     return np.array(challenger), np.array(champion)
 
 
@@ -67,7 +73,12 @@ def test_minimum_gain_applies_even_when_significant():
 
 def test_lineage_key_follows_data_and_recipe_not_storage_or_gate():
     base = lineage_key("abc", RetrainConfig())
-    assert lineage_key("abc", RetrainConfig(artifact_root="/elsewhere", min_accuracy=0.9, data="x.csv")) == base
+    assert (
+        lineage_key(
+            "abc", RetrainConfig(artifact_root="/elsewhere", min_accuracy=0.9, data="x.csv")
+        )
+        == base
+    )
     assert lineage_key("abd", RetrainConfig()) != base
     assert lineage_key("abc", RetrainConfig(maxlen=100)) != base
     assert lineage_key("abc", RetrainConfig(seed=2)) != base

@@ -42,8 +42,11 @@ def sha256(path: Path) -> str:
 def test_archive_is_read_in_official_order_with_labels_and_splits(archive):
     table = read_imdb_archive(archive)
     assert table.column("source_id").to_pylist() == [
-        "train/neg/0_1.txt", "train/pos/2_7.txt", "train/pos/10_9.txt",
-        "test/neg/3_2.txt", "test/pos/0_10.txt",
+        "train/neg/0_1.txt",
+        "train/pos/2_7.txt",
+        "train/pos/10_9.txt",
+        "test/neg/3_2.txt",
+        "test/pos/0_10.txt",
     ]
     assert table.column("label").to_pylist() == [0, 1, 1, 0, 1]
     assert table.column("split").to_pylist() == ["train", "train", "train", "test", "test"]
@@ -70,14 +73,28 @@ def test_a_download_with_the_wrong_hash_is_refused(archive, tmp_path: Path):
 
 def test_offline_download_says_how_to_pass_a_local_file(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("RETRAIN_IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")
-    with pytest.raises(RetrainError, match=r"data 'imdb': could not download .*--data /path/to/aclImdb_v1\.tar\.gz"):
-        read_source("imdb", text_column="text", label_column="label", split_column="split",
-                    demo_size=100, seed=0)
+    with pytest.raises(
+        RetrainError, match=r"data 'imdb': could not download .*--data /path/to/aclImdb_v1\.tar\.gz"
+    ):
+        read_source(
+            "imdb",
+            text_column="text",
+            label_column="label",
+            split_column="split",
+            demo_size=100,
+            seed=0,
+        )
 
 
 def test_a_local_archive_can_be_passed_as_data(archive):
-    source = read_source(str(archive), text_column="ignored", label_column="ignored",
-                         split_column="ignored", demo_size=100, seed=0)
+    source = read_source(
+        str(archive),
+        text_column="ignored",
+        label_column="ignored",
+        split_column="ignored",
+        demo_size=100,
+        seed=0,
+    )
     assert source.table.num_rows == 5 and source.split_column == "split"
 
 

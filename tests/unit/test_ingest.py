@@ -25,7 +25,11 @@ from tasks.ingest import (
     ],
 )
 def test_labels_in_any_binary_spelling_map_to_0_and_1(values):
-    assert normalize_labels(pa.chunked_array([pa.array(values)]), "f.csv", "y").to_pylist() == [0, 1, 1]
+    assert normalize_labels(pa.chunked_array([pa.array(values)]), "f.csv", "y").to_pylist() == [
+        0,
+        1,
+        1,
+    ]
 
 
 def test_labels_outside_the_binary_set_are_refused_with_examples():
@@ -39,7 +43,9 @@ def test_missing_labels_are_refused():
 
 
 def test_split_values_other_than_train_and_test_are_refused():
-    assert normalize_splits(pa.chunked_array([pa.array(["Train ", "TEST"])]), "f", "s").to_pylist() == [
+    assert normalize_splits(
+        pa.chunked_array([pa.array(["Train ", "TEST"])]), "f", "s"
+    ).to_pylist() == [
         "train",
         "test",
     ]
@@ -64,8 +70,11 @@ def source(**columns) -> RawSource:
 
 def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows():
     snapshot, dropped, method = build_snapshot(
-        source(text=["good", None, "  ", "bad", "fine"], label=[1, 0, 1, 0, 1],
-               split=["train", "train", "test", "test", "test"]),
+        source(
+            text=["good", None, "  ", "bad", "fine"],
+            label=[1, 0, 1, 0, 1],
+            split=["train", "train", "test", "test", "test"],
+        ),
         test_fraction=0.5,
     )
     assert dropped == 2
@@ -81,7 +90,10 @@ def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows():
 @pytest.mark.parametrize(
     ("columns", "message"),
     [
-        ({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}, "the dataset is empty"),
+        (
+            {"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())},
+            "the dataset is empty",
+        ),
         ({"text": ["", None], "label": [0, 1]}, "every text is empty"),
         ({"text": [1, 2], "label": [0, 1]}, "text column 'text' holds int64, not text"),
     ],
@@ -99,7 +111,13 @@ def counts_for(labels, splits):
 def test_counts_per_split_and_label():
     counts = counts_for([1, 0, 1, 1], ["train", "train", "test", "train"])
     assert counts == {
-        "total": 4, "train": 3, "train_pos": 2, "train_neg": 1, "test": 1, "test_pos": 1, "test_neg": 0,
+        "total": 4,
+        "train": 3,
+        "train_pos": 2,
+        "train_neg": 1,
+        "test": 1,
+        "test_pos": 1,
+        "test_neg": 0,
     }
 
 

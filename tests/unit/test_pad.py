@@ -18,7 +18,9 @@ def sequences() -> list[list[int]]:
 @pytest.mark.parametrize("maxlen", [1, 5, 20])
 def test_padding_matches_keras_pad_sequences(sequences, padding, truncating, maxlen):
     ours = pad_token_ids(pa.array(sequences, pa.list_(pa.int32())), maxlen, padding, truncating)
-    theirs = keras.utils.pad_sequences(sequences, maxlen=maxlen, padding=padding, truncating=truncating)
+    theirs = keras.utils.pad_sequences(
+        sequences, maxlen=maxlen, padding=padding, truncating=truncating
+    )
     assert ours.dtype == np.int32 and ours.shape == (len(sequences), maxlen)
     np.testing.assert_array_equal(ours, theirs)
 

@@ -52,7 +52,8 @@ def test_champion_moves_are_recorded_and_answer_which_was_serving_when(registry)
     assert str(registry.champion().version) == "2"
     history = registry.champion_history()
     assert [(move.version, move.previous_version, move.flow_run_id) for move in history] == [
-        ("1", None, "flow-a"), ("2", "1", "flow-b"),
+        ("1", None, "flow-a"),
+        ("2", "1", "flow-b"),
     ]
     assert registry.champion_at(between) == first
     assert registry.champion_at(datetime(2000, 1, 1, tzinfo=timezone.utc)) is None
@@ -67,7 +68,9 @@ def test_rollback_walks_back_through_earlier_champions(registry):
     assert str(registry.champion().version) == "1"
     with pytest.raises(RetrainError, match="no earlier champion to roll back to from version 1"):
         registry.rollback()
-    assert [move.kind for move in registry.champion_history()] == ["promotion"] * 3 + ["rollback"] * 2
+    assert [move.kind for move in registry.champion_history()] == ["promotion"] * 3 + [
+        "rollback"
+    ] * 2
 
 
 def test_rollback_without_a_champion_is_refused(registry):

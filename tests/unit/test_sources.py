@@ -9,8 +9,13 @@ from rnn_retrain.sources import read_source
 
 
 def read(data, **overrides):
-    options = {"text_column": "text", "label_column": "label", "split_column": "split",
-               "demo_size": 200, "seed": 1}
+    options = {
+        "text_column": "text",
+        "label_column": "label",
+        "split_column": "split",
+        "demo_size": 200,
+        "seed": 1,
+    }
     return read_source(str(data), **{**options, **overrides})
 
 
@@ -32,7 +37,9 @@ def test_parquet_folder_and_glob_are_read_as_one_table(tmp_path: Path, demo_tabl
 
 def test_split_column_is_used_when_present(tmp_path: Path):
     path = tmp_path / "r.parquet"
-    pq.write_table(pa.table({"text": ["a", "b"], "label": [0, 1], "split": ["train", "test"]}), path)
+    pq.write_table(
+        pa.table({"text": ["a", "b"], "label": [0, 1], "split": ["train", "test"]}), path
+    )
     assert read(path).split_column == "split"
 
 
@@ -42,7 +49,10 @@ def test_missing_file_names_the_path(tmp_path: Path):
 
 
 def test_missing_column_names_the_file_the_column_and_the_flag(reviews_csv):
-    with pytest.raises(RetrainError, match=r"reviews\.csv: no text column 'text' \(columns: review, sentiment\); set --text-column"):
+    with pytest.raises(
+        RetrainError,
+        match=r"reviews\.csv: no text column 'text' \(columns: review, sentiment\); set --text-column",
+    ):
         read(reviews_csv)
 
 
@@ -56,7 +66,9 @@ def test_non_utf8_csv_is_refused(tmp_path: Path):
 def test_corrupt_parquet_is_refused(tmp_path: Path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet at all")
-    with pytest.raises(RetrainError, match=r"broken\.parquet: not a readable Parquet or CSV source"):
+    with pytest.raises(
+        RetrainError, match=r"broken\.parquet: not a readable Parquet or CSV source"
+    ):
         read(path)
 
 

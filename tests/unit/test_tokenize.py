@@ -47,4 +47,7 @@ def test_encoding_a_sliced_list_array_uses_the_right_tokens():
     tokens = tokenize_texts(pa.array(["x y", "y z", "z x"])).slice(1)
     vocabulary = fit_vocabulary(tokens, vocab_size=10)
     ids = dict(zip(vocabulary["token"].to_pylist(), vocabulary["id"].to_pylist()))
-    assert encode_tokens(tokens, vocabulary).to_pylist() == [[ids["y"], ids["z"]], [ids["z"], ids["x"]]]
+    assert encode_tokens(tokens, vocabulary).to_pylist() == [
+        [ids["y"], ids["z"]],
+        [ids["z"], ids["x"]],
+    ]

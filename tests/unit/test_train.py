@@ -6,7 +6,9 @@ from rnn_retrain.config import RetrainConfig
 from tasks.train import build_model, carve_validation, fit_model, history_table
 
 
-@pytest.mark.parametrize(("cell", "layer"), [("simplernn", layers.SimpleRNN), ("gru", layers.GRU), ("lstm", layers.LSTM)])
+@pytest.mark.parametrize(
+    ("cell", "layer"), [("simplernn", layers.SimpleRNN), ("gru", layers.GRU), ("lstm", layers.LSTM)]
+)
 def test_model_follows_the_tutorial_architecture(cell, layer):
     model = build_model(100, RetrainConfig(cell=cell))
     kinds = [type(item) for item in model.layers]
@@ -19,7 +21,10 @@ def test_stacked_bidirectional_layers():
     model = build_model(50, RetrainConfig(cell="gru", rnn_layers=2, bidirectional=True, units=4))
     recurrent = [item for item in model.layers if isinstance(item, layers.Bidirectional)]
     assert len(recurrent) == 2
-    assert recurrent[0].forward_layer.return_sequences and not recurrent[1].forward_layer.return_sequences
+    assert (
+        recurrent[0].forward_layer.return_sequences
+        and not recurrent[1].forward_layer.return_sequences
+    )
     assert model.predict(np.ones((2, 5), np.int32), verbose=0).shape == (2, 1)
 
 
@@ -39,14 +44,23 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
     rng = np.random.default_rng(0)
     x = rng.integers(2, 5, size=(400, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
-    config = RetrainConfig(cell="gru", epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0)
+    config = RetrainConfig(
+        cell="gru", epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0
+    )
     lines: list[str] = []
     outcome = fit_model(build_model(6, config), x, y, config, report=lines.append)
     assert len(lines) == 8 and lines[0].startswith("epoch 1/8 ")
     assert outcome.history["val_accuracy"][-1] > 0.9
     assert (outcome.fit_rows, outcome.validation_rows) == (320, 80)
     table = history_table(outcome.history, outcome.seconds)
-    assert table.column_names == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "seconds"]
+    assert table.column_names == [
+        "epoch",
+        "accuracy",
+        "loss",
+        "val_accuracy",
+        "val_loss",
+        "seconds",
+    ]
     assert table["epoch"].to_pylist() == list(range(1, 9))
 
 
@@ -54,7 +68,9 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     rng = np.random.default_rng(1)
     x = rng.integers(2, 30, size=(200, 10)).astype(np.int32)
     y = rng.integers(0, 2, size=200).astype(np.float32)  # Pure noise: validation loss stalls.
-    config = RetrainConfig(cell="simplernn", epochs=30, learning_rate=0.05, early_stopping_patience=2, units=8)
+    config = RetrainConfig(
+        cell="simplernn", epochs=30, learning_rate=0.05, early_stopping_patience=2, units=8
+    )
     outcome = fit_model(build_model(30, config), x, y, config, report=lambda line: None)
     assert len(outcome.seconds) < 30
     assert outcome.best_epoch == len(outcome.seconds) - 2
