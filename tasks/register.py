@@ -191,7 +191,8 @@ def _log_run(
         for row in history:
             epoch = row.pop("epoch")
             mlflow.log_metrics(row, step=epoch)
-        local = {name: store.copy_to_local(ref, directory) for name, ref in refs.items()}
+        needed = ("model", "vocabulary", "history", "metrics", "predictions")
+        local = {name: store.copy_to_local(refs[name], directory) for name in needed}
         for name in ("history", "metrics", "predictions"):
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
         preprocessing = {
@@ -203,8 +204,80 @@ def _log_run(
         return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
 
 
-def _score_champion(registry: ModelRegistry, version: str, texts: list[str]) -> np.ndarray:
-    return np.asarray(registry.load(version=version).predict(texts), dtype=np.float64)
+def _register_new_version(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    refs: dict[str, ArtifactRef],
+    metrics: dict[str, float | int | None],
+    config: RetrainConfig,
+    key: str,
+) -> str:
+    """Log the run and register its model as a new version, lineage tags set at creation."""
+    lineage = {
+        LINEAGE_TAG: key,
+        "data.snapshot_sha256": refs["snapshot"].sha256,
+        "data.vocabulary_sha256": refs["vocabulary"].sha256,
+        "model.sha256": refs["model"].sha256,
+        "config": config.model_dump_json(),
+        "prefect.flow_run_id": str(flow_run.id),
+        "prefect.deployment": deployment.name or "",
+        "code_version": code_version(),
+        **{f"test.{name}": str(value) for name, value in metrics.items()},
+    }
+    run_id, model_uri, model_id = _log_run(registry, store, refs, metrics, config, lineage)
+    return str(registry.create_version(model_uri, model_id, run_id, lineage).version)
+
+
+def _judge(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    refs: dict[str, ArtifactRef],
+    version: str,
+    config: RetrainConfig,
+) -> GateDecision:
+    """Score the champion on this run's test rows and decide against the challenger's scores."""
+    rows = store.read_table(refs["snapshot"])
+    rows = rows.filter(pc.equal(rows["split"], "test")).sort_by("row_id")
+    scored = store.read_table(refs["predictions"]).sort_by("row_id")
+    labels = rows["label"].to_numpy().astype(bool)
+    challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
+    champion = registry.champion()
+    if champion is None:
+        return decide_promotion(challenger_correct, None, None, config)
+    champion_version = str(champion.version)
+    if champion_version == version:
+        # An earlier attempt promoted this version and stopped before recording the decision.
+        return GateDecision(
+            promote=True,
+            reason="promoted by an earlier attempt of this run",
+            policy=config.promotion_policy,
+            min_accuracy=config.min_accuracy,
+            challenger_accuracy=float(np.mean(challenger_correct)),
+        )
+    champion_model = registry.load(version=champion_version)
+    probabilities = np.asarray(champion_model.predict(rows["text"].to_pylist()), dtype=np.float64)
+    return decide_promotion(
+        challenger_correct, (probabilities >= 0.5) == labels, champion_version, config
+    )
+
+
+def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> None:
+    """Record the decision on both versions and move the champion alias if it says so.
+
+    The full decision record (`DECISION_TAG`) is written last: a version without it has not
+    finished its gate, so a retry runs the gate again instead of trusting half a record.
+    """
+    tags = decision_tags(decision)
+    record = {DECISION_TAG: tags.pop(DECISION_TAG)}
+    registry.set_tags(version, tags)
+    if decision.champion_version is not None:
+        registry.set_tags(
+            decision.champion_version, {f"gate.challenged_by.v{version}": decision.reason}
+        )
+    champion = registry.champion()
+    if decision.promote and (champion is None or str(champion.version) != version):
+        registry.move_champion(version, "promotion", decision.reason, str(flow_run.id))
+    registry.set_tags(version, record)
 
 
 @task(name="register", **RETRY_SETTINGS)
@@ -222,95 +295,42 @@ def register(
     run_logger = get_run_logger()
     store = store_for(config)
     registry = ModelRegistry(config.tracking_uri, config.model_name)
+    refs = {
+        "snapshot": snapshot,
+        "vocabulary": vocabulary,
+        "model": model,
+        "history": history,
+        "predictions": predictions,
+        "metrics": metrics_table,
+    }
     key = lineage_key(snapshot.sha256, config)
-
-    version = registry.version_with_tag(LINEAGE_TAG, key)
-    if version is not None and DECISION_TAG in version.tags:
+    existing = registry.version_with_tag(LINEAGE_TAG, key)
+    if existing is not None and DECISION_TAG in existing.tags:
         # A retry or a re-run of the same data and recipe: nothing new to register or decide.
         run_logger.info(
-            "Version %s already holds this lineage; not registering again", version.version
+            "Version %s already holds this lineage; nothing to register", existing.version
         )
-        decision = GateDecision.model_validate_json(version.tags[DECISION_TAG])
+        decision = GateDecision.model_validate_json(existing.tags[DECISION_TAG])
         return RegisterResult(
             model_name=config.model_name,
-            version=str(version.version),
+            version=str(existing.version),
             decision=decision,
-            mlflow_run_id=version.run_id,
+            mlflow_run_id=existing.run_id,
             reused=True,
         )
-
-    if version is None:
-        lineage = {
-            LINEAGE_TAG: key,
-            "data.snapshot_sha256": snapshot.sha256,
-            "data.vocabulary_sha256": vocabulary.sha256,
-            "model.sha256": model.sha256,
-            "config": config.model_dump_json(),
-            "prefect.flow_run_id": str(flow_run.id),
-            "prefect.deployment": deployment.name or "",
-            "code_version": code_version(),
-            **{f"test.{name}": str(value) for name, value in metrics.items()},
-        }
-        refs = {
-            "model": model,
-            "vocabulary": vocabulary,
-            "history": history,
-            "predictions": predictions,
-            "metrics": metrics_table,
-        }
-        run_id, model_uri, model_id = _log_run(registry, store, refs, metrics, config, lineage)
-        version = registry.create_version(model_uri, model_id, run_id, lineage)
-        run_logger.info("Registered %s version %s", config.model_name, version.version)
-    registry.set_alias(CHALLENGER, str(version.version))
-
-    # The gate: both models judged on the same test rows of this run.
-    rows = store.read_table(snapshot)
-    rows = rows.filter(pc.equal(rows["split"], "test")).sort_by("row_id")
-    scored = store.read_table(predictions).sort_by("row_id")
-    labels = rows["label"].to_numpy().astype(bool)
-    challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
-    champion = registry.champion()
-    if champion is not None and str(champion.version) == str(version.version):
-        # An earlier attempt promoted this version and stopped before recording the decision.
-        decision = GateDecision(
-            promote=True,
-            reason="promoted by an earlier attempt of this run",
-            policy=config.promotion_policy,
-            min_accuracy=config.min_accuracy,
-            challenger_accuracy=float(np.mean(challenger_correct)),
-        )
-        registry.set_tags(str(version.version), decision_tags(decision))
-        return RegisterResult(
-            model_name=config.model_name,
-            version=str(version.version),
-            decision=decision,
-            mlflow_run_id=version.run_id,
-            reused=True,
-        )
-    champion_correct = None
-    if champion is not None:
-        probabilities = _score_champion(registry, str(champion.version), rows["text"].to_pylist())
-        champion_correct = (probabilities >= 0.5) == labels
-    decision = decide_promotion(
-        challenger_correct, champion_correct, str(champion.version) if champion else None, config
-    )
-    tags = decision_tags(decision)
-    # The full decision record is written last: a version without it has not finished its gate,
-    # and a retry runs the gate again instead of trusting a half-recorded decision.
-    record = {DECISION_TAG: tags.pop(DECISION_TAG)}
-    registry.set_tags(str(version.version), tags)
-    if champion is not None:
-        registry.set_tags(
-            str(champion.version), {f"gate.challenged_by.v{version.version}": decision.reason}
-        )
-    if decision.promote:
-        registry.move_champion(str(version.version), "promotion", decision.reason, str(flow_run.id))
-    registry.set_tags(str(version.version), record)
+    if existing is None:
+        version = _register_new_version(registry, store, refs, metrics, config, key)
+        run_logger.info("Registered %s version %s", config.model_name, version)
+    else:
+        version = str(existing.version)  # Registered by an attempt that stopped before its gate.
+    registry.set_alias(CHALLENGER, version)
+    decision = _judge(registry, store, refs, version, config)
+    _record(registry, version, decision)
     run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
     return RegisterResult(
         model_name=config.model_name,
-        version=str(version.version),
+        version=version,
         decision=decision,
-        mlflow_run_id=version.run_id,
+        mlflow_run_id=registry.get_version(version=version).run_id,
         reused=False,
     )
