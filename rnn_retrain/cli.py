@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the retraining flow once, locally",
-        description="Run ingest → tokenize → pad → train → evaluate once (Prefect ephemeral API).",
+        description=(
+            "Run ingest → tokenize → pad → train → evaluate → register once, locally "
+            "(Prefect ephemeral API)."
+        ),
     )
     add_config_flags(run)
     run.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
