@@ -12,6 +12,7 @@ from tasks.evaluate import EvaluateResult, evaluate
 from tasks.ingest import IngestResult, ingest
 from tasks.pad import pad
 from tasks.register import RegisterResult, register
+from tasks.report import publish_report
 from tasks.tokenize import TokenizeResult, tokenize
 from tasks.train import TrainResult, train
 
@@ -93,4 +94,6 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
         evaluated.metrics,
         config,
     )
-    return summarize_run(config, ingested, tokens, padded, trained, evaluated, registered)
+    summary = summarize_run(config, ingested, tokens, padded, trained, evaluated, registered)
+    publish_report(summary)
+    return summary

@@ -8,13 +8,14 @@ import keras
 import numpy as np
 import pyarrow as pa
 from prefect import task
+from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, ConfigDict
 from sklearn import metrics as skmetrics
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.serving import predict_probabilities
-from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
+from tasks.runtime import METRICS_ARTIFACT_KEY, RETRY_SETTINGS, current_run_id, store_for
 from tasks.train import select_split
 
 THRESHOLD = 0.5
@@ -85,6 +86,11 @@ def evaluate(padded: ArtifactRef, model: ArtifactRef, config: RetrainConfig) -> 
         classifier = keras.saving.load_model(store.copy_to_local(model, directory), safe_mode=True)
     probabilities = predict_probabilities(classifier, x)
     metrics = compute_metrics(y, probabilities)
+    create_table_artifact(
+        [{"metric": name, "value": value} for name, value in metrics.items()],
+        key=METRICS_ARTIFACT_KEY,
+        description=f"Test metrics on {metrics['rows']} rows",
+    )
     run_id = current_run_id()
     params = {"threshold": THRESHOLD, "split": "test"}
     return EvaluateResult(

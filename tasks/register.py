@@ -72,6 +72,8 @@ class RegisterResult(BaseModel):
     version: str
     decision: GateDecision
     mlflow_run_id: str
+    tracking_uri: str
+    experiment_id: str
     reused: bool
 
 
@@ -280,6 +282,21 @@ def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> No
     registry.set_tags(version, record)
 
 
+def _result(
+    registry: ModelRegistry, version: str, decision: GateDecision, reused: bool
+) -> RegisterResult:
+    run_id = registry.get_version(version=version).run_id
+    return RegisterResult(
+        model_name=registry.model_name,
+        version=version,
+        decision=decision,
+        mlflow_run_id=run_id,
+        tracking_uri=registry.tracking_uri,
+        experiment_id=registry.client.get_run(run_id).info.experiment_id,
+        reused=reused,
+    )
+
+
 @task(name="register", **RETRY_SETTINGS)
 def register(
     snapshot: ArtifactRef,
@@ -311,13 +328,7 @@ def register(
             "Version %s already holds this lineage; nothing to register", existing.version
         )
         decision = GateDecision.model_validate_json(existing.tags[DECISION_TAG])
-        return RegisterResult(
-            model_name=config.model_name,
-            version=str(existing.version),
-            decision=decision,
-            mlflow_run_id=existing.run_id,
-            reused=True,
-        )
+        return _result(registry, str(existing.version), decision, reused=True)
     if existing is None:
         version = _register_new_version(registry, store, refs, metrics, config, key)
         run_logger.info("Registered %s version %s", config.model_name, version)
@@ -327,10 +338,4 @@ def register(
     decision = _judge(registry, store, refs, version, config)
     _record(registry, version, decision)
     run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
-    return RegisterResult(
-        model_name=config.model_name,
-        version=version,
-        decision=decision,
-        mlflow_run_id=registry.get_version(version=version).run_id,
-        reused=False,
-    )
+    return _result(registry, version, decision, reused=False)

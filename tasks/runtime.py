@@ -6,8 +6,10 @@ Pure stage functions never import this module; only the thin @task wrappers do.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from rnn_retrain.artifacts import ArtifactStore
@@ -39,3 +41,21 @@ RETRY_SETTINGS: dict[str, Any] = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient_errors,
 }
+
+
+# Keys of the UI artifacts: stable, so the Prefect UI keeps one history per key across runs.
+PROGRESS_ARTIFACT_KEY = "retrain-training-progress"
+METRICS_ARTIFACT_KEY = "retrain-test-metrics"
+REPORT_ARTIFACT_KEY = "retrain-run-report"
+
+
+def training_progress(epochs: int) -> Callable[[float], None]:
+    """Create this run's training progress artifact; return a function that updates it (0-1)."""
+    artifact_id = create_progress_artifact(
+        0.0, key=PROGRESS_ARTIFACT_KEY, description=f"Training progress (of {epochs} epochs)"
+    )
+
+    def update(share: float) -> None:
+        update_progress_artifact(artifact_id, round(100.0 * share, 1))
+
+    return update

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from tasks.pad import to_matrix
-from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
+from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for, training_progress
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +102,21 @@ def carve_validation(rows: int, fraction: float, seed: int) -> tuple[np.ndarray,
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """Reports one line per finished epoch through ``report`` (a logger method, say)."""
+    """Reports one line per finished epoch through ``report`` (a logger method, say).
 
-    def __init__(self, epochs: int, report: Callable[[str], None]) -> None:
+    ``on_epoch``, if given, receives the share of the planned epochs done (0 to 1) after each one.
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        report: Callable[[str], None],
+        on_epoch: Callable[[float], None] | None = None,
+    ) -> None:
         super().__init__()
         self.epochs = epochs
         self.report = report
+        self.on_epoch = on_epoch
         self.seconds: list[float] = []
         self._started = 0.0
 
@@ -118,6 +127,8 @@ class EpochProgress(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
         figures = " ".join(f"{name}={value:.4f}" for name, value in sorted((logs or {}).items()))
         self.report(f"epoch {epoch + 1}/{self.epochs} {figures} ({self.seconds[-1]:.1f}s)")
+        if self.on_epoch is not None:
+            self.on_epoch((epoch + 1) / self.epochs)
 
 
 @dataclass(frozen=True)
@@ -141,11 +152,12 @@ def fit_model(
     y: np.ndarray,
     config: RetrainConfig,
     report: Callable[[str], None] = logger.info,
+    on_epoch: Callable[[float], None] | None = None,
 ) -> FitOutcome:
     """Fit on a deterministic train/validation cut of ``x``, ``y`` with early stopping."""
     keras.utils.set_random_seed(config.seed)
     fit_rows, validation_rows = carve_validation(len(x), config.validation_fraction, config.seed)
-    progress = EpochProgress(config.epochs, report)
+    progress = EpochProgress(config.epochs, report, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [progress]
     if config.early_stopping_patience > 0:
         callbacks.append(
@@ -197,7 +209,9 @@ def train(padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig) -> T
     )
     model = build_model(vocabulary_size, config)
     started = time.perf_counter()
-    outcome = fit_model(model, x, y, config, report=run_logger.info)
+    update_progress = training_progress(config.epochs)
+    outcome = fit_model(model, x, y, config, report=run_logger.info, on_epoch=update_progress)
+    update_progress(1.0)  # Early stopping ends training before the planned last epoch.
     elapsed = time.perf_counter() - started
     run_id = current_run_id()
     params = config.model_dump(include=TRAIN_FIELDS)

@@ -1,6 +1,8 @@
 """The whole retraining flow under a real (temporary) Prefect API, on small real corpora."""
 
+import json
 from pathlib import Path
+from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,6 +72,50 @@ def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, rev
     assert padded.schema.field("x").type.list_size == 40
     history = store.read_table(summary.artifacts["train/history.parquet"])
     assert history.num_rows == summary.epochs_run
+
+
+def ui_artifacts(flow_run_id: str) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])
+            )
+        )
+    return {artifact.key: artifact for artifact in found}
+
+
+def test_run_publishes_metrics_report_and_progress_to_the_ui(tmp_path: Path, reviews_csv: Path):
+    summary = retrain(
+        small(
+            data=str(reviews_csv),
+            text_column="review",
+            label_column="sentiment",
+            artifact_root=str(tmp_path / "a"),
+            epochs=3,
+        )
+    )
+    artifacts = ui_artifacts(summary.run_id)
+    assert set(artifacts) == {
+        "retrain-test-metrics",
+        "retrain-run-report",
+        "retrain-training-progress",
+    }
+    assert artifacts["retrain-training-progress"].data == 100.0
+    metrics = {
+        row["metric"]: row["value"] for row in json.loads(artifacts["retrain-test-metrics"].data)
+    }
+    assert metrics["accuracy"] == pytest.approx(summary.metrics["accuracy"])
+    report = artifacts["retrain-run-report"].data
+    assert f"# Retraining run `{summary.run_id}`" in report
+    assert f"| train | {summary.rows['train']} |" in report
+    assert (
+        "## Champion / challenger decision" in report
+        and summary.registration.decision.reason in report
+    )
+    assert summary.registration.mlflow_run_id in report
 
 
 def test_vocabulary_is_fitted_on_train_rows_only(tmp_path: Path):

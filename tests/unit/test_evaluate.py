@@ -36,3 +36,15 @@ def test_predictions_are_keyed_by_row_id():
         "probability": [0.8, 0.5],
         "prediction": [1, 1],
     }
+
+
+def test_mlflow_links_point_at_the_run():
+    from rnn_retrain.report import mlflow_run_link
+
+    assert (
+        mlflow_run_link("http://mlflow:5000/", "3", "abc")
+        == "[abc](http://mlflow:5000/#/experiments/3/runs/abc)"
+    )
+    local = mlflow_run_link("sqlite:////home/u/.rnn-retrain/mlflow.db", "1", "abc")
+    assert "mlflow ui --backend-store-uri sqlite:////home/u/.rnn-retrain/mlflow.db" in local
+    assert "http://127.0.0.1:5000/#/experiments/1/runs/abc" in local
