@@ -80,8 +80,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(run)
     run.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
     run.set_defaults(handler=run_command)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the scheduled and manual deployments (needs a Prefect server)",
+        description=(
+            "Register the deployments of deployments/prefect.yaml with the Prefect server at "
+            "PREFECT_API_URL and run their scheduled and UI-started runs until interrupted."
+        ),
+    )
+    serve.set_defaults(handler=serve_command)
     add_model_commands(commands)
     return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``retrain serve``: serve the deployments from this process (Prefect's ``serve``)."""
+    from deployments.serve import require_prefect_server, serve_deployments
+
+    require_prefect_server()
+    load_tensorflow_quietly()
+    serve_deployments()
+    return 0
 
 
 class _HideUserErrorRecords(logging.Filter):
@@ -99,6 +118,9 @@ class _HideUserErrorRecords(logging.Filter):
 def run_command(args: argparse.Namespace) -> int:
     """``retrain run``: validate the flags, run the flow, print the metrics."""
     config = config_from_args(args)
+    from deployments.serve import require_prefect_server
+
+    require_prefect_server(required=False)
     if not args.verbose:
         load_tensorflow_quietly()
     from flows.retrain import retrain  # Imported late: TensorFlow's start-up takes seconds.

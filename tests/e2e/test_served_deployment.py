@@ -1,0 +1,170 @@
+"""End to end: a real Prefect server, `retrain serve`, and runs created through the REST API.
+
+This is what a user does from the UI: start a custom run of a served deployment with their own
+parameters, watch it complete, and read its artifacts. Everything started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+TINY_RUN = {"demo_size": 300, "epochs": 1, "maxlen": 30, "units": 8, "embedding_dim": 8}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    # A process group of its own, so stopping it stops everything it started.
+    return subprocess.Popen(
+        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[tuple[httpx.Client, dict[str, str], Path]]:
+    root = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(root / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "RETRAIN_HOME": str(root / "home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+    }
+    bin_dir = Path(sys.executable).parent
+    server = start(
+        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        root / "server.log",
+    )
+    serve = None
+    client = httpx.Client(base_url=api, timeout=30)
+    try:
+        wait_for(lambda: _healthy(client), 180, "the Prefect server")
+        serve = start([str(bin_dir / "retrain"), "serve"], env, root / "serve.log")
+        deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
+        yield client, deployments, root
+    finally:
+        client.close()
+        for process in (serve, server):
+            if process is not None:
+                stop(process)
+
+
+def _healthy(client: httpx.Client) -> bool:
+    try:
+        return client.get("/health").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _deployments(client: httpx.Client) -> dict[str, str] | None:
+    found = {
+        item["name"]: item["id"] for item in client.post("/deployments/filter", json={}).json()
+    }
+    return found if {"weekly-retrain", "manual-retrain"} <= set(found) else None
+
+
+def create_run(client: httpx.Client, deployment_id: str, config: dict) -> httpx.Response:
+    return client.post(
+        f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"config": config}}
+    )
+
+
+def test_weekly_deployment_is_scheduled_with_its_time_zone(served):
+    client, deployments, _ = served
+    weekly = client.get(f"/deployments/{deployments['weekly-retrain']}").json()
+    assert [item["schedule"]["cron"] for item in weekly["schedules"]] == ["0 3 * * 1"]
+    assert [item["schedule"]["timezone"] for item in weekly["schedules"]] == ["UTC"]
+    assert weekly["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+    assert weekly["global_concurrency_limit"]["limit"] == 1
+
+
+def test_the_server_rejects_invalid_parameters_naming_the_field(served):
+    client, deployments, _ = served
+    response = create_run(client, deployments["manual-retrain"], {"maxlen": 0})
+    assert response.status_code == 409
+    assert "config.maxlen" in response.json()["detail"]
+
+
+def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
+    client, deployments, root = served
+    first = create_run(client, deployments["manual-retrain"], TINY_RUN)
+    second = create_run(client, deployments["manual-retrain"], {**TINY_RUN, "seed": 7})
+    assert first.status_code == second.status_code == 201
+    first_id, second_id = first.json()["id"], second.json()["id"]
+
+    def states() -> tuple[str, str]:
+        return tuple(
+            client.get(f"/flow_runs/{run_id}").json()["state_name"]
+            for run_id in (first_id, second_id)
+        )
+
+    seen: set[tuple[str, str]] = set()
+
+    def both_done() -> bool:
+        seen.add(states())
+        return all(state in {"Completed", "Failed", "Crashed", "Cancelled"} for state in states())
+
+    wait_for(both_done, 600, "both runs to finish", interval=2)
+    assert states() == ("Completed", "Completed"), (root / "serve.log").read_text()[-3000:]
+    # The deployment's concurrency limit of 1 queued the second run while the first one ran.
+    assert any(second_state == "AwaitingConcurrencySlot" for _, second_state in seen)
+
+    parameters = client.get(f"/flow_runs/{first_id}").json()["parameters"]
+    assert parameters["config"]["demo_size"] == 300
+    artifacts = client.post(
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first_id]}}}
+    ).json()
+    assert {item["key"] for item in artifacts} == {
+        "retrain-test-metrics",
+        "retrain-run-report",
+        "retrain-training-progress",
+    }
+    report = next(item for item in artifacts if item["key"] == "retrain-run-report")["data"]
+    assert "## Champion / challenger decision" in report
+
+    registry = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    versions = registry.search_model_versions("name = 'review-sentiment'")
+    assert {version.tags["prefect.flow_run_id"] for version in versions} == {first_id, second_id}
+    assert {version.tags["prefect.deployment"] for version in versions} == {"manual-retrain"}
