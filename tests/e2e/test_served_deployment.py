@@ -106,9 +106,16 @@ def _deployments(client: httpx.Client) -> dict[str, str] | None:
 
 
 def create_run(client: httpx.Client, deployment_id: str, config: dict) -> httpx.Response:
-    return client.post(
-        f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"config": config}}
-    )
+    # A busy server (SQLite under load on 2 cores) may answer 503; Prefect's own client retries
+    # those, and so does this one.
+    for attempt in range(6):
+        response = client.post(
+            f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"config": config}}
+        )
+        if response.status_code not in (429, 503):
+            return response
+        time.sleep(2**attempt)
+    return response
 
 
 def test_weekly_deployment_is_scheduled_with_its_time_zone(served):
