@@ -5,7 +5,8 @@
 #   bash tests/e2e/run_form_screenshot.sh [OUTPUT_DIR]      (needs Debian's `chromium` package)
 #
 # It starts a Prefect server and `retrain serve` in a temporary home on a free port, and stops
-# both when it ends. The PNGs are written to OUTPUT_DIR (default: ./run-form-screenshots).
+# both when it ends. The PNGs (the deployments list with its schedule, and each run form) go to
+# OUTPUT_DIR (default: ./run-form-screenshots).
 set -euo pipefail
 set -m  # Background jobs get process groups of their own, so cleanup stops their children too.
 cd "$(dirname "$0")/../.."
@@ -38,11 +39,16 @@ for _ in $(seq 1 90); do
   [[ $ids == *weekly-retrain* && $ids == *manual-retrain* ]] && break
   sleep 2
 done
-for pair in $ids; do
-  name=${pair%%=*} id=${pair#*=}
+shoot() {  # shoot NAME HEIGHT PATH
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$work/chrome-$name" --window-size=1400,4400 --virtual-time-budget=20000 \
-    --screenshot="$out/$name-run-form.png" "http://127.0.0.1:$port/deployments/deployment/$id/run" 2>/dev/null
-  echo "wrote $out/$name-run-form.png"
+    --user-data-dir="$work/chrome-$1" --window-size="1400,$2" --virtual-time-budget=20000 \
+    --screenshot="$out/$1.png" "http://127.0.0.1:$port$3" 2>/dev/null
+  echo "wrote $out/$1.png"
+}
+shoot deployments 900 /deployments
+for pair in $ids; do
+  name=${pair%%=*} id=${pair#*=}
+  shoot "$name" 1200 "/deployments/deployment/$id"
+  shoot "$name-run-form" 4400 "/deployments/deployment/$id/run"
 done
