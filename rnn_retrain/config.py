@@ -70,7 +70,9 @@ class RetrainConfig(BaseModel):
     dropout: float = Field(
         0.2, ge=0.0, lt=1.0, description="Dropout rate after the recurrent layers."
     )
-    rnn_layers: int = Field(1, ge=1, le=8, description="Number of stacked recurrent layers.")
+    rnn_layers: int = Field(
+        1, ge=1, le=8, title="RNN layers", description="Number of stacked recurrent layers."
+    )
     bidirectional: bool = Field(False, description="Wrap each recurrent layer in Bidirectional.")
 
     # Training.
@@ -108,6 +110,7 @@ class RetrainConfig(BaseModel):
     )
     tracking_uri: str = Field(
         "",
+        title="Tracking URI",
         description=(
             "MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if set, else a "
             "SQLite store in $RETRAIN_HOME (sqlite:///~/.rnn-retrain/mlflow.db)."
