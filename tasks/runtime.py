@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.errors import RetrainError
 
 
 def current_run_id() -> str:
@@ -27,14 +27,21 @@ def store_for(config: RetrainConfig) -> ArtifactStore:
     return ArtifactStore(config.artifact_root)
 
 
+# Failures worth another attempt: I/O and network errors (OSError covers ConnectionError,
+# TimeoutError and requests' errors). Anything else (bad data, bad configuration, a bug) fails
+# the same way every time, so retrying would only delay the error.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, httpx.TransportError)
+
+
 def retry_on_transient_errors(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry condition: retry I/O hiccups, never a `RetrainError` (bad data or configuration)."""
+    """Retry condition: retry I/O and network errors, never a user error or a bug."""
     error = state.result(raise_on_failure=False)
-    return not isinstance(error, RetrainError)
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 # Every stage task uses these settings: a transient failure is retried twice with growing,
-# jittered delays, while a user error fails at once so the user sees it without waiting.
+# jittered delays, while any other failure ends the run at once so the user sees it without
+# waiting.
 RETRY_SETTINGS: dict[str, Any] = {
     "retries": 2,
     "retry_delay_seconds": [2, 10],
