@@ -24,6 +24,7 @@ from rnn_retrain.errors import RetrainError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
+CSV_BLOCK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ def read_source(
             raise RetrainError(f"{data}: file not found")
         return RawSource(read_imdb_archive(data), data, "text", "label", "split")
     table = read_table_files(data)
+    repeated = sorted({name for name in table.column_names if table.column_names.count(name) > 1})
+    if repeated:
+        raise RetrainError(
+            f"{data}: column name(s) {', '.join(map(repr, repeated))} appear more than once; "
+            "give every column its own name"
+        )
     _require_columns(table.schema, data, {"text": text_column, "label": label_column})
     present_split = split_column if split_column in table.schema.names else None
     wanted = [text_column, label_column] + ([present_split] if present_split else [])
@@ -97,12 +104,14 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
     if isinstance(paths, list) and len(paths) > 1:
         raise RetrainError(f"{data}: matches {len(paths)} CSV files; pass one CSV file or Parquet")
     path = paths[0] if isinstance(paths, list) else paths
+    # Blocks must hold the longest row: pyarrow's 1 MiB default refuses a long review.
+    options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     try:
         if filesystem is not None:
             with filesystem.open_input_stream(path) as stream:
-                table = pacsv.read_csv(stream)
+                table = pacsv.read_csv(stream, read_options=options)
         else:
-            table = pacsv.read_csv(path)
+            table = pacsv.read_csv(path, read_options=options)
     except pa.ArrowInvalid as error:
         raise RetrainError(f"{data}: not a readable CSV file ({_first_line(error)})") from None
     # pyarrow reads a column that is not valid UTF-8 as binary instead of failing.

@@ -244,8 +244,10 @@ def _judge(
     labels = rows["label"].to_numpy().astype(bool)
     challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
     champion = registry.champion()
-    if champion is None:
-        return decide_promotion(challenger_correct, None, None, config)
+    if champion is None or np.mean(challenger_correct) < config.min_accuracy:
+        # No champion, or a challenger below the floor: no need to score the champion at all.
+        champion_version = str(champion.version) if champion is not None else None
+        return decide_promotion(challenger_correct, None, champion_version, config)
     champion_version = str(champion.version)
     if champion_version == version:
         # An earlier attempt promoted this version and stopped before recording the decision.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 # Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,6 +40,19 @@ def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RETRAIN_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
+
+
+@pytest.fixture(autouse=True)
+def prefect_console_follows_capture() -> None:
+    """Point Prefect's console log handler at this test's stderr.
+
+    The handler keeps the stream it was created with; under pytest's capture that is an earlier
+    test's, already closed stream, and logging would print "--- Logging error ---" tracebacks.
+    """
+    for handler in logging.getLogger().handlers:
+        console = getattr(handler, "console", None)
+        if console is not None:
+            console.file = sys.stderr
 
 
 @pytest.fixture
