@@ -145,6 +145,16 @@ class ArtifactStore:
         with filesystem.open_input_stream(path) as stream:
             return json.loads(stream.read())
 
+    def checkpoint_dir(self, key: str) -> Path:
+        """A local folder for the training checkpoints of one data-and-recipe ``key``.
+
+        Under the root for a local store; under ``$RETRAIN_HOME/checkpoints`` when the root is
+        remote (Keras writes its backups to local paths).
+        """
+        if isinstance(self._filesystem, pafs.LocalFileSystem):
+            return Path(self._base) / "checkpoints" / key
+        return retrain_home() / "checkpoints" / key
+
     # Internals.
 
     def _commit(

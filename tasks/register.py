@@ -192,6 +192,7 @@ def _log_run(
         )
         for row in history:
             epoch = row.pop("epoch")
+            row.pop("process_id", None)
             mlflow.log_metrics(row, step=epoch)
         needed = ("model", "vocabulary", "history", "metrics", "predictions")
         local = {name: store.copy_to_local(refs[name], directory) for name in needed}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -13,6 +17,7 @@ import keras
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from keras import layers
 from prefect import get_run_logger, task
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +29,7 @@ from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for, training_pr
 
 logger = logging.getLogger(__name__)
 
+EPOCH_LOG = "epochs.csv"
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The configuration fields that shape the model or its training, recorded in the manifests.
 TRAIN_FIELDS = {
@@ -102,9 +108,11 @@ def carve_validation(rows: int, fraction: float, seed: int) -> tuple[np.ndarray,
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """Reports one line per finished epoch through ``report`` (a logger method, say).
+    """Records and reports each finished epoch: one line through ``report`` (a logger method).
 
-    ``on_epoch``, if given, receives the share of the planned epochs done (0 to 1) after each one.
+    It adds the epoch's ``seconds`` and the ``process_id`` that trained it to the epoch logs, so
+    callbacks after it (the resumable history log) record them too. ``on_epoch``, if given,
+    receives the share of the planned epochs done (0 to 1).
     """
 
     def __init__(
@@ -117,33 +125,42 @@ class EpochProgress(keras.callbacks.Callback):
         self.epochs = epochs
         self.report = report
         self.on_epoch = on_epoch
-        self.seconds: list[float] = []
+        self.rows: list[dict[str, float]] = []
         self._started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._started)
-        figures = " ".join(f"{name}={value:.4f}" for name, value in sorted((logs or {}).items()))
-        self.report(f"epoch {epoch + 1}/{self.epochs} {figures} ({self.seconds[-1]:.1f}s)")
+        logs = logs if logs is not None else {}
+        figures = " ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
+        logs["seconds"] = time.perf_counter() - self._started
+        logs["process_id"] = os.getpid()
+        self.rows.append({"epoch": epoch + 1, **logs})
+        self.report(f"epoch {epoch + 1}/{self.epochs} {figures} ({logs['seconds']:.1f}s)")
         if self.on_epoch is not None:
             self.on_epoch((epoch + 1) / self.epochs)
 
 
 @dataclass(frozen=True)
 class FitOutcome:
-    """The Keras history (metric name to per-epoch values), epoch seconds and row counts."""
+    """Per-epoch rows (epoch, metrics, seconds, process_id) of the whole fit, and row counts.
 
-    history: dict[str, list[float]]
-    seconds: list[float]
+    After a resumed fit the rows include the epochs trained before the interruption.
+    """
+
+    rows: list[dict[str, float]]
     fit_rows: int
     validation_rows: int
 
     @property
+    def epochs_run(self) -> int:
+        return len(self.rows)
+
+    @property
     def best_epoch(self) -> int:
         """The epoch with the lowest validation loss (1-based): the weights that were kept."""
-        return int(np.argmin(self.history["val_loss"])) + 1
+        return int(min(self.rows, key=lambda row: row["val_loss"])["epoch"])
 
 
 def fit_model(
@@ -153,8 +170,15 @@ def fit_model(
     config: RetrainConfig,
     report: Callable[[str], None] = logger.info,
     on_epoch: Callable[[float], None] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> FitOutcome:
-    """Fit on a deterministic train/validation cut of ``x``, ``y`` with early stopping."""
+    """Fit on a deterministic train/validation cut of ``x``, ``y`` with early stopping.
+
+    With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
+    ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
+    last completed epoch when it is started again with the same directory. The backup is
+    removed when the fit completes. Early stopping counts patience from the resumed epoch.
+    """
     keras.utils.set_random_seed(config.seed)
     fit_rows, validation_rows = carve_validation(len(x), config.validation_fraction, config.seed)
     progress = EpochProgress(config.epochs, report, on_epoch)
@@ -167,7 +191,16 @@ def fit_model(
                 restore_best_weights=True,
             )
         )
-    history = model.fit(
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if not (checkpoint_dir / "backup").exists():
+            # Nothing to resume: an epoch log left by a finished fit must not be appended to.
+            (checkpoint_dir / EPOCH_LOG).unlink(missing_ok=True)
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
+            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
+        ]
+    model.fit(
         x[fit_rows],
         y[fit_rows],
         batch_size=config.batch_size,
@@ -177,16 +210,27 @@ def fit_model(
         callbacks=callbacks,
         verbose=0,
     )
-    return FitOutcome(history.history, progress.seconds, len(fit_rows), len(validation_rows))
+    rows = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
+    return FitOutcome(rows, len(fit_rows), len(validation_rows))
 
 
-def history_table(history: dict[str, list[float]], seconds: list[float]) -> pa.Table:
-    """One row per epoch: epoch number, every metric Keras logged, and the epoch's seconds."""
-    columns: dict[str, pa.Array] = {"epoch": pa.array(np.arange(1, len(seconds) + 1), pa.int32())}
-    for name, values in sorted(history.items()):
-        columns[name] = pa.array(values, pa.float64())
-    columns["seconds"] = pa.array(seconds, pa.float64())
-    return pa.table(columns)
+def read_epoch_log(path: Path) -> list[dict[str, float]]:
+    """The rows Keras' CSVLogger wrote (0-based epochs), with 1-based epoch numbers."""
+    rows = pacsv.read_csv(path).to_pylist()
+    return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
+
+
+def history_table(rows: list[dict[str, float]]) -> pa.Table:
+    """One row per epoch: epoch number, every metric Keras logged, seconds and process id."""
+    table = pa.Table.from_pylist(rows)
+    names = ["epoch", *sorted(set(table.column_names) - {"epoch", "seconds", "process_id"})]
+    return table.select([*names, "seconds", "process_id"]).cast(
+        pa.schema(
+            [("epoch", pa.int32())]
+            + [(name, pa.float64()) for name in names[1:]]
+            + [("seconds", pa.float64()), ("process_id", pa.int64())]
+        )
+    )
 
 
 def select_split(table: pa.Table, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,20 +254,32 @@ def train(padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig) -> T
     model = build_model(vocabulary_size, config)
     started = time.perf_counter()
     update_progress = training_progress(config.epochs)
-    outcome = fit_model(model, x, y, config, report=run_logger.info, on_epoch=update_progress)
+    params = config.model_dump(include=TRAIN_FIELDS)
+    # Keyed on the training data and recipe, so a retry or a re-run after a crash resumes.
+    key = hashlib.sha256(json.dumps([padded.sha256, vocabulary_size, params]).encode()).hexdigest()
+    checkpoint_dir = store.checkpoint_dir(key)
+    outcome = fit_model(
+        model,
+        x,
+        y,
+        config,
+        report=run_logger.info,
+        on_epoch=update_progress,
+        checkpoint_dir=checkpoint_dir,
+    )
     update_progress(1.0)  # Early stopping ends training before the planned last epoch.
     elapsed = time.perf_counter() - started
     run_id = current_run_id()
-    params = config.model_dump(include=TRAIN_FIELDS)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "model.keras"
         model.save(path)
         model_ref = store.write_file(run_id, "train", "model.keras", path, params)
-    history = history_table(outcome.history, outcome.seconds)
+    history = store.write_table(run_id, "train", "history", history_table(outcome.rows), params)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Only once the model and history are stored.
     return TrainResult(
         model=model_ref,
-        history=store.write_table(run_id, "train", "history", history, params),
-        epochs_run=len(outcome.seconds),
+        history=history,
+        epochs_run=outcome.epochs_run,
         best_epoch=outcome.best_epoch,
         train_rows=outcome.fit_rows,
         validation_rows=outcome.validation_rows,

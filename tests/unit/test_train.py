@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 from keras import layers
@@ -50,9 +51,9 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
     lines: list[str] = []
     outcome = fit_model(build_model(6, config), x, y, config, report=lines.append)
     assert len(lines) == 8 and lines[0].startswith("epoch 1/8 ")
-    assert outcome.history["val_accuracy"][-1] > 0.9
+    assert outcome.rows[-1]["val_accuracy"] > 0.9
     assert (outcome.fit_rows, outcome.validation_rows) == (320, 80)
-    table = history_table(outcome.history, outcome.seconds)
+    table = history_table(outcome.rows)
     assert table.column_names == [
         "epoch",
         "accuracy",
@@ -60,6 +61,7 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
         "val_accuracy",
         "val_loss",
         "seconds",
+        "process_id",
     ]
     assert table["epoch"].to_pylist() == list(range(1, 9))
 
@@ -72,5 +74,49 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
         cell="simplernn", epochs=30, learning_rate=0.05, early_stopping_patience=2, units=8
     )
     outcome = fit_model(build_model(30, config), x, y, config, report=lambda line: None)
-    assert len(outcome.seconds) < 30
-    assert outcome.best_epoch == len(outcome.seconds) - 2
+    assert outcome.epochs_run < 30
+    assert outcome.best_epoch == outcome.epochs_run - 2
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops the process's fit after a given epoch, as a crash would (without its cleanup)."""
+
+    def __init__(self, after_epoch: int) -> None:
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.after_epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.integers(2, 5, size=(200, 6)).astype(np.int32)
+    y = (x[:, -1] == 3).astype(np.float32)
+    config = RetrainConfig(cell="gru", epochs=4, units=4, early_stopping_patience=0)
+    checkpoints = tmp_path / "checkpoints"
+    real_fit = keras.Model.fit
+
+    def fit_then_crash(self, *args, callbacks=(), **kwargs):
+        return real_fit(self, *args, callbacks=[*callbacks, _Interrupt(after_epoch=2)], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        fit_model(
+            build_model(6, config),
+            x,
+            y,
+            config,
+            report=lambda line: None,
+            checkpoint_dir=checkpoints,
+        )
+    monkeypatch.setattr(keras.Model, "fit", real_fit)
+
+    lines: list[str] = []
+    outcome = fit_model(
+        build_model(6, config), x, y, config, report=lines.append, checkpoint_dir=checkpoints
+    )
+    assert [line.split()[1] for line in lines] == ["3/4", "4/4"]  # Only epochs 3 and 4 ran again.
+    assert [row["epoch"] for row in outcome.rows] == [1, 2, 3, 4]
+    assert not (checkpoints / "backup").exists()
