@@ -41,15 +41,14 @@ def print_summary(summary: Any, console: Console | None = None) -> None:
         f"best epoch {summary.best_epoch}"
     )
     console.print(metrics_table(summary.metrics))
-    registration = getattr(summary, "registration", None)
-    if registration is not None:
-        decision = registration.decision
-        verdict = "promoted to champion" if decision.promote else "kept as challenger"
-        reused = " (already registered: same data and recipe)" if registration.reused else ""
-        console.print(
-            f"registry: {registration.model_name} v{registration.version}{reused} {verdict}: "
-            f"{decision.reason}"
-        )
+    registration = summary.registration
+    decision = registration.decision
+    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    reused = " (already registered: same data and recipe)" if registration.reused else ""
+    console.print(
+        f"registry: {registration.model_name} v{registration.version}{reused} {verdict}: "
+        f"{decision.reason}"
+    )
 
 
 def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
