@@ -16,14 +16,11 @@ import platform
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from rich.console import Console
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from flows.retrain import retrain  # noqa: E402
-from rnn_retrain.config import RetrainConfig  # noqa: E402
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
 
 
 def main() -> None:
@@ -33,6 +30,9 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=["simplernn", "gru", "lstm"])
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
+    prepare_environment()
+    load_tensorflow_quietly()
+    from flows.retrain import retrain  # After the environment is set: it loads TensorFlow.
 
     table = Table(title=f"Tutorial recipe on {os.path.basename(args.data)}")
     for column in ("cell", "test accuracy", "f1", "roc_auc", "epochs (best)", "train s", "wall s"):

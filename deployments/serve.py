@@ -95,6 +95,8 @@ def require_prefect_server(required: bool = True, timeout: float = 5.0) -> str |
 
 
 def serve_deployments() -> None:
-    """Register the deployments with the server and run their flow runs until interrupted."""
-    require_prefect_server()
+    """Register the deployments with the server and run their flow runs until interrupted.
+
+    Check the server first with `require_prefect_server`: the CLI does, before TensorFlow loads.
+    """
     serve(*build_deployments(load_deployment_specs()))

@@ -17,8 +17,7 @@ from rich.table import Table
 
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.quiet import load_tensorflow_quietly
-
-THRESHOLD = 0.5
+from rnn_retrain.serving import THRESHOLD
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
@@ -62,18 +61,12 @@ def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
     if args.texts and args.file:
         raise RetrainError("give review texts or --file, not both")
     if args.file:
-        from rnn_retrain.sources import read_table_files
+        from rnn_retrain.sources import read_table_files, require_columns, require_text
 
         table = read_table_files(args.file)
         origin, column = args.file, args.text_column
-        if column not in table.column_names:
-            raise RetrainError(
-                f"{origin}: no text column {column!r} "
-                f"(columns: {', '.join(table.column_names)}); set --text-column"
-            )
-        texts = table[column]
-        if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-            raise RetrainError(f"{origin}: text column {column!r} holds {texts.type}, not text")
+        require_columns(table.schema, origin, {"text": column})
+        require_text(table[column], origin, column)
     elif args.texts:
         table, origin, column = pa.table({"text": args.texts}), "command line", "text"
     else:

@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 from rnn_retrain.preprocessing import texts_to_padded_ids
 
 PREDICT_BATCH_SIZE = 1024
+# A review is positive when its probability is at least this; evaluate, the gate and predict agree.
+THRESHOLD = 0.5
 ARTIFACT_NETWORK = "network"
 ARTIFACT_VOCABULARY = "vocabulary"
 ARTIFACT_PREPROCESSING = "preprocessing"

@@ -65,7 +65,7 @@ def read_source(
             f"{data}: column name(s) {', '.join(map(repr, repeated))} appear more than once; "
             "give every column its own name"
         )
-    _require_columns(table.schema, data, {"text": text_column, "label": label_column})
+    require_columns(table.schema, data, {"text": text_column, "label": label_column})
     present_split = split_column if split_column in table.schema.names else None
     wanted = [text_column, label_column] + ([present_split] if present_split else [])
     return RawSource(table.select(wanted), data, text_column, label_column, present_split)
@@ -123,7 +123,14 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
     return table
 
 
-def _require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> None:
+def require_text(column: pa.ChunkedArray | pa.Array, origin: str, name: str) -> None:
+    """Refuse a text column that does not hold strings."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise RetrainError(f"{origin}: text column {name!r} holds {column.type}, not text")
+
+
+def require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> None:
+    """Refuse a table without the named columns (role to name), naming the flag that fixes it."""
     for role, name in columns.items():
         if name not in schema.names:
             available = ", ".join(schema.names) or "none"

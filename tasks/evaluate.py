@@ -14,11 +14,10 @@ from sklearn import metrics as skmetrics
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.serving import predict_probabilities
+from rnn_retrain.serving import THRESHOLD, predict_probabilities
 from tasks.runtime import METRICS_ARTIFACT_KEY, RETRY_SETTINGS, current_run_id, store_for
 from tasks.train import select_split
 
-THRESHOLD = 0.5
 # Keras clips probabilities by this epsilon inside binary cross-entropy; we match it.
 EPSILON = 1e-7
 

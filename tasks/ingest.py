@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.sources import RawSource, read_source
+from rnn_retrain.sources import RawSource, read_source, require_text
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
 logger = logging.getLogger(__name__)
@@ -141,10 +141,7 @@ def build_snapshot(source: RawSource, test_fraction: float) -> tuple[pa.Table, i
     if source.table.num_rows == 0:
         raise RetrainError(f"{source.origin}: the dataset is empty")
     text = source.table[source.text_column]
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        raise RetrainError(
-            f"{source.origin}: text column {source.text_column!r} holds {text.type}, not text"
-        )
+    require_text(text, source.origin, source.text_column)
     table = pa.table({"text": text.cast(pa.string()), "label": source.table[source.label_column]})
     if source.split_column:
         table = table.append_column("split", source.table[source.split_column])

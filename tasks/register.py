@@ -22,6 +22,7 @@ from scipy.stats import binomtest
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
+from rnn_retrain.serving import THRESHOLD
 from tasks.runtime import RETRY_SETTINGS, store_for
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
@@ -159,9 +160,8 @@ def lineage_key(snapshot_sha256: str, config: RetrainConfig) -> str:
 
 
 def decision_tags(decision: GateDecision) -> dict[str, str]:
-    """Tags that record the decision on the challenger's model version."""
+    """Readable tags of the decision on the challenger's version (the full record is separate)."""
     return {
-        DECISION_TAG: decision.model_dump_json(),
         "gate.decision": "promote" if decision.promote else "keep",
         "gate.reason": decision.reason,
         "gate.p_value": "" if decision.p_value is None else f"{decision.p_value:.6g}",
@@ -262,7 +262,7 @@ def _judge(
     champion_model = registry.load(version=champion_version)
     probabilities = np.asarray(champion_model.predict(rows["text"].to_pylist()), dtype=np.float64)
     return decide_promotion(
-        challenger_correct, (probabilities >= 0.5) == labels, champion_version, config
+        challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, config
     )
 
 
@@ -272,9 +272,7 @@ def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> No
     The full decision record (`DECISION_TAG`) is written last: a version without it has not
     finished its gate, so a retry runs the gate again instead of trusting half a record.
     """
-    tags = decision_tags(decision)
-    record = {DECISION_TAG: tags.pop(DECISION_TAG)}
-    registry.set_tags(version, tags)
+    registry.set_tags(version, decision_tags(decision))
     if decision.champion_version is not None:
         registry.set_tags(
             decision.champion_version, {f"gate.challenged_by.v{version}": decision.reason}
@@ -282,7 +280,7 @@ def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> No
     champion = registry.champion()
     if decision.promote and (champion is None or str(champion.version) != version):
         registry.move_champion(version, "promotion", decision.reason, str(flow_run.id))
-    registry.set_tags(version, record)
+    registry.set_tags(version, {DECISION_TAG: decision.model_dump_json()})
 
 
 def _result(
