@@ -1,4 +1,4 @@
-"""The retraining flow: ingest → tokenize → pad → train → evaluate → register."""
+"""The retraining flow: ingest → tokenize → validate → pad → train → evaluate → register."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
+from tasks.caching import StageDecision, forget_stage_decisions, stage_decisions
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.ingest import IngestResult, ingest
 from tasks.pad import pad
@@ -15,6 +16,7 @@ from tasks.register import RegisterResult, register
 from tasks.report import publish_report
 from tasks.tokenize import TokenizeResult, tokenize
 from tasks.train import TrainResult, train
+from tasks.validate import Finding, ValidationResult, validate
 
 
 class RetrainSummary(BaseModel):
@@ -35,6 +37,8 @@ class RetrainSummary(BaseModel):
     train_seconds: float
     metrics: dict[str, float | int | None]
     artifacts: dict[str, ArtifactRef]
+    findings: list[Finding]  # The data gate's checks (warnings included; errors stop the run).
+    stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").
     registration: RegisterResult
 
 
@@ -42,6 +46,7 @@ def summarize_run(
     config: RetrainConfig,
     ingested: IngestResult,
     tokens: TokenizeResult,
+    validated: ValidationResult,
     padded: ArtifactRef,
     trained: TrainResult,
     evaluated: EvaluateResult,
@@ -52,6 +57,7 @@ def summarize_run(
         ingested.snapshot,
         tokens.vocabulary,
         tokens.token_ids,
+        validated.profile,
         padded,
         trained.model,
         trained.history,
@@ -72,6 +78,8 @@ def summarize_run(
         train_seconds=trained.seconds,
         metrics=evaluated.metrics,
         artifacts={ref.name: ref for ref in artifacts},
+        findings=validated.findings,
+        stages=stage_decisions(flow_run.id) if flow_run.id else {},
         registration=registered,
     )
 
@@ -81,12 +89,14 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     """Ingest, tokenize, pad, train, evaluate on the test split, then register behind the gate."""
     ingested = ingest(config)
     tokens = tokenize(ingested.snapshot, config)
+    validated = validate(ingested.snapshot, tokens.vocabulary, config)
     padded = pad(tokens.token_ids, config)
     trained = train(padded, tokens.vocabulary_size, config)
     evaluated = evaluate(padded, trained.model, config)
     registered = register(
         ingested.snapshot,
         tokens.vocabulary,
+        validated.profile,
         trained.model,
         trained.history,
         evaluated.predictions,
@@ -94,6 +104,9 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
         evaluated.metrics,
         config,
     )
-    summary = summarize_run(config, ingested, tokens, padded, trained, evaluated, registered)
+    summary = summarize_run(
+        config, ingested, tokens, validated, padded, trained, evaluated, registered
+    )
     publish_report(summary)
+    forget_stage_decisions(summary.run_id)
     return summary

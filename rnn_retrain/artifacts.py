@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.errors import RetrainError
 
+HASH_CHUNK_BYTES = 8 << 20
 MANIFEST_SUFFIX = ".manifest.json"
 
 
@@ -133,6 +134,26 @@ class ArtifactStore:
             )
         return data
 
+    def check(self, ref: ArtifactRef) -> str | None:
+        """Say why ``ref`` cannot be used (missing, or its bytes changed), or None if it verifies.
+
+        The file is hashed in chunks, so checking a large artifact does not load it whole.
+        """
+        filesystem, path = pafs.FileSystem.from_uri(ref.uri)
+        digest = hashlib.sha256()
+        try:
+            with filesystem.open_input_stream(path) as stream:
+                while chunk := stream.read(HASH_CHUNK_BYTES):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return f"artifact {ref.name!r} is missing at {ref.uri}"
+        if digest.hexdigest() != ref.sha256:
+            return (
+                f"artifact {ref.name!r} at {ref.uri} has sha256 {digest.hexdigest()[:12]}…, "
+                f"expected {ref.sha256[:12]}…"
+            )
+        return None
+
     def copy_to_local(self, ref: ArtifactRef, directory: str | os.PathLike[str]) -> Path:
         """Verify an artifact and copy it into a local directory (Keras loads from paths)."""
         target = Path(directory) / ref.uri.rsplit("/", 1)[-1]
@@ -144,6 +165,24 @@ class ArtifactStore:
         filesystem, path = pafs.FileSystem.from_uri(ref.uri + MANIFEST_SUFFIX)
         with filesystem.open_input_stream(path) as stream:
             return json.loads(stream.read())
+
+    # The stage cache's index: which inputs each cache key stood for, to explain a recompute.
+
+    def write_cache_entry(self, stage: str, key: str, entry: dict[str, Any]) -> None:
+        """Record what a stage's cache ``key`` was computed from."""
+        path = f"{self._base.rstrip('/')}/cache/{stage}/{key}.json"
+        self._write_atomic(path, json.dumps(entry, sort_keys=True, default=str).encode())
+
+    def read_cache_entries(self, stage: str) -> dict[str, dict[str, Any]]:
+        """Every recorded cache key of ``stage`` with its entry, oldest first."""
+        folder = f"{self._base.rstrip('/')}/cache/{stage}"
+        selector = pafs.FileSelector(folder, allow_not_found=True)
+        infos = [i for i in self._filesystem.get_file_info(selector) if i.path.endswith(".json")]
+        entries = {}
+        for info in sorted(infos, key=lambda i: (i.mtime_ns or 0, i.path)):
+            with self._filesystem.open_input_stream(info.path) as stream:
+                entries[info.base_name.removesuffix(".json")] = json.loads(stream.read())
+        return entries
 
     def checkpoint_dir(self, key: str) -> Path:
         """A local folder for the training checkpoints of one data-and-recipe ``key``.

@@ -36,6 +36,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
         if field.annotation is bool:
             options["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(field.annotation) is tuple:
+            # A list of names, e.g. --data-gate-errors leakage class_balance (none: no names).
+            (item, _) = typing.get_args(field.annotation)
+            options.update(nargs="*", choices=typing.get_args(item), metavar="NAME")
         else:
             choices = typing.get_args(field.annotation)
             if typing.get_origin(field.annotation) is typing.Literal:

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Cell = Literal["simplernn", "gru", "lstm"]
 Side = Literal["pre", "post"]
 Policy = Literal["better", "not_worse"]
+DataCheck = Literal[
+    "duplicates", "class_balance", "leakage", "truncation", "oov_rate", "length_drift"
+]
 
 
 class RetrainConfig(BaseModel):
@@ -101,6 +104,56 @@ class RetrainConfig(BaseModel):
         description=(
             "Where run artifacts go: a local folder or a pyarrow filesystem URI (e.g. s3://bucket/"
             "prefix). Empty means $RETRAIN_HOME/artifacts (default ~/.rnn-retrain/artifacts)."
+        ),
+    )
+
+    # Data gate (before training).
+    max_duplicate_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Data gate: most of the rows whose text repeats an earlier row's text.",
+    )
+    min_class_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.5,
+        description="Data gate: least share of the rarer label among the train rows.",
+    )
+    max_leakage_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Data gate: most of the test rows whose text also appears in the train split.",
+    )
+    max_truncated_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Data gate: most of the reviews that are longer than maxlen tokens (cut).",
+    )
+    max_oov_increase: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Data gate: most the out-of-vocabulary token rate of the new data under the "
+            "champion's vocabulary may exceed the champion's rate on its own training data."
+        ),
+    )
+    max_length_psi: float = Field(
+        0.25,
+        ge=0.0,
+        description=(
+            "Data gate: most population stability index of the train token lengths against the "
+            "champion's training data (0.1: minor shift, 0.25: major)."
+        ),
+    )
+    data_gate_errors: tuple[DataCheck, ...] = Field(
+        ("class_balance", "leakage"),
+        description=(
+            "Data checks whose violation stops the run before training; the other checks only "
+            "warn in the run report."
         ),
     )
 

@@ -10,6 +10,7 @@ answer "which version was serving at time T" and roll back.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -27,12 +28,16 @@ from mlflow.exceptions import MlflowException
 
 from rnn_retrain.artifacts import retrain_home
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.locks import exclusive_lock
 
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 EXPERIMENT = "rnn-retrain"
+DATA_PROFILE = "data_profile.json"
+# How long a run waits for another run's promotion decision before it gives up.
+PROMOTION_LOCK_SECONDS = 3600.0
 MOVE_TAG_PREFIX = "champion.move."
 
 
@@ -189,6 +194,37 @@ class ModelRegistry:
         """Set tags on one version (values are stored as strings)."""
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, str(value))
+
+    def champion_data_profile(self) -> dict[str, Any] | None:
+        """The champion's training-data profile (see `tasks.validate`), if it has one."""
+        champion = self.champion()
+        if champion is None or not champion.run_id:
+            return None
+        try:
+            with self.activated():
+                return mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{DATA_PROFILE}")
+        except (MlflowException, OSError):  # A champion registered before profiles existed.
+            return None
+
+    def discard_version(self, version: str) -> None:
+        """Delete a version whose registration failed, and mark its MLflow run as failed."""
+        run_id = self.get_version(version=version).run_id
+        self.client.delete_model_version(self.model_name, version)
+        if run_id:
+            self.client.set_terminated(run_id, status="FAILED")
+
+    @contextlib.contextmanager
+    def promotion_lock(self, timeout: float = PROMOTION_LOCK_SECONDS) -> Iterator[None]:
+        """Let one run at a time register and judge a version of this model, on this machine.
+
+        The lock is a file in ``$RETRAIN_HOME/locks`` named after the store and the model, so
+        overlapping runs (a manual run during the scheduled one) take their decisions one after
+        the other, each against the champion the previous one left.
+        """
+        name = hashlib.sha256(f"{self.tracking_uri}\n{self.model_name}".encode()).hexdigest()
+        path = retrain_home() / "locks" / f"registry-{name[:16]}.lock"
+        with exclusive_lock(path, timeout, purpose=f"promotion decision on {self.model_name}"):
+            yield
 
     def set_alias(self, alias: str, version: str) -> None:
         """Point ``alias`` at ``version``."""

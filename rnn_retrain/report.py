@@ -26,9 +26,21 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+def stages_table(stages: dict[str, Any]) -> Table:
+    """One row per cached stage: whether it reused an earlier result or ran, and why."""
+    table = Table(title="Stages", show_header=True, header_style="bold")
+    for column in ("stage", "status", "why"):
+        table.add_column(column)
+    for decision in stages.values():
+        table.add_row(decision.stage, decision.status, decision.reason)
+    return table
+
+
 def print_summary(summary: Any, console: Console | None = None) -> None:
     """Print what a retraining run did and how well the model scored."""
     console = console or Console()
+    if summary.stages:
+        console.print(stages_table(summary.stages))
     rows = summary.rows
     console.print(
         f"data: {rows['train']} train / {rows['test']} test rows "
@@ -40,6 +52,9 @@ def print_summary(summary: Any, console: Console | None = None) -> None:
         f"{summary.validation_rows}; {summary.epochs_run} epochs in {summary.train_seconds:.1f}s, "
         f"best epoch {summary.best_epoch}"
     )
+    for finding in summary.findings:
+        if finding.severity == "warning":
+            console.print(f"data gate warning: {finding.check}: {finding.message}")
     console.print(metrics_table(summary.metrics))
     registration = summary.registration
     decision = registration.decision
@@ -79,11 +94,14 @@ def render_run_report(summary: Any) -> str:
         lines.append(
             f"| {split} | {rows[split]} | {rows[f'{split}_pos']} | {rows[f'{split}_neg']} |"
         )
-    lines += ["", "## Validation findings"]
+    if summary.stages:
+        lines += ["", "## Stages", "| stage | status | why |", "| --- | --- | --- |"]
+        lines += [f"| {d.stage} | {d.status} | {d.reason} |" for d in summary.stages.values()]
+    lines += ["", "## Data gate"]
     if summary.dropped_empty:
         lines.append(f"- {summary.dropped_empty} rows with an empty or missing text were dropped.")
-    else:
-        lines.append("- No rows dropped.")
+    lines += ["", "| check | result | finding |", "| --- | --- | --- |"]
+    lines += [f"| {f.check} | {f.severity} | {f.message} |" for f in summary.findings]
     lines += [
         "",
         "## Training",

@@ -8,6 +8,7 @@ functions in `tasks.ingest`. A source comes back as a table plus the names of it
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,14 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from rnn_retrain.artifacts import retrain_home
-from rnn_retrain.datasets.demo import generate_reviews
-from rnn_retrain.datasets.imdb import IMDB_URL, load_imdb, read_imdb_archive
+from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews
+from rnn_retrain.datasets.imdb import IMDB_SHA256, IMDB_URL, load_imdb, read_imdb_archive
 from rnn_retrain.errors import RetrainError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 CSV_BLOCK_BYTES = 64 << 20
+HASH_CHUNK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,45 @@ def read_source(
     present_split = split_column if split_column in table.schema.names else None
     wanted = [text_column, label_column] + ([present_split] if present_split else [])
     return RawSource(table.select(wanted), data, text_column, label_column, present_split)
+
+
+def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
+    """A digest of the source's content: it changes exactly when the data would.
+
+    The demo corpus is a function of its size, seed and generator version; IMDB is pinned by the
+    archive's published sha256; files are hashed byte for byte (a folder or glob, file by file in
+    name order), so a rewritten file with the same name is still seen as new data.
+    """
+    if data == "demo":
+        return f"demo:v{GENERATOR_VERSION}:{demo_size}:{seed}"
+    if data == "imdb":
+        return f"imdb:{os.environ.get('RETRAIN_IMDB_URL', IMDB_URL)}:{IMDB_SHA256}"
+    filesystem, paths = _source_files(data)
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.encode() + b"\0")
+        with filesystem.open_input_stream(path) as stream:
+            while chunk := stream.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    return f"files:{digest.hexdigest()}"
+
+
+def _source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
+    """The files behind a path, folder, glob or URI, sorted by name."""
+    if "://" in data:
+        filesystem, path = pafs.FileSystem.from_uri(data)
+    else:
+        filesystem, path = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(data))
+        if glob.has_magic(data):
+            return filesystem, sorted(glob.glob(path))
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.Directory:
+        selector = pafs.FileSelector(path, recursive=True)
+        files = [i.path for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
+        return filesystem, sorted(files)
+    if info.type == pafs.FileType.NotFound:
+        raise RetrainError(f"{data}: file not found")
+    return filesystem, [path]
 
 
 def read_table_files(data: str) -> pa.Table:

@@ -15,6 +15,7 @@ from sklearn import metrics as skmetrics
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.serving import THRESHOLD, predict_probabilities
+from tasks.caching import StageCache
 from tasks.runtime import METRICS_ARTIFACT_KEY, RETRY_SETTINGS, current_run_id, store_for
 from tasks.train import select_split
 
@@ -75,7 +76,12 @@ def predictions_table(
     )
 
 
-@task(name="evaluate", **RETRY_SETTINGS)
+@task(
+    name="evaluate",
+    cache_policy=StageCache(stage="evaluate", fields=()),
+    persist_result=True,
+    **RETRY_SETTINGS,
+)
 def evaluate(padded: ArtifactRef, model: ArtifactRef, config: RetrainConfig) -> EvaluateResult:
     """Score the test split and store the metrics and the per-row predictions."""
     store = store_for(config)

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.sources import RawSource, read_source, require_text
+from rnn_retrain.sources import RawSource, fingerprint_source, read_source, require_text
+from tasks.caching import StageCache
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,21 @@ def build_snapshot(source: RawSource, test_fraction: float) -> tuple[pa.Table, i
     return snapshot, dropped, method
 
 
-@task(name="ingest", **RETRY_SETTINGS)
+def source_fingerprint(config: RetrainConfig) -> str:
+    """Digest of the configured source's content, for the stage cache."""
+    return fingerprint_source(config.data, demo_size=config.demo_size, seed=config.seed)
+
+
+# The fields that change the snapshot; the source's content is covered by its fingerprint.
+INGEST_FIELDS = ("text_column", "label_column", "split_column", "test_fraction")
+
+
+@task(
+    name="ingest",
+    cache_policy=StageCache(stage="ingest", fields=INGEST_FIELDS, fingerprint=source_fingerprint),
+    persist_result=True,
+    **RETRY_SETTINGS,
+)
 def ingest(config: RetrainConfig) -> IngestResult:
     """Read the configured source, validate it and write the raw snapshot."""
     source = read_source(

@@ -13,6 +13,7 @@ from prefect import task
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.preprocessing import pad_token_ids
+from tasks.caching import StageCache
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
 
@@ -27,7 +28,12 @@ def to_matrix(column: pa.ChunkedArray | pa.FixedSizeListArray) -> np.ndarray:
     return array.flatten().to_numpy().reshape(len(array), array.type.list_size)
 
 
-@task(name="pad", **RETRY_SETTINGS)
+@task(
+    name="pad",
+    cache_policy=StageCache(stage="pad", fields=("maxlen", "padding", "truncating")),
+    persist_result=True,
+    **RETRY_SETTINGS,
+)
 def pad(token_ids: ArtifactRef, config: RetrainConfig) -> ArtifactRef:
     """Pad every row's ids to ``config.maxlen`` and write the padded table."""
     store = store_for(config)

@@ -194,10 +194,12 @@ def _log_run(
             epoch = row.pop("epoch")
             row.pop("process_id", None)
             mlflow.log_metrics(row, step=epoch)
-        needed = ("model", "vocabulary", "history", "metrics", "predictions")
+        needed = ("model", "vocabulary", "history", "metrics", "predictions", "profile")
         local = {name: store.copy_to_local(refs[name], directory) for name in needed}
         for name in ("history", "metrics", "predictions"):
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
+        # What the next run's data gate compares its data with (see `tasks.validate`).
+        mlflow.log_artifact(str(local["profile"]))
         preprocessing = {
             "maxlen": config.maxlen,
             "padding": config.padding,
@@ -302,6 +304,7 @@ def _result(
 def register(
     snapshot: ArtifactRef,
     vocabulary: ArtifactRef,
+    profile: ArtifactRef,
     model: ArtifactRef,
     history: ArtifactRef,
     predictions: ArtifactRef,
@@ -316,27 +319,45 @@ def register(
     refs = {
         "snapshot": snapshot,
         "vocabulary": vocabulary,
+        "profile": profile,
         "model": model,
         "history": history,
         "predictions": predictions,
         "metrics": metrics_table,
     }
     key = lineage_key(snapshot.sha256, config)
-    existing = registry.version_with_tag(LINEAGE_TAG, key)
-    if existing is not None and DECISION_TAG in existing.tags:
-        # A retry or a re-run of the same data and recipe: nothing new to register or decide.
-        run_logger.info(
-            "Version %s already holds this lineage; nothing to register", existing.version
-        )
-        decision = GateDecision.model_validate_json(existing.tags[DECISION_TAG])
-        return _result(registry, str(existing.version), decision, reused=True)
-    if existing is None:
-        version = _register_new_version(registry, store, refs, metrics, config, key)
-        run_logger.info("Registered %s version %s", config.model_name, version)
-    else:
-        version = str(existing.version)  # Registered by an attempt that stopped before its gate.
-    registry.set_alias(CHALLENGER, version)
-    decision = _judge(registry, store, refs, version, config)
-    _record(registry, version, decision)
+    # One decision at a time: an overlapping run waits, then sees this run's version and champion.
+    with registry.promotion_lock():
+        existing = registry.version_with_tag(LINEAGE_TAG, key)
+        if existing is not None and DECISION_TAG in existing.tags:
+            # A retry or a re-run of the same data and recipe: nothing new to register or decide.
+            run_logger.info(
+                "Version %s already holds this lineage; nothing to register", existing.version
+            )
+            decision = GateDecision.model_validate_json(existing.tags[DECISION_TAG])
+            return _result(registry, str(existing.version), decision, reused=True)
+        if existing is None:
+            version = _register_new_version(registry, store, refs, metrics, config, key)
+            run_logger.info("Registered %s version %s", config.model_name, version)
+        else:
+            version = str(existing.version)  # Left by an attempt that was killed before its gate.
+        try:
+            registry.set_alias(CHALLENGER, version)
+            decision = _judge(registry, store, refs, version, config)
+            _record(registry, version, decision)
+        except BaseException:
+            _discard_unless_champion(registry, version)
+            raise
     run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
     return _result(registry, version, decision, reused=False)
+
+
+def _discard_unless_champion(registry: ModelRegistry, version: str) -> None:
+    """Undo a registration whose gate failed, so no version without a decision is left behind.
+
+    A version the champion alias already points at stays: the move happened, and the retry
+    finishes its record.
+    """
+    champion = registry.champion()
+    if champion is None or str(champion.version) != version:
+        registry.discard_version(version)

@@ -54,6 +54,7 @@ RETRY_SETTINGS: dict[str, Any] = {
 PROGRESS_ARTIFACT_KEY = "retrain-training-progress"
 METRICS_ARTIFACT_KEY = "retrain-test-metrics"
 REPORT_ARTIFACT_KEY = "retrain-run-report"
+DATA_GATE_ARTIFACT_KEY = "retrain-data-gate"
 
 
 def training_progress(epochs: int) -> Callable[[float], None]:

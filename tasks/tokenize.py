@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.preprocessing import FIRST_TOKEN_ID, encode_tokens, tokenize_texts
+from tasks.caching import StageCache
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
 VOCABULARY_SCHEMA = pa.schema([("token", pa.string()), ("id", pa.int32()), ("count", pa.int64())])
@@ -45,7 +46,12 @@ def fit_vocabulary(tokens: pa.ListArray, vocab_size: int) -> pa.Table:
     return pa.table([table["token"], ids, table["count"]], schema=VOCABULARY_SCHEMA)
 
 
-@task(name="tokenize", **RETRY_SETTINGS)
+@task(
+    name="tokenize",
+    cache_policy=StageCache(stage="tokenize", fields=("vocab_size",)),
+    persist_result=True,
+    **RETRY_SETTINGS,
+)
 def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
     """Fit the vocabulary on train rows and write it with the encoded token ids of all rows."""
     store = store_for(config)

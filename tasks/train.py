@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.locks import lock_if_free
+from tasks.caching import StageCache
 from tasks.pad import to_matrix
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for, training_progress
 
@@ -243,7 +245,12 @@ def select_split(table: pa.Table, split: str) -> tuple[np.ndarray, np.ndarray, n
     )
 
 
-@task(name="train", **RETRY_SETTINGS)
+@task(
+    name="train",
+    cache_policy=StageCache(stage="train", fields=tuple(sorted(TRAIN_FIELDS))),
+    persist_result=True,
+    **RETRY_SETTINGS,
+)
 def train(padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig) -> TrainResult:
     """Train the configured model on the train split and store it with its history."""
     run_logger = get_run_logger()
@@ -258,24 +265,34 @@ def train(padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig) -> T
     # Keyed on the training data and recipe, so a retry or a re-run after a crash resumes.
     key = hashlib.sha256(json.dumps([padded.sha256, vocabulary_size, params]).encode()).hexdigest()
     checkpoint_dir = store.checkpoint_dir(key)
-    outcome = fit_model(
-        model,
-        x,
-        y,
-        config,
-        report=run_logger.info,
-        on_epoch=update_progress,
-        checkpoint_dir=checkpoint_dir,
-    )
-    update_progress(1.0)  # Early stopping ends training before the planned last epoch.
-    elapsed = time.perf_counter() - started
     run_id = current_run_id()
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "model.keras"
-        model.save(path)
-        model_ref = store.write_file(run_id, "train", "model.keras", path, params)
-    history = store.write_table(run_id, "train", "history", history_table(outcome.rows), params)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Only once the model and history are stored.
+    # Two runs training the same data and recipe at once must not share a checkpoint folder:
+    # the first holds it (the OS frees the lock if it dies), a second keeps its own.
+    with lock_if_free(checkpoint_dir.with_name(f"{key}.lock")) as owner:
+        if not owner:
+            run_logger.warning(
+                "Another run is training the same data and recipe; this run keeps its own "
+                "checkpoints"
+            )
+            checkpoint_dir = checkpoint_dir.with_name(f"{key}-{run_id}")
+        outcome = fit_model(
+            model,
+            x,
+            y,
+            config,
+            report=run_logger.info,
+            on_epoch=update_progress,
+            checkpoint_dir=checkpoint_dir,
+        )
+        update_progress(1.0)  # Early stopping ends training before the planned last epoch.
+        elapsed = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "model.keras"
+            model.save(path)
+            model_ref = store.write_file(run_id, "train", "model.keras", path, params)
+        history = store.write_table(run_id, "train", "history", history_table(outcome.rows), params)
+        # Only once the model and history are stored.
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainResult(
         model=model_ref,
         history=history,

@@ -54,7 +54,7 @@ def test_served_deployments_match_prefect_yaml():
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
-    jsonschema.validate({"config": RetrainConfig().model_dump()}, schema)
+    jsonschema.validate({"config": RetrainConfig().model_dump(mode="json")}, schema)
     for spec in load_deployment_specs():
         jsonschema.validate(spec.get("parameters") or {}, schema)
     with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
@@ -67,9 +67,10 @@ def test_run_form_schema_has_every_field_with_description_and_default(schema):
     # The Prefect UI draws the form from this schema: one flat model, no nested models.
     properties = schema["definitions"]["RetrainConfig"]["properties"]
     assert set(properties) == set(RetrainConfig.model_fields)
+    defaults = RetrainConfig().model_dump(mode="json")
     for name, field in RetrainConfig.model_fields.items():
         assert properties[name]["description"] == field.description
-        assert properties[name]["default"] == field.default
+        assert properties[name]["default"] == defaults[name]
         assert "$ref" not in properties[name] and "anyOf" not in properties[name]
 
 

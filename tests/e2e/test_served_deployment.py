@@ -166,6 +166,7 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first_id]}}}
     ).json()
     assert {item["key"] for item in artifacts} == {
+        "retrain-data-gate",
         "retrain-test-metrics",
         "retrain-run-report",
         "retrain-training-progress",

@@ -11,7 +11,7 @@ import pytest
 
 import tasks.pad
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.config import RetrainConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -109,3 +109,58 @@ def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
     assert killed_pid != resumed_pid
     assert summary.epochs_run == 4
     assert not list((tmp_path / "a" / "checkpoints").glob("*/backup"))
+
+
+RUN_ONCE = """
+import sys
+from flows.retrain import retrain
+from rnn_retrain.config import RetrainConfig
+retrain(RetrainConfig.model_validate_json(sys.argv[1]))
+"""
+
+
+def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
+    from rnn_retrain.registry import ModelRegistry
+    from tasks.register import GateDecision
+
+    lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
+    configs = [tiny(tmp_path).model_copy(update={"seed": seed, **lenient}) for seed in (1, 2)]
+    registry = ModelRegistry("", "review-sentiment")
+    registry.experiment_id()  # Creates the MLflow tables once, before the runs race.
+    runs = []
+    for index, config in enumerate(configs):
+        env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{index}")}
+        env.pop("PREFECT_API_URL", None)
+        log = (tmp_path / f"run-{index}.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-c", RUN_ONCE, config.model_dump_json()],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        runs.append((process, log))
+    for index, (process, log) in enumerate(runs):
+        try:
+            returncode = process.wait(timeout=400)
+        finally:
+            log.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        assert returncode == 0, (tmp_path / f"run-{index}.log").read_text()[-3000:]
+
+    versions = registry.versions()
+    assert [str(version.version) for version in versions] == ["1", "2"]
+    decisions = [GateDecision.model_validate_json(v.tags["gate.json"]) for v in versions]
+    # The decisions were taken one after the other: the second saw the first's champion.
+    assert decisions[0].champion_version is None and decisions[0].promote
+    assert decisions[1].champion_version == "1"
+    moves = [move.version for move in registry.champion_history()]
+    assert moves[-1] == str(registry.champion().version) and moves[0] == "1"
+
+    store = ArtifactStore(configs[0].artifact_root)
+    manifests = list((tmp_path / "a" / "runs").glob("*/*/*.manifest.json"))
+    assert len({path.parts[-3] for path in manifests}) == 2  # One folder per run.
+    for path in manifests:
+        ref = ArtifactRef.model_validate_json(path.read_text())
+        assert store.check(ref) is None

@@ -20,6 +20,7 @@ STAGE_ARTIFACTS = {
     "ingest/snapshot.parquet",
     "tokenize/vocabulary.parquet",
     "tokenize/token_ids.parquet",
+    "validate/data_profile.json",
     "pad/padded.parquet",
     "train/model.keras",
     "train/history.parquet",
@@ -99,11 +100,13 @@ def test_run_publishes_metrics_report_and_progress_to_the_ui(tmp_path: Path, rev
     )
     artifacts = ui_artifacts(summary.run_id)
     assert set(artifacts) == {
+        "retrain-data-gate",
         "retrain-test-metrics",
         "retrain-run-report",
         "retrain-training-progress",
     }
     assert artifacts["retrain-training-progress"].data == 100.0
+    assert "| leakage | ok |" in artifacts["retrain-data-gate"].data
     metrics = {
         row["metric"]: row["value"] for row in json.loads(artifacts["retrain-test-metrics"].data)
     }
@@ -147,4 +150,4 @@ def test_bad_input_fails_with_the_user_error_and_leaves_no_artifacts(
     root = tmp_path / "artifacts"
     with pytest.raises(RetrainError, match="no label column 'label'"):
         retrain(small(data=str(reviews_csv), text_column="review", artifact_root=str(root)))
-    assert not root.exists()
+    assert not (root / "runs").exists()  # Only the stage cache's index of attempted keys.

@@ -1,0 +1,202 @@
+"""The stage cache: a Prefect cache policy keyed on content, that explains itself and heals.
+
+Prefect's default policy keys on the task's inputs *and the run id*, so nothing is reused across
+runs. `StageCache` keys a stage on what decides its output: the sha256 of every input artifact
+(for ingest, a digest of the source data), the configuration fields the stage reads, the artifact
+root and a code version. Prefect then stores the stage's result (small artifact references) under
+that key and returns it, as a Cached state, to any later run with the same key.
+
+Before Prefect looks the key up, the policy checks the artifacts of the stored result: a missing
+artifact, or one whose sha256 no longer matches, makes the policy hand Prefect a new "heal" key, so
+the stage recomputes instead of passing on bad data. Each decision is logged as one line per stage,
+"cached" or "ran" and why, and kept for the run summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.cache_policies import CachePolicy
+from prefect.context import TaskRunContext
+from pydantic import BaseModel, ConfigDict
+
+from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
+from tasks.runtime import current_run_id, store_for
+
+# Bump when a stage's code changes what it writes: every cached result is then recomputed.
+CACHE_VERSION = 1
+MAX_HEALS = 5
+
+
+class StageDecision(BaseModel):
+    """Whether a stage reused a cached result or ran, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    status: str  # "cached" or "ran"
+    reason: str
+    key: str
+
+
+_decisions: dict[str, dict[str, StageDecision]] = {}
+_decisions_lock = threading.Lock()
+
+
+def stage_decisions(run_id: str) -> dict[str, StageDecision]:
+    """The cache decisions taken so far in flow run ``run_id`` (in this process), by stage."""
+    with _decisions_lock:
+        return dict(_decisions.get(run_id, {}))
+
+
+def forget_stage_decisions(run_id: str) -> None:
+    """Drop a finished run's decisions (a long-lived `retrain serve` process runs many)."""
+    with _decisions_lock:
+        _decisions.pop(run_id, None)
+
+
+@dataclass(kw_only=True)
+class StageCache(CachePolicy):
+    """Cache a stage across runs on the content of its inputs and the config fields it reads.
+
+    Attributes:
+        stage: The stage name, part of the key and of the log line.
+        fields: The `RetrainConfig` fields that change the stage's output.
+        fingerprint: For a stage that reads outside the artifact store (ingest's source data,
+            the data gate's champion), a function of the config that identifies that input.
+        fingerprint_name: What the fingerprint identifies, as named in the explanations.
+    """
+
+    stage: str
+    fields: tuple[str, ...]
+    fingerprint: Callable[[RetrainConfig], str] | None = field(default=None)
+    fingerprint_name: str = "source"
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        config: RetrainConfig = inputs["config"]
+        store = store_for(config)
+        try:
+            components = self.components(inputs, config, store)
+        except RetrainError:
+            return None  # Unreadable source: the stage itself reports the error, uncached.
+        base = f"retrain-{self.stage}-{_digest(components)[:40]}"
+        entries = store.read_cache_entries(self.stage)
+        key, problem = _healthy_key(base, task_ctx.result_store, store)
+        if problem is None and task_ctx.result_store.exists(key):
+            origin = entries.get(base, {}).get("run_id", "an earlier run")
+            decision = StageDecision(
+                stage=self.stage,
+                status="cached",
+                reason=f"inputs unchanged since run {origin}",
+                key=key,
+            )
+        else:
+            reason = problem or explain_recompute(base, components, entries)
+            decision = StageDecision(stage=self.stage, status="ran", reason=reason, key=key)
+            store.write_cache_entry(
+                self.stage, base, {"components": components, "run_id": current_run_id()}
+            )
+        _remember(decision)
+        get_run_logger().info("%s: %s (%s)", self.stage, decision.status, decision.reason)
+        return key
+
+    def components(
+        self, inputs: dict[str, Any], config: RetrainConfig, store: ArtifactStore
+    ) -> dict[str, Any]:
+        """What the key is computed from, in a form that is readable in the cache index."""
+        upstream = {
+            name: value.sha256 if isinstance(value, ArtifactRef) else value
+            for name, value in sorted(inputs.items())
+            if name != "config"
+        }
+        if self.fingerprint is not None:
+            upstream[self.fingerprint_name] = self.fingerprint(config)
+        components = {
+            "stage": self.stage,
+            "version": CACHE_VERSION,
+            "artifact_root": store.root,
+            "inputs": upstream,
+            "config": {name: getattr(config, name) for name in sorted(self.fields)},
+        }
+        # As stored in the index (tuples become lists), so a comparison sees no false change.
+        return json.loads(json.dumps(components, default=str))
+
+
+def explain_recompute(base: str, components: dict[str, Any], entries: dict[str, Any]) -> str:
+    """Say why a stage must run: what changed since the most recent other key, or what is gone."""
+    if base in entries:
+        return "an earlier run with the same inputs did not finish, or its cache record is gone"
+    if not entries:
+        return "no earlier run of this stage on this artifact root"
+    previous = list(entries.values())[-1]["components"]
+    changes = [
+        f"{name} {previous['config'].get(name)!r} → {value!r}"
+        for name, value in components["config"].items()
+        if previous["config"].get(name) != value
+    ]
+    changes += [
+        f"input {name} changed"
+        for name, value in components["inputs"].items()
+        if previous["inputs"].get(name) != value
+    ]
+    if previous.get("version") != components["version"]:
+        changes.append("stage code version changed")
+    if previous.get("artifact_root") != components["artifact_root"]:
+        changes.append("artifact root changed")
+    return "; ".join(changes) or "no earlier run with these inputs"
+
+
+def _healthy_key(base: str, result_store: Any, store: ArtifactStore) -> tuple[str, str | None]:
+    """Follow heal keys from ``base`` until one is unused or holds a result that verifies.
+
+    Returns:
+        The key to use, and why the stage must recompute (None when the key's result is good
+        or there is none yet).
+    """
+    key, problem = base, None
+    for _ in range(MAX_HEALS):
+        if not result_store.exists(key):
+            return key, problem
+        try:
+            cached = result_store.read(key).result
+        except Exception as error:  # An unreadable record (an old class, say) is recomputed.
+            found = f"the cached result cannot be read ({type(error).__name__})"
+        else:
+            found = next(filter(None, map(store.check, artifact_refs(cached))), None)
+        if found is None:
+            return key, None
+        problem = f"{found}; recomputed"
+        key = f"{base}-heal-{_digest({'key': key, 'problem': found})[:12]}"
+    return key, problem
+
+
+def artifact_refs(result: Any) -> list[ArtifactRef]:
+    """The artifact references held by a stage result (a reference, or a model of them)."""
+    if isinstance(result, ArtifactRef):
+        return [result]
+    if isinstance(result, BaseModel):
+        return [ref for value in result.__dict__.values() for ref in artifact_refs(value)]
+    return []
+
+
+def _remember(decision: StageDecision) -> None:
+    with _decisions_lock:
+        _decisions.setdefault(current_run_id(), {})[decision.stage] = decision
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
