@@ -21,11 +21,19 @@ from rnn_retrain.errors import RetrainError
 
 PREFECT_FILE = Path(__file__).with_name("prefect.yaml")
 ENTRYPOINT = "flows/retrain.py:retrain"
+# `retrain serve` runs flows in its own process: it serves the deployments of the process work
+# pool; the container variants (Docker, Kubernetes) are for `prefect deploy` and their workers.
+SERVED_POOL = "retrain-pool"
 
 
 def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
     """The ``deployments`` entries of a prefect.yaml file."""
     return yaml.safe_load(path.read_text())["deployments"]
+
+
+def served_specs(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The deployments `retrain serve` runs: those of the process work pool."""
+    return [spec for spec in specs if spec["work_pool"]["name"] == SERVED_POOL]
 
 
 def concurrency_for(spec: dict[str, Any]) -> ConcurrencyLimitConfig | None:
@@ -99,4 +107,4 @@ def serve_deployments() -> None:
 
     Check the server first with `require_prefect_server`: the CLI does, before TensorFlow loads.
     """
-    serve(*build_deployments(load_deployment_specs()))
+    serve(*build_deployments(served_specs(load_deployment_specs())))

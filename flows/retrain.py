@@ -92,13 +92,14 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     validated = validate(ingested.snapshot, tokens.vocabulary, config)
     padded = pad(tokens.token_ids, config)
     trained = train(padded, tokens.vocabulary_size, config)
-    evaluated = evaluate(padded, trained.model, config)
+    evaluated = evaluate(padded, trained, config)
     registered = register(
         ingested.snapshot,
         tokens.vocabulary,
         validated.profile,
         trained.model,
         trained.history,
+        trained.length_buckets,
         evaluated.predictions,
         evaluated.metrics_table,
         evaluated.metrics,

@@ -97,6 +97,33 @@ class RetrainConfig(BaseModel):
         ),
     )
     seed: int = Field(1337, ge=0, description="Seed for the split, shuffling and weight init.")
+    length_buckets: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description=(
+            "Train and score in batches of similar-length reviews, each padded to one of this "
+            "many bucket lengths (quantiles of the train lengths; the longest is maxlen) instead "
+            "of all to maxlen. 1 pads every review to maxlen, as the tutorial does."
+        ),
+    )
+    xla: bool = Field(
+        True,
+        title="XLA",
+        description=(
+            "Compile the training step with XLA on CPU (about twice as fast here). Ignored on a "
+            "GPU, where Keras uses the cuDNN kernels for LSTM and GRU instead."
+        ),
+    )
+    training_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description=(
+            "CPU threads TensorFlow may use to train (0: all cores). A sweep sets it per "
+            "candidate so parallel candidates do not fight for cores."
+        ),
+    )
 
     # Storage.
     artifact_root: str = Field(
@@ -210,3 +237,65 @@ class RetrainConfig(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+
+TaskRunnerName = Literal["local", "dask"]
+
+
+class SweepConfig(RetrainConfig):
+    """Parameters of a sweep: the retraining parameters plus the candidates and where they run.
+
+    Every candidate is the retraining configuration with its cell (and, optionally, units,
+    embedding size and dropout) replaced; the grids multiply. An empty grid keeps the single
+    value of the retraining field.
+    """
+
+    cells: tuple[Cell, ...] = Field(
+        ("simplernn", "gru", "lstm"), min_length=1, description="Recurrent cells to try."
+    )
+    units_grid: tuple[int, ...] = Field(
+        (), description="Units to try (empty: the units field alone)."
+    )
+    embedding_dim_grid: tuple[int, ...] = Field(
+        (), description="Embedding sizes to try (empty: the embedding_dim field alone)."
+    )
+    dropout_grid: tuple[float, ...] = Field(
+        (), description="Dropout rates to try (empty: the dropout field alone)."
+    )
+    task_runner: TaskRunnerName = Field(
+        "local",
+        description=(
+            "Where candidates train: 'local' (threads in this process) or 'dask' (prefect-dask's "
+            "DaskTaskRunner: a local cluster, or the scheduler at dask_address)."
+        ),
+    )
+    dask_address: str = Field(
+        "",
+        description=(
+            "Address of a running Dask scheduler (tcp://host:8786). Empty starts a local cluster "
+            "of worker processes."
+        ),
+    )
+    dask_workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Workers of the local Dask cluster (0: one per candidate, at most the cores).",
+    )
+    threads_per_candidate: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="CPU threads each candidate trains with (0: TensorFlow's default, all cores).",
+    )
+
+    @field_validator("cells", mode="before")
+    @classmethod
+    def _normalise_cells(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            return tuple(cls._normalise_cell(cell) for cell in value)
+        return value
+
+    def base(self) -> RetrainConfig:
+        """The retraining configuration shared by every candidate."""
+        return RetrainConfig(**self.model_dump(include=set(RetrainConfig.model_fields)))

@@ -148,3 +148,24 @@ def render_run_report(summary: Any) -> str:
     )
     lines += ["", f"MLflow run: {link}"]
     return "\n".join(lines) + "\n"
+
+
+def print_comparison(summary: Any, console: Console | None = None) -> None:
+    """Print a sweep's comparison table and what the registry decided for the chosen one."""
+    console = console or Console()
+    table = Table(title="Sweep candidates (chosen on validation loss)", header_style="bold")
+    columns = ("candidate", "params", "val_loss", "accuracy", "f1", "roc_auc", "train_s", "outcome")
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("candidate", "params", "outcome") else "right"
+        )
+    for row in summary.comparison:
+        table.add_row(*("" if row[column] is None else str(row[column]) for column in columns))
+    console.print(table)
+    registration = summary.registration
+    decision = registration.decision
+    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    console.print(
+        f"registry: {summary.chosen} → {registration.model_name} v{registration.version} "
+        f"{verdict}: {decision.reason}"
+    )

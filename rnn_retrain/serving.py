@@ -8,16 +8,13 @@ data, and that package is bundled with the model so serving never drifts from tr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from rnn_retrain.batching import predict_in_buckets
 from rnn_retrain.preprocessing import texts_to_padded_ids
 
 PREDICT_BATCH_SIZE = 1024
@@ -28,11 +25,16 @@ ARTIFACT_VOCABULARY = "vocabulary"
 ARTIFACT_PREPROCESSING = "preprocessing"
 
 
-def predict_probabilities(network: Any, x: np.ndarray) -> np.ndarray:
-    """The network's probability of a positive review for every row of a padded id matrix."""
-    return (
-        network.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1).astype(np.float64)
-    )
+def predict_probabilities(
+    network: Any, x: np.ndarray, length_buckets: list[int] | None = None, padding: str = "pre"
+) -> np.ndarray:
+    """The network's probability of a positive review for every row of a padded id matrix.
+
+    Rows are scored at the bucket lengths the network was trained at (`rnn_retrain.batching`);
+    without buckets, at the matrix's full width.
+    """
+    boundaries = length_buckets or [x.shape[1]]
+    return predict_in_buckets(network, x, boundaries, padding, PREDICT_BATCH_SIZE)
 
 
 def score_texts(
@@ -46,24 +48,6 @@ def score_texts(
         preprocessing["padding"],
         preprocessing["truncating"],
     )
-    return predict_probabilities(network, x)
-
-
-class TextClassifier(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: ``predict(["a review", ...])`` returns one probability per review."""
-
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        import keras  # Loaded here so that importing this module stays light.
-
-        artifacts = context.artifacts
-        self.network = keras.saving.load_model(artifacts[ARTIFACT_NETWORK], safe_mode=True)
-        self.vocabulary = pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"])
-        self.preprocessing = json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text())
-
-    def predict(
-        self,
-        context: mlflow.pyfunc.PythonModelContext,
-        model_input: list[str],
-        params: dict | None = None,
-    ) -> list[float]:
-        return score_texts(self.network, self.vocabulary, self.preprocessing, model_input).tolist()
+    return predict_probabilities(
+        network, x, preprocessing.get("length_buckets"), preprocessing["padding"]
+    )

@@ -119,9 +119,7 @@ class StageCache(CachePolicy):
     ) -> dict[str, Any]:
         """What the key is computed from, in a form that is readable in the cache index."""
         upstream = {
-            name: value.sha256 if isinstance(value, ArtifactRef) else value
-            for name, value in sorted(inputs.items())
-            if name != "config"
+            name: _content(value) for name, value in sorted(inputs.items()) if name != "config"
         }
         if self.fingerprint is not None:
             upstream[self.fingerprint_name] = self.fingerprint(config)
@@ -191,6 +189,13 @@ def artifact_refs(result: Any) -> list[ArtifactRef]:
     if isinstance(result, BaseModel):
         return [ref for value in result.__dict__.values() for ref in artifact_refs(value)]
     return []
+
+
+def _content(value: Any) -> Any:
+    """What identifies an input: an artifact's sha256, a stage result's artifacts' sha256s."""
+    if isinstance(value, (ArtifactRef, BaseModel)):
+        return sorted(ref.sha256 for ref in artifact_refs(value))
+    return value
 
 
 def _remember(decision: StageDecision) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 
-import keras
 import numpy as np
 import pyarrow as pa
 from prefect import task
@@ -14,10 +13,17 @@ from sklearn import metrics as skmetrics
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.serving import THRESHOLD, predict_probabilities
 from tasks.caching import StageCache
-from tasks.runtime import METRICS_ARTIFACT_KEY, RETRY_SETTINGS, current_run_id, store_for
-from tasks.train import select_split
+from tasks.runtime import (
+    METRICS_ARTIFACT_KEY,
+    RETRY_SETTINGS,
+    current_run_id,
+    stage_folder,
+    store_for,
+)
+from tasks.train import TrainResult, select_split
 
 # Keras clips probabilities by this epsilon inside binary cross-entropy; we match it.
 EPSILON = 1e-7
@@ -82,14 +88,21 @@ def predictions_table(
     persist_result=True,
     **RETRY_SETTINGS,
 )
-def evaluate(padded: ArtifactRef, model: ArtifactRef, config: RetrainConfig) -> EvaluateResult:
+def evaluate(
+    padded: ArtifactRef, trained: TrainResult, config: RetrainConfig, candidate: str = ""
+) -> EvaluateResult:
     """Score the test split and store the metrics and the per-row predictions."""
+    load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
+    import keras
+
     store = store_for(config)
     x, y, row_ids = select_split(store.read_table(padded), "test")
     with tempfile.TemporaryDirectory() as directory:
         # safe_mode (the default, stated here on purpose) refuses models that carry code.
-        classifier = keras.saving.load_model(store.copy_to_local(model, directory), safe_mode=True)
-    probabilities = predict_probabilities(classifier, x)
+        classifier = keras.saving.load_model(
+            store.copy_to_local(trained.model, directory), safe_mode=True
+        )
+    probabilities = predict_probabilities(classifier, x, trained.length_buckets, config.padding)
     metrics = compute_metrics(y, probabilities)
     create_table_artifact(
         [{"metric": name, "value": value} for name, value in metrics.items()],
@@ -97,13 +110,14 @@ def evaluate(padded: ArtifactRef, model: ArtifactRef, config: RetrainConfig) -> 
         description=f"Test metrics on {metrics['rows']} rows",
     )
     run_id = current_run_id()
+    folder = stage_folder("evaluate", candidate)
     params = {"threshold": THRESHOLD, "split": "test"}
     return EvaluateResult(
         metrics=metrics,
         predictions=store.write_table(
-            run_id, "evaluate", "predictions", predictions_table(row_ids, y, probabilities), params
+            run_id, folder, "predictions", predictions_table(row_ids, y, probabilities), params
         ),
         metrics_table=store.write_table(
-            run_id, "evaluate", "metrics", pa.Table.from_pylist([metrics]), params
+            run_id, folder, "metrics", pa.Table.from_pylist([metrics]), params
         ),
     )

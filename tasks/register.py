@@ -41,6 +41,7 @@ NOT_LINEAGE_FIELDS = {
     "promotion_policy",
     "min_accuracy_gain",
     "significance_level",
+    "training_threads",
 }
 LINEAGE_TAG = "lineage_key"
 DECISION_TAG = "gate.json"
@@ -175,6 +176,7 @@ def _log_run(
     metrics: dict[str, float | int | None],
     config: RetrainConfig,
     tags: dict[str, str],
+    length_buckets: list[int],
 ) -> tuple[str, str, str | None]:
     """Log params, metrics, history and the servable model; return run id, model uri, model id."""
     history = store.read_table(refs["history"]).to_pylist()
@@ -204,6 +206,7 @@ def _log_run(
             "maxlen": config.maxlen,
             "padding": config.padding,
             "truncating": config.truncating,
+            "length_buckets": length_buckets,
         }
         info = log_text_classifier(local["model"], local["vocabulary"], preprocessing)
         return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
@@ -216,6 +219,7 @@ def _register_new_version(
     metrics: dict[str, float | int | None],
     config: RetrainConfig,
     key: str,
+    length_buckets: list[int],
 ) -> str:
     """Log the run and register its model as a new version, lineage tags set at creation."""
     lineage = {
@@ -229,7 +233,9 @@ def _register_new_version(
         "code_version": code_version(),
         **{f"test.{name}": str(value) for name, value in metrics.items()},
     }
-    run_id, model_uri, model_id = _log_run(registry, store, refs, metrics, config, lineage)
+    run_id, model_uri, model_id = _log_run(
+        registry, store, refs, metrics, config, lineage, length_buckets
+    )
     return str(registry.create_version(model_uri, model_id, run_id, lineage).version)
 
 
@@ -307,6 +313,7 @@ def register(
     profile: ArtifactRef,
     model: ArtifactRef,
     history: ArtifactRef,
+    length_buckets: list[int],
     predictions: ArtifactRef,
     metrics_table: ArtifactRef,
     metrics: dict[str, float | int | None],
@@ -337,7 +344,9 @@ def register(
             decision = GateDecision.model_validate_json(existing.tags[DECISION_TAG])
             return _result(registry, str(existing.version), decision, reused=True)
         if existing is None:
-            version = _register_new_version(registry, store, refs, metrics, config, key)
+            version = _register_new_version(
+                registry, store, refs, metrics, config, key, length_buckets
+            )
             run_logger.info("Registered %s version %s", config.model_name, version)
         else:
             version = str(existing.version)  # Left by an attempt that was killed before its gate.

@@ -5,6 +5,8 @@ Pure stage functions never import this module; only the thin @task wrappers do.
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +17,19 @@ from prefect.runtime import flow_run
 
 from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
 
 
 def current_run_id() -> str:
     """The Prefect flow run id, or a fresh id when a task runs outside a flow (tests, notebooks)."""
     return flow_run.id or f"local-{uuid.uuid4().hex[:12]}"
+
+
+def stage_folder(stage: str, candidate: str = "") -> str:
+    """The run's folder for a stage's files; a sweep candidate gets its own below it."""
+    if not candidate:
+        return stage
+    return f"{stage}/{re.sub(r'[^A-Za-z0-9.]+', '-', candidate).strip('-')}"
 
 
 def store_for(config: RetrainConfig) -> ArtifactStore:
@@ -55,6 +65,7 @@ PROGRESS_ARTIFACT_KEY = "retrain-training-progress"
 METRICS_ARTIFACT_KEY = "retrain-test-metrics"
 REPORT_ARTIFACT_KEY = "retrain-run-report"
 DATA_GATE_ARTIFACT_KEY = "retrain-data-gate"
+COMPARISON_ARTIFACT_KEY = "retrain-sweep-comparison"
 
 
 def training_progress(epochs: int) -> Callable[[float], None]:
@@ -67,3 +78,45 @@ def training_progress(epochs: int) -> Callable[[float], None]:
         update_progress_artifact(artifact_id, round(100.0 * share, 1))
 
     return update
+
+
+def task_runner_for(config: Any, candidates: int) -> Any:
+    """The task runner a sweep trains its candidates on (see `SweepConfig.task_runner`).
+
+    ``local``: a thread pool in this process, one thread per candidate. ``dask``: prefect-dask's
+    `DaskTaskRunner`, on the scheduler at ``dask_address`` (checked first) or on a local cluster
+    of worker processes with one thread each, so every candidate trains in its own process.
+    """
+    if config.task_runner == "local":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=max(candidates, 1))
+    from prefect_dask import DaskTaskRunner
+
+    if config.dask_address:
+        require_dask_scheduler(config.dask_address)
+        return DaskTaskRunner(address=config.dask_address)
+    workers = config.dask_workers or max(1, min(candidates, os.cpu_count() or 1))
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+def require_dask_scheduler(address: str, timeout: float = 10.0) -> None:
+    """Refuse, in one line, a Dask scheduler address that does not answer."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout):
+            pass
+    except (OSError, TimeoutError, ValueError) as error:
+        raise RetrainError(
+            f"dask_address {address!r}: no Dask scheduler answers there "
+            f"({type(error).__name__}: {error}); start one with `dask scheduler` or leave "
+            "dask_address empty for a local cluster"
+        ) from None

@@ -2,7 +2,8 @@
 
 The standardisation and encoding live in `rnn_retrain.preprocessing`, shared with serving. A
 vocabulary of size N holds the N - 2 most frequent train tokens (ties broken alphabetically, so
-fits are reproducible); ids 0 and 1 are padding and out-of-vocabulary.
+fits are reproducible); ids 0 and 1 are padding and out-of-vocabulary. The stage fits and encodes
+in one pass (`fit_vocabulary_and_encode`); `fit_vocabulary` is the same fit on given tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.preprocessing import FIRST_TOKEN_ID, encode_tokens, tokenize_texts
+from rnn_retrain.preprocessing import (
+    FIRST_TOKEN_ID,
+    OOV_ID,
+    EncodedSlice,
+    dictionary_encode_texts,
+)
 from tasks.caching import StageCache
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
@@ -32,6 +38,26 @@ class TokenizeResult(BaseModel):
     vocabulary_size: int  # Ids in use, padding and OOV included: the embedding's input size.
 
 
+def rank_tokens(tokens: pa.Array, counts: pa.Array | np.ndarray, vocab_size: int) -> np.ndarray:
+    """Positions of the ``vocab_size - 2`` most frequent tokens with a count above zero.
+
+    Ranked by decreasing count, ties broken alphabetically (byte order), so fits are reproducible.
+    """
+    table = pa.table({"token": tokens, "count": counts})
+    order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("token", "ascending")])
+    top = order.to_numpy()[: max(vocab_size - FIRST_TOKEN_ID, 0)]
+    return top[np.asarray(counts)[top] > 0]
+
+
+def vocabulary_table(tokens: pa.Array, counts: pa.Array | np.ndarray, top: np.ndarray) -> pa.Table:
+    """The (token, id, count) table of the ranked positions ``top``, ids from 2 upwards."""
+    ids = pa.array(np.arange(FIRST_TOKEN_ID, FIRST_TOKEN_ID + len(top)), pa.int32())
+    return pa.table(
+        [tokens.take(top), ids, pa.array(np.asarray(counts)[top], pa.int64())],
+        schema=VOCABULARY_SCHEMA,
+    )
+
+
 def fit_vocabulary(tokens: pa.ListArray, vocab_size: int) -> pa.Table:
     """Fit the ``vocab_size - 2`` most frequent tokens of ``tokens`` (pass train rows only).
 
@@ -39,11 +65,52 @@ def fit_vocabulary(tokens: pa.ListArray, vocab_size: int) -> pa.Table:
         A table (token, id, count) with ids from 2 upwards in order of decreasing frequency.
     """
     counts = pc.value_counts(tokens.flatten())
-    table = pa.table({"token": counts.field("values"), "count": counts.field("counts")})
-    table = table.sort_by([("count", "descending"), ("token", "ascending")])
-    table = table.slice(0, max(vocab_size - FIRST_TOKEN_ID, 0))
-    ids = pa.array(np.arange(FIRST_TOKEN_ID, FIRST_TOKEN_ID + table.num_rows), pa.int32())
-    return pa.table([table["token"], ids, table["count"]], schema=VOCABULARY_SCHEMA)
+    unique, occurrences = counts.field("values"), counts.field("counts")
+    return vocabulary_table(unique, occurrences, rank_tokens(unique, occurrences, vocab_size))
+
+
+def count_train_tokens(
+    encoded_slices: list[EncodedSlice], train_rows: np.ndarray, distinct_tokens: int
+) -> np.ndarray:
+    """How often each distinct token occurs in train rows, counted slice by slice.
+
+    Slice by slice keeps the per-token train mask small, whatever the number of rows.
+    """
+    counts = np.zeros(distinct_tokens, dtype=np.int64)
+    first_row = 0
+    for encoded in encoded_slices:
+        rows = len(encoded.token_counts)
+        is_train_token = np.repeat(train_rows[first_row : first_row + rows], encoded.token_counts)
+        # A slice's distinct tokens are distinct among all tokens too: no index repeats here.
+        counts[encoded.distinct] += np.bincount(
+            encoded.positions[is_train_token], minlength=len(encoded.distinct)
+        )
+        first_row += rows
+    return counts
+
+
+def fit_vocabulary_and_encode(
+    texts: pa.Array | pa.ChunkedArray, is_train: pa.BooleanArray, vocab_size: int
+) -> tuple[pa.Table, pa.ListArray]:
+    """Tokenize texts, fit the vocabulary on the train rows and encode every row.
+
+    Gives the same vocabulary as `fit_vocabulary` on the train rows' tokens and the same ids as
+    `encode_tokens` with it, but hashes each token once and never holds all token strings.
+
+    Returns:
+        The vocabulary table (token, id, count) and one list of int32 ids per row.
+    """
+    dictionary, encoded_slices = dictionary_encode_texts(texts)
+    train_rows = is_train.fill_null(False).to_numpy(zero_copy_only=False)
+    counts = count_train_tokens(encoded_slices, train_rows, len(dictionary))
+    top = rank_tokens(dictionary, counts, vocab_size)
+    id_of_token = np.full(len(dictionary), OOV_ID, dtype=np.int32)
+    id_of_token[top] = np.arange(FIRST_TOKEN_ID, FIRST_TOKEN_ID + len(top), dtype=np.int32)
+    ids = np.concatenate([id_of_token[each.distinct][each.positions] for each in encoded_slices])
+    token_counts = np.concatenate([encoded.token_counts for encoded in encoded_slices])
+    offsets = np.concatenate([[0], np.cumsum(token_counts)]).astype(np.int32)
+    token_ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
+    return vocabulary_table(dictionary, counts, top), token_ids
 
 
 @task(
@@ -56,15 +123,14 @@ def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
     """Fit the vocabulary on train rows and write it with the encoded token ids of all rows."""
     store = store_for(config)
     table = store.read_table(snapshot)
-    tokens = tokenize_texts(table["text"])
     is_train = pc.equal(table["split"], "train").combine_chunks()
-    vocabulary = fit_vocabulary(tokens.filter(is_train), config.vocab_size)
+    vocabulary, encoded = fit_vocabulary_and_encode(table["text"], is_train, config.vocab_size)
     token_ids = pa.table(
         {
             "row_id": table["row_id"],
             "split": table["split"],
             "label": table["label"],
-            "token_ids": encode_tokens(tokens, vocabulary),
+            "token_ids": encoded,
         }
     )
     run_id = current_run_id()

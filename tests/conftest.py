@@ -9,6 +9,9 @@ import sys
 # Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Subprocess tests start their own ephemeral Prefect API; on a busy 2-core machine that can take
+# longer than Prefect's 20 s default.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 from pathlib import Path  # noqa: E402
 

@@ -74,3 +74,18 @@ def test_installed_command_reports_a_missing_file_in_one_line(tmp_path: Path):
     assert error_lines == [
         f"error: {tmp_path / 'nope.csv'}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
     ]
+
+
+def test_sweep_refuses_a_bad_grid_value_before_any_work(capsys):
+    assert main(["sweep", "--cells", "gru", "lstm", "--dropout-grid", "0.1", "1.5"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith("error: sweep candidate cell=gru dropout=1.5: dropout: Input should be")
+
+
+def test_sweep_refuses_an_unreachable_dask_scheduler_in_one_line(capsys):
+    code = main(["sweep", "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:9"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "dask_address 'tcp://127.0.0.1:9': no Dask scheduler answers there" in error

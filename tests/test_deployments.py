@@ -7,7 +7,12 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
-from deployments.serve import PREFECT_FILE, build_deployments, load_deployment_specs
+from deployments.serve import (
+    PREFECT_FILE,
+    build_deployments,
+    load_deployment_specs,
+    served_specs,
+)
 from flows.retrain import retrain
 from rnn_retrain.cli import main
 from rnn_retrain.config import RetrainConfig
@@ -20,7 +25,7 @@ def schema() -> dict:
 
 def test_prefect_yaml_declares_a_weekly_and_a_manual_deployment():
     document = yaml.safe_load(PREFECT_FILE.read_text())
-    deployments = {spec["name"]: spec for spec in document["deployments"]}
+    deployments = {spec["name"]: spec for spec in served_specs(document["deployments"])}
     assert set(deployments) == {"weekly-retrain", "manual-retrain"}
     weekly, manual = deployments["weekly-retrain"], deployments["manual-retrain"]
     assert weekly["schedules"] == [{"cron": "0 3 * * 1", "timezone": "UTC", "active": True}]
@@ -41,8 +46,10 @@ def test_every_entrypoint_imports_the_retrain_flow():
 
 def test_served_deployments_match_prefect_yaml():
     built = {
-        deployment.name: deployment for deployment in build_deployments(load_deployment_specs())
+        deployment.name: deployment
+        for deployment in build_deployments(served_specs(load_deployment_specs()))
     }
+    assert set(built) == {"weekly-retrain", "manual-retrain"}
     weekly = built["weekly-retrain"]
     assert [schedule.schedule.cron for schedule in weekly.schedules] == ["0 3 * * 1"]
     assert [schedule.schedule.timezone for schedule in weekly.schedules] == ["UTC"]
@@ -88,3 +95,19 @@ def test_serve_without_a_running_server_is_one_line(monkeypatch, capsys, api_url
         assert main(["serve"]) == 2
     error = capsys.readouterr().err
     assert error.startswith(message) and error.count("\n") == 1
+
+
+def test_container_variants_run_the_same_flow_from_the_image_with_resources():
+    specs = {spec["name"]: spec for spec in load_deployment_specs()}
+    docker, kubernetes = specs["weekly-retrain-docker"], specs["weekly-retrain-kubernetes"]
+    for spec in (docker, kubernetes):
+        assert spec["entrypoint"] == "flows/retrain.py:retrain"
+        assert spec["schedules"][0]["cron"] == "0 3 * * 1" and not spec["schedules"][0]["active"]
+        step = spec["pull"][0]["prefect.deployments.steps.set_working_directory"]
+        assert step["directory"] == "/opt/rnn-retrain"
+    assert "WORKDIR /opt/rnn-retrain" in (PREFECT_FILE.parents[1] / "Dockerfile").read_text()
+    assert docker["work_pool"]["job_variables"]["mem_limit"] == "8g"
+    resources = kubernetes["work_pool"]["job_variables"]
+    assert (resources["cpu_request"], resources["memory_request"]) == ("2", "8Gi")
+    # RetrainConfig accepts the parameters the variants pass.
+    RetrainConfig(**kubernetes["parameters"]["config"])

@@ -61,9 +61,9 @@ def test_a_value_error_from_bad_data_is_not_retried(tmp_path, monkeypatch):
 
 KILL_AFTER_EPOCH_TWO = """
 import os, signal, sys
-import tasks.train
+import rnn_retrain.modeling
 
-original = tasks.train.EpochProgress.on_epoch_begin
+original = rnn_retrain.modeling.EpochProgress.on_epoch_begin
 
 def killed_after_epoch_two(self, epoch, logs=None):
     # Epoch 2 is finished and backed up; the process dies as epoch 3 starts.
@@ -71,7 +71,7 @@ def killed_after_epoch_two(self, epoch, logs=None):
         os.kill(os.getpid(), signal.SIGKILL)
     original(self, epoch, logs)
 
-tasks.train.EpochProgress.on_epoch_begin = killed_after_epoch_two
+rnn_retrain.modeling.EpochProgress.on_epoch_begin = killed_after_epoch_two
 from flows.retrain import retrain
 from rnn_retrain.config import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))

@@ -109,7 +109,9 @@ def shuffled_labels_parquet(path: Path, seed: int = 5) -> Path:
     """The demo corpus with the labels of its train rows shuffled: a model can learn nothing."""
     table = generate_reviews(1500, seed=3)
     # One row per text, so no test review also sits in train (the data gate stops leakage).
-    table = table.take(np.unique(table["text"].to_numpy(zero_copy_only=False), return_index=True)[1])
+    table = table.take(
+        np.unique(table["text"].to_numpy(zero_copy_only=False), return_index=True)[1]
+    )
     splits = np.where(np.arange(table.num_rows) % 5 == 0, "test", "train")
     labels = table["label"].to_numpy().copy()
     train = splits == "train"

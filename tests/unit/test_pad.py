@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rnn_retrain.preprocessing import pad_token_ids
+from rnn_retrain.preprocessing import ITEMS_PER_SLICE, pad_token_ids
 from tasks.pad import to_fixed_size_list, to_matrix
 
 
@@ -46,3 +46,21 @@ def test_fixed_size_list_round_trip():
 def test_maxlen_below_one_is_refused():
     with pytest.raises(ValueError, match="maxlen"):
         pad_token_ids(pa.array([[1]], pa.list_(pa.int32())), 0)
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+@pytest.mark.parametrize("rows", [300, 2 * ITEMS_PER_SLICE + 20])  # one row block, then three
+def test_many_rows_of_a_slice_match_keras_pad_sequences(padding, truncating, rows):
+    rng = np.random.default_rng(1)
+    sequences = [list(rng.integers(1, 5000, size=length)) for length in rng.integers(0, 40, rows)]
+    ids = pa.array(sequences, pa.list_(pa.int32())).slice(7, rows - 10)
+    theirs = keras.utils.pad_sequences(
+        sequences[7 : rows - 3], maxlen=17, padding=padding, truncating=truncating
+    )
+    np.testing.assert_array_equal(pad_token_ids(ids, 17, padding, truncating), theirs)
+
+
+def test_rows_that_all_fit_are_padded_without_truncation():
+    ids = pa.array([[1, 2], [], [3]], pa.list_(pa.int32()))
+    np.testing.assert_array_equal(pad_token_ids(ids, 2, "post"), [[1, 2], [0, 0], [3, 0]])

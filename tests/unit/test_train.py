@@ -4,7 +4,8 @@ import pytest
 from keras import layers
 
 from rnn_retrain.config import RetrainConfig
-from tasks.train import build_model, carve_validation, fit_model, history_table
+from rnn_retrain.modeling import build_model, carve_validation, fit_model
+from tasks.train import history_table
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,111 @@
+"""Length buckets: batches of reviews of similar length, padded to their bucket, not to maxlen.
+
+Most IMDB reviews are far shorter than 500 tokens (median 173), so padding every one to maxlen
+makes a recurrent network step through hundreds of padding ids. Grouping rows into a few length
+buckets and cutting each batch to its bucket's length keeps every token while skipping most of
+the padding. A few fixed bucket lengths (not one length per batch) keep the number of distinct
+input shapes, hence of compiled graphs, small.
+
+The model is trained on bucket-length inputs, so it must be scored the same way: evaluate and
+serving call `predict_in_buckets` with the boundaries stored next to the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+
+from rnn_retrain.preprocessing import PAD_ID
+
+# Bucket lengths are rounded up to a multiple of this, which keeps shapes few and aligned.
+BUCKET_QUANTUM = 16
+
+
+def sequence_lengths(x: np.ndarray) -> np.ndarray:
+    """Ids per row that are not padding (padding id 0 never occurs inside a sequence)."""
+    return np.count_nonzero(x != PAD_ID, axis=1)
+
+
+def bucket_boundaries(lengths: np.ndarray, buckets: int, maxlen: int) -> list[int]:
+    """Bucket lengths at the length quantiles of ``lengths``; the last is always ``maxlen``.
+
+    Args:
+        lengths: Non-padding ids per row (train rows).
+        buckets: How many buckets at most (1: every row is padded to ``maxlen``).
+        maxlen: The padded length of the stored rows.
+
+    Returns:
+        Increasing bucket lengths, each a multiple of `BUCKET_QUANTUM` or ``maxlen``.
+    """
+    quantiles = np.quantile(lengths, np.arange(1, buckets) / buckets) if len(lengths) else []
+    rounded = {
+        min(maxlen, max(BUCKET_QUANTUM, int(-(-q // BUCKET_QUANTUM) * BUCKET_QUANTUM)))
+        for q in quantiles
+    }
+    return sorted(rounded | {maxlen})
+
+
+def assign_buckets(x: np.ndarray, boundaries: list[int]) -> np.ndarray:
+    """The index of the shortest bucket that holds each row's ids."""
+    return np.searchsorted(np.asarray(boundaries), sequence_lengths(x), side="left")
+
+
+def cut_to_length(x: np.ndarray, length: int, padding: Literal["pre", "post"]) -> np.ndarray:
+    """Drop padding columns so rows are ``length`` long (pre-padding sits on the left)."""
+    return x[:, x.shape[1] - length :] if padding == "pre" else x[:, :length]
+
+
+def bucket_batches(
+    buckets: np.ndarray, batch_size: int, rng: np.random.Generator | None
+) -> list[tuple[int, np.ndarray]]:
+    """Plan the batches: (bucket, row indices) pairs, each batch cut to its bucket's length.
+
+    Rows that do not fill a last batch in their bucket move up to the next, longer bucket (they
+    fit: it is longer), so only the longest bucket can end in a short batch. That keeps the
+    input shapes to one per bucket plus one, which matters under XLA: it compiles once per shape.
+    With ``rng``, rows are shuffled within each bucket and the batches shuffled among
+    themselves (training); without, both keep their order (validation).
+    """
+    batches: list[tuple[int, np.ndarray]] = []
+    carried = np.empty(0, dtype=np.int64)
+    present = np.unique(buckets)
+    for position, bucket in enumerate(present):
+        rows = np.concatenate([carried, np.flatnonzero(buckets == bucket)])
+        if rng is not None:
+            rows = rng.permutation(rows)
+        last = position == len(present) - 1
+        full = len(rows) if last else len(rows) - len(rows) % batch_size
+        batches += [
+            (int(bucket), rows[start : min(start + batch_size, full)])
+            for start in range(0, full, batch_size)
+        ]
+        carried = rows[full:]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def iterate_buckets(
+    x: np.ndarray, boundaries: list[int], padding: Literal["pre", "post"]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each bucket's row indices and its rows cut to the bucket length."""
+    buckets = assign_buckets(x, boundaries)
+    for bucket in np.unique(buckets):
+        rows = np.flatnonzero(buckets == bucket)
+        yield rows, cut_to_length(x[rows], boundaries[bucket], padding)
+
+
+def predict_in_buckets(
+    network: Any,
+    x: np.ndarray,
+    boundaries: list[int],
+    padding: Literal["pre", "post"],
+    batch_size: int,
+) -> np.ndarray:
+    """The network's output for every row, each bucket predicted at its own length, in row order."""
+    probabilities = np.empty(len(x), dtype=np.float64)
+    for rows, cut in iterate_buckets(x, boundaries, padding):
+        probabilities[rows] = network.predict(cut, batch_size=batch_size, verbose=0).reshape(-1)
+    return probabilities

@@ -1,0 +1,255 @@
+"""The Keras side of training: the tutorial's recurrent classifier and its fit loop.
+
+Kept apart from the train task so that TensorFlow (seconds to import) loads only when a model is
+actually trained or scored, not on a run whose every stage comes from the cache.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pyarrow.csv as pacsv
+import tensorflow as tf
+from keras import layers
+
+from rnn_retrain.batching import assign_buckets, bucket_batches, cut_to_length
+from rnn_retrain.config import RetrainConfig
+
+logger = logging.getLogger(__name__)
+
+EPOCH_LOG = "epochs.csv"
+CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """`MirroredStrategy` over every visible GPU when there are several; else the default.
+
+    With N GPUs each batch is split N ways: scale ``batch_size`` (and, often, the learning rate)
+    by N to keep each GPU as busy as one GPU with the original batch.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    return tf.distribute.get_strategy()
+
+
+def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
+    """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
+
+    The recurrent layers keep Keras' defaults (tanh/sigmoid activations, no recurrent dropout,
+    GRU ``reset_after``, no masking), the conditions under which Keras runs LSTM and GRU on the
+    cuDNN kernels on a GPU. XLA is used on CPU only: on a GPU it would replace those kernels.
+
+    Args:
+        vocabulary_size: Number of token ids, padding and OOV included.
+        config: Supplies cell, units, embedding_dim, dropout, rnn_layers, bidirectional,
+            learning_rate and xla.
+
+    Returns:
+        A compiled model that maps int id sequences to the probability of a positive review.
+    """
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    with distribution_strategy().scope():
+        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        hidden = layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(inputs)
+        for index in range(config.rnn_layers):
+            # Every layer but the last returns the whole sequence so the next one can read it.
+            recurrent = CELLS[config.cell](
+                config.units,
+                return_sequences=index < config.rnn_layers - 1,
+                name=f"{config.cell}_{index}",
+            )
+            if config.bidirectional:
+                recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+            hidden = recurrent(hidden)
+        hidden = layers.Dropout(config.dropout, name="dropout")(hidden)
+        outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
+        model = keras.Model(inputs, outputs, name=f"{config.cell}_classifier")
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=config.xla and not on_gpu,
+        )
+    return model
+
+
+def carve_validation(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle row indices with ``seed`` and hold out ``fraction`` of them for validation.
+
+    The train split arrives sorted (by label, in IMDB), so the shuffle comes before the cut.
+    At least one row goes to each side.
+    """
+    order = np.random.default_rng(seed).permutation(rows)
+    held_out = min(max(int(round(rows * fraction)), 1), rows - 1)
+    return order[held_out:], order[:held_out]
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Records and reports each finished epoch: one line through ``report`` (a logger method).
+
+    It adds the epoch's ``seconds`` and the ``process_id`` that trained it to the epoch logs, so
+    callbacks after it (the resumable history log) record them too. ``on_epoch``, if given,
+    receives the share of the planned epochs done (0 to 1).
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        report: Callable[[str], None],
+        on_epoch: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.report = report
+        self.on_epoch = on_epoch
+        self.rows: list[dict[str, float]] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        figures = " ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
+        logs["seconds"] = time.perf_counter() - self._started
+        logs["process_id"] = os.getpid()
+        self.rows.append({"epoch": epoch + 1, **logs})
+        self.report(f"epoch {epoch + 1}/{self.epochs} {figures} ({logs['seconds']:.1f}s)")
+        if self.on_epoch is not None:
+            self.on_epoch((epoch + 1) / self.epochs)
+
+
+def bucketed_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    boundaries: list[int],
+    padding: str,
+    batch_size: int,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """A `tf.data` pipeline of batches that each hold rows of one length bucket, cut to it.
+
+    With a ``seed`` the rows and batches are reshuffled every epoch (training); without, they
+    keep a fixed order (validation). The next batch is prepared while the current one trains.
+    """
+    buckets = assign_buckets(x, boundaries)
+    epochs = itertools.count()
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = None if seed is None else np.random.default_rng([seed, next(epochs)])
+        for bucket, rows in bucket_batches(buckets, batch_size, rng):
+            yield cut_to_length(x[rows], boundaries[bucket], padding), y[rows]
+
+    # Both dimensions vary from batch to batch: the bucket sets the length.
+    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A known number of batches per epoch lets Keras plan epochs without running dry.
+    count = len(bucket_batches(buckets, batch_size, None))
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """Per-epoch rows (epoch, metrics, seconds, process_id) of the whole fit, and row counts.
+
+    After a resumed fit the rows include the epochs trained before the interruption.
+    """
+
+    rows: list[dict[str, float]]
+    fit_rows: int
+    validation_rows: int
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.rows)
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch with the lowest validation loss (1-based): the weights that were kept."""
+        return int(min(self.rows, key=lambda row: row["val_loss"])["epoch"])
+
+
+def fit_model(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: RetrainConfig,
+    report: Callable[[str], None] = logger.info,
+    on_epoch: Callable[[float], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    boundaries: list[int] | None = None,
+) -> FitOutcome:
+    """Fit on a deterministic train/validation cut of ``x``, ``y`` with early stopping.
+
+    Batches are grouped by length bucket (``boundaries``; by default one bucket, ``maxlen``,
+    which is the tutorial's fit on fixed-length rows): see `rnn_retrain.batching`.
+
+    With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
+    ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
+    last completed epoch when it is started again with the same directory. The backup is
+    removed when the fit completes. Early stopping counts patience from the resumed epoch.
+    """
+    keras.utils.set_random_seed(config.seed)
+    fit_rows, validation_rows = carve_validation(len(x), config.validation_fraction, config.seed)
+    progress = EpochProgress(config.epochs, report, on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress]
+    if config.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if not (checkpoint_dir / "backup").exists():
+            # Nothing to resume: an epoch log left by a finished fit must not be appended to.
+            (checkpoint_dir / EPOCH_LOG).unlink(missing_ok=True)
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
+            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
+        ]
+    boundaries = boundaries or [x.shape[1]]
+    model.fit(
+        bucketed_batches(
+            x[fit_rows], y[fit_rows], boundaries, config.padding, config.batch_size, config.seed
+        ),
+        epochs=config.epochs,
+        validation_data=bucketed_batches(
+            x[validation_rows], y[validation_rows], boundaries, config.padding, config.batch_size
+        ),
+        shuffle=False,  # The batches are shuffled within and across buckets above.
+        callbacks=callbacks,
+        verbose=0,
+    )
+    rows = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
+    return FitOutcome(rows, len(fit_rows), len(validation_rows))
+
+
+def read_epoch_log(path: Path) -> list[dict[str, float]]:
+    """The rows Keras' CSVLogger wrote (0-based epochs), with 1-based epoch numbers."""
+    rows = pacsv.read_csv(path).to_pylist()
+    return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
+
+
+def limit_threads(threads: int) -> None:
+    """Let TensorFlow use at most ``threads`` CPU threads in this process.
+
+    TensorFlow reads the setting once, when its runtime starts: a process that already ran an
+    op keeps its thread pools (logged, not an error).
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        logger.info("TensorFlow already started; it keeps its thread pools")

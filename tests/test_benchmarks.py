@@ -1,0 +1,61 @@
+"""The benchmark command runs end to end on a tiny corpus (figures not asserted: no timing tests)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rnn_retrain.datasets.demo import generate_reviews
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
+    table = generate_reviews(400, seed=3)
+    # One row per text: the data gate stops a run whose test reviews also sit in train.
+    table = table.take(
+        np.unique(table["text"].to_numpy(zero_copy_only=False), return_index=True)[1]
+    )
+    splits = np.where(np.arange(table.num_rows) % 2 == 0, "train", "test")
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(table.append_column("split", pa.array(splits)), data)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "all.py"),
+            "--data",
+            str(data),
+            "--rows",
+            "150",
+            "--scales",
+            "1",
+            "2",
+            "--epochs",
+            "1",
+            "--cells",
+            "simplernn",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = " ".join(result.stdout.split())
+    for figure in (
+        "tokenize+pad 1× wall, vs legacy",
+        "tokenize+pad 1× wall, vs TextVectorization",
+        "tokenize+pad 2× wall, ours",
+        "simplernn train rows/s",
+        "simplernn test accuracy",
+        "e2e wall, lstm 1 epochs",
+        "re-run, unchanged data and config",
+        "orchestration overhead",
+        "Prefect ephemeral API start-up",
+    ):
+        assert figure in output, figure
