@@ -59,6 +59,30 @@ def prefect_console_follows_capture() -> None:
 
 
 @pytest.fixture
+def tiny_config(tmp_path: Path):
+    """A factory of small, fast configurations (any `RetrainConfig` model) for flow tests.
+
+    Artifacts go under this test's folder; the accuracy floor is 0 so every first model becomes
+    champion, whatever two epochs on a tiny corpus give.
+    """
+    from rnn_retrain.config import RetrainConfig
+
+    def build(model: type = RetrainConfig, **overrides):
+        defaults = {
+            "demo_size": 200,
+            "epochs": 1,
+            "maxlen": 20,
+            "units": 4,
+            "embedding_dim": 4,
+            "min_accuracy": 0.0,
+            "artifact_root": str(tmp_path / "artifacts"),
+        }
+        return model(**{**defaults, **overrides})
+
+    return build
+
+
+@pytest.fixture
 def demo_table() -> pa.Table:
     """300 generated reviews (text, label)."""
     return generate_reviews(300, seed=7)

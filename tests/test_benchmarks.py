@@ -15,6 +15,7 @@ ROOT = Path(__file__).parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
     table = generate_reviews(400, seed=3)
     # One row per text: the data gate stops a run whose test reviews also sit in train.

@@ -6,7 +6,6 @@ import pytest
 
 from flows.retrain import retrain
 from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -14,36 +13,21 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 STAGES = ["ingest", "tokenize", "validate", "pad", "train", "evaluate"]
 
 
-def tiny(root: Path, **overrides) -> RetrainConfig:
-    return RetrainConfig(
-        **{
-            "demo_size": 200,
-            "epochs": 1,
-            "maxlen": 20,
-            "units": 4,
-            "embedding_dim": 4,
-            "min_accuracy": 0.0,
-            "artifact_root": str(root / "artifacts"),
-            **overrides,
-        }
-    )
-
-
 def statuses(summary) -> dict[str, str]:
     return {stage: decision.status for stage, decision in summary.stages.items()}
 
 
-def test_a_rerun_reuses_every_stage_and_registers_nothing_new(tmp_path):
-    first = retrain(tiny(tmp_path))
+def test_a_rerun_reuses_every_stage_and_registers_nothing_new(tiny_config, tmp_path):
+    first = retrain(tiny_config())
     assert statuses(first) == dict.fromkeys(STAGES, "ran")
     assert "no earlier run" in first.stages["ingest"].reason
 
     # The first run promoted a champion: the data gate compares with it, so it checks again.
-    gated = retrain(tiny(tmp_path))
+    gated = retrain(tiny_config())
     assert statuses(gated) == {**dict.fromkeys(STAGES, "cached"), "validate": "ran"}
     assert gated.stages["validate"].reason == "input champion changed"
 
-    second = retrain(tiny(tmp_path))
+    second = retrain(tiny_config())
     assert statuses(second) == dict.fromkeys(STAGES, "cached")
     assert first.run_id in second.stages["train"].reason
     assert second.artifacts == gated.artifacts  # The same verified files, not copies.
@@ -52,9 +36,9 @@ def test_a_rerun_reuses_every_stage_and_registers_nothing_new(tmp_path):
     assert [str(version.version) for version in registry.versions()] == ["1"]
 
 
-def test_changing_maxlen_recomputes_only_the_stages_downstream_of_pad(tmp_path):
-    retrain(tiny(tmp_path))
-    summary = retrain(tiny(tmp_path, maxlen=30))
+def test_changing_maxlen_recomputes_only_the_stages_downstream_of_pad(tiny_config, tmp_path):
+    retrain(tiny_config())
+    summary = retrain(tiny_config(maxlen=30))
     assert statuses(summary) == {
         "ingest": "cached",
         "tokenize": "cached",
@@ -67,22 +51,26 @@ def test_changing_maxlen_recomputes_only_the_stages_downstream_of_pad(tmp_path):
     assert summary.stages["train"].reason == "input padded changed"
 
 
-def test_changed_source_data_is_seen_even_under_the_same_file_name(tmp_path, demo_table):
+def test_changed_source_data_is_seen_even_under_the_same_file_name(
+    tiny_config, tmp_path, demo_table
+):
     import pyarrow.parquet as pq
 
     path = tmp_path / "reviews.parquet"
     pq.write_table(demo_table, path)
-    retrain(tiny(tmp_path, data=str(path)))
+    retrain(tiny_config(data=str(path)))
     pq.write_table(demo_table.slice(0, 250), path)
-    summary = retrain(tiny(tmp_path, data=str(path)))
+    summary = retrain(tiny_config(data=str(path)))
     assert summary.stages["ingest"].status == "ran"
     assert summary.stages["ingest"].reason == "input source changed"
     assert summary.rows["total"] == 250
 
 
 @pytest.mark.parametrize("damage", ["truncate", "alter", "delete"])
-def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(tmp_path, damage):
-    first = retrain(tiny(tmp_path))
+def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(
+    tiny_config, tmp_path, damage
+):
+    first = retrain(tiny_config())
     padded = Path(first.artifacts["pad/padded.parquet"].uri)
     data = padded.read_bytes()
     if damage == "truncate":
@@ -92,19 +80,19 @@ def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(tmp_pa
     else:
         padded.unlink()
 
-    second = retrain(tiny(tmp_path))
+    second = retrain(tiny_config())
     assert second.stages["pad"].status == "ran"
     problem = "is missing" if damage == "delete" else "expected"
     assert problem in second.stages["pad"].reason
     healed = second.artifacts["pad/padded.parquet"]
     assert (
         healed.uri != str(padded)
-        and ArtifactStore(tiny(tmp_path).artifact_root).check(healed) is None
+        and ArtifactStore(tiny_config().artifact_root).check(healed) is None
     )
     # The recomputed padding has the same content, so nothing downstream of it reruns.
     assert healed.sha256 == first.artifacts["pad/padded.parquet"].sha256
     assert statuses(second)["train"] == "cached"
 
-    third = retrain(tiny(tmp_path))
+    third = retrain(tiny_config())
     assert statuses(third) == dict.fromkeys(STAGES, "cached")
     assert third.artifacts["pad/padded.parquet"] == healed

@@ -7,25 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 from tasks.validate import DataGateError
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-
-
-def tiny(root: Path, **overrides) -> RetrainConfig:
-    return RetrainConfig(
-        **{
-            "epochs": 1,
-            "maxlen": 20,
-            "units": 4,
-            "embedding_dim": 4,
-            "min_accuracy": 0.0,
-            "artifact_root": str(root / "artifacts"),
-            **overrides,
-        }
-    )
 
 
 def split_parquet(path: Path, table: pa.Table, leaked: int) -> Path:
@@ -39,15 +24,15 @@ def split_parquet(path: Path, table: pa.Table, leaked: int) -> Path:
 
 
 def test_leaked_test_reviews_stop_the_run_before_training_and_keep_the_champion(
-    tmp_path, demo_table
+    tiny_config, tmp_path, demo_table
 ):
     clean = split_parquet(tmp_path / "clean.parquet", demo_table, leaked=0)
-    first = retrain(tiny(tmp_path, data=str(clean)))
+    first = retrain(tiny_config(data=str(clean)))
     assert {f.check: f.severity for f in first.findings}["leakage"] == "ok"
 
     leaky = split_parquet(tmp_path / "leaky.parquet", demo_table, leaked=6)
     with pytest.raises(DataGateError, match=r"leakage: .* is 10\.00% \(at most 1\.00% allowed\)"):
-        retrain(tiny(tmp_path, data=str(leaky)))
+        retrain(tiny_config(data=str(leaky)))
     runs = list((tmp_path / "artifacts" / "runs").iterdir())
     assert len(runs) == 2
     failed = next(run for run in runs if run.name != first.run_id)
@@ -57,14 +42,16 @@ def test_leaked_test_reviews_stop_the_run_before_training_and_keep_the_champion(
     assert str(registry.champion().version) == "1"
 
 
-def test_soft_findings_are_warnings_in_the_summary_and_the_report(tmp_path, demo_table):
-    first = retrain(tiny(tmp_path, maxlen=40))
+def test_soft_findings_are_warnings_in_the_summary_and_the_report(
+    tiny_config, tmp_path, demo_table
+):
+    first = retrain(tiny_config(maxlen=40))
     assert {f.check: f.severity for f in first.findings}["oov_rate"] == "skipped"
     # Reviews padded with unseen words: longer, and full of tokens the champion never saw.
     texts = [f"{text} zorblax quuxly frobnicated wibble" for text in demo_table["text"].to_pylist()]
     drifted = tmp_path / "drifted.parquet"
     pq.write_table(demo_table.set_column(0, "text", pa.array(texts)), drifted)
-    summary = retrain(tiny(tmp_path, maxlen=8, data=str(drifted)))
+    summary = retrain(tiny_config(maxlen=8, data=str(drifted)))
     severities = {f.check: f.severity for f in summary.findings}
     assert severities["oov_rate"] == "warning"
     assert severities["length_drift"] == "warning"

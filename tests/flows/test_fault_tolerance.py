@@ -59,6 +59,36 @@ def test_a_value_error_from_bad_data_is_not_retried(tmp_path, monkeypatch):
     assert len(attempts) == 1
 
 
+def start_flow_process(code: str, config: RetrainConfig, tmp_path: Path, name: str):
+    """Run ``code`` (given the config as JSON) in a new process with its own Prefect home.
+
+    Output goes to ``<name>.log``, not a pipe: Prefect's ephemeral API server (a grandchild)
+    would keep a pipe open after a kill. Its own process group lets `finish` stop it afterwards.
+    """
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{name}")}
+    env.pop("PREFECT_API_URL", None)
+    log = (tmp_path / f"{name}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, config.model_dump_json()],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, log
+
+
+def finish(run, timeout: float = 400) -> int:
+    """Wait for a `start_flow_process` run, then stop whatever is left of its process group."""
+    process, log = run
+    try:
+        return process.wait(timeout=timeout)
+    finally:
+        log.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 KILL_AFTER_EPOCH_TWO = """
 import os, signal, sys
 import rnn_retrain.modeling
@@ -80,23 +110,8 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 
 def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
     config = tiny(tmp_path).model_copy(update={"epochs": 4, "early_stopping_patience": 0})
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
-    env.pop("PREFECT_API_URL", None)
-    # Output goes to a file, not a pipe: Prefect's ephemeral API server (a grandchild) would
-    # keep a pipe open after the kill. Its own process group lets the test stop it afterwards.
-    with (tmp_path / "killed.log").open("w") as log:
-        killed = subprocess.Popen(
-            [sys.executable, "-c", KILL_AFTER_EPOCH_TWO, config.model_dump_json()],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = killed.wait(timeout=300)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(killed.pid, signal.SIGKILL)
+    killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed")
+    returncode = finish(killed)
     assert returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-2000:]
     assert list((tmp_path / "a" / "checkpoints").glob("*/backup"))
 
@@ -127,27 +142,12 @@ def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     configs = [tiny(tmp_path).model_copy(update={"seed": seed, **lenient}) for seed in (1, 2)]
     registry = ModelRegistry("", "review-sentiment")
     registry.experiment_id()  # Creates the MLflow tables once, before the runs race.
-    runs = []
-    for index, config in enumerate(configs):
-        env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{index}")}
-        env.pop("PREFECT_API_URL", None)
-        log = (tmp_path / f"run-{index}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-c", RUN_ONCE, config.model_dump_json()],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        runs.append((process, log))
-    for index, (process, log) in enumerate(runs):
-        try:
-            returncode = process.wait(timeout=400)
-        finally:
-            log.close()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        assert returncode == 0, (tmp_path / f"run-{index}.log").read_text()[-3000:]
+    runs = [
+        start_flow_process(RUN_ONCE, config, tmp_path, f"run-{index}")
+        for index, config in enumerate(configs)
+    ]
+    for index, run in enumerate(runs):
+        assert finish(run) == 0, (tmp_path / f"run-{index}.log").read_text()[-3000:]
 
     versions = registry.versions()
     assert [str(version.version) for version in versions] == ["1", "2"]

@@ -1,7 +1,6 @@
 """The sweep: shared data stages, candidates in parallel (threads or Dask), the best one gated."""
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -13,23 +12,10 @@ from rnn_retrain.registry import ModelRegistry
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def tiny(root: Path, **overrides) -> SweepConfig:
-    return SweepConfig(
-        **{
-            "demo_size": 300,
-            "epochs": 2,
-            "maxlen": 20,
-            "units": 4,
-            "embedding_dim": 4,
-            "min_accuracy": 0.0,
-            "artifact_root": str(root / "artifacts"),
-            **overrides,
-        }
-    )
-
-
-def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(tmp_path):
-    summary = sweep(tiny(tmp_path))
+def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
+    tiny_config, tmp_path
+):
+    summary = sweep(tiny_config(SweepConfig, demo_size=300, epochs=2))
     assert [row["candidate"] for row in summary.comparison] == ["simplernn", "gru", "lstm"]
     finished = {o.name: o for o in summary.outcomes}
     best = min(finished.values(), key=lambda o: o.trained.best_validation_loss)
@@ -40,14 +26,14 @@ def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
     assert len(models) == 3 and all(
         f"/train/{o.name}/" in o.trained.model.uri for o in summary.outcomes
     )
-    store = ArtifactStore(tiny(tmp_path).artifact_root)
+    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).artifact_root)
     assert all(store.check(o.trained.model) is None for o in summary.outcomes)
     registry = ModelRegistry(summary.registration.tracking_uri, "review-sentiment")
     version = registry.get_version(version=summary.registration.version)
     assert f'"cell":"{best.config.cell}"' in version.tags["config"]
 
 
-def test_a_failing_candidate_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_path, monkeypatch):
     import rnn_retrain.modeling
 
     real = rnn_retrain.modeling.build_model
@@ -58,7 +44,7 @@ def test_a_failing_candidate_is_reported_and_the_others_finish(tmp_path, monkeyp
         return real(vocabulary_size, config)
 
     monkeypatch.setattr(rnn_retrain.modeling, "build_model", broken_gru)
-    summary = sweep(tiny(tmp_path))
+    summary = sweep(tiny_config(SweepConfig, demo_size=300, epochs=2))
     outcomes = {row["candidate"]: row["outcome"] for row in summary.comparison}
     assert (
         outcomes["gru"].startswith("failed:")
@@ -68,15 +54,17 @@ def test_a_failing_candidate_is_reported_and_the_others_finish(tmp_path, monkeyp
     assert summary.registration.version == "1"
 
 
-def test_dask_sweep_trains_candidates_in_worker_processes(tmp_path):
+def test_dask_sweep_trains_candidates_in_worker_processes(tiny_config, tmp_path):
     from distributed import Client, LocalCluster
 
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
         summary = sweep(
-            tiny(
-                tmp_path,
+            tiny_config(
+                SweepConfig,
+                demo_size=300,
+                epochs=2,
                 cells=["gru", "lstm"],
                 units_grid=[4, 6],
                 task_runner="dask",
@@ -87,7 +75,7 @@ def test_dask_sweep_trains_candidates_in_worker_processes(tmp_path):
             workers = set(client.run(os.getpid).values())
     assert len(summary.comparison) == 4
     assert all(row["outcome"] in ("chosen", "finished") for row in summary.comparison)
-    store = ArtifactStore(tiny(tmp_path).artifact_root)
+    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).artifact_root)
     trainers = {
         pid
         for o in summary.outcomes

@@ -75,3 +75,22 @@ def test_corrupt_parquet_is_refused(tmp_path: Path):
 def test_demo_source_is_generated(tmp_path: Path):
     source = read("demo")
     assert source.origin == "demo" and source.table.num_rows == 200
+
+
+def test_a_folder_per_week_is_one_source_whose_fingerprint_sees_a_new_week(
+    tmp_path: Path, demo_table
+):
+    from rnn_retrain.sources import fingerprint_source
+
+    root = tmp_path / "reviews"
+    for week, rows in (("2026-11-16", slice(0, 100)), ("2026-11-23", slice(100, 200))):
+        (root / f"week={week}").mkdir(parents=True)
+        pq.write_table(demo_table[rows], root / f"week={week}" / "part-0.parquet")
+    before = fingerprint_source(str(root), demo_size=0, seed=0)
+    assert read(root).table.num_rows == 200
+    assert fingerprint_source(str(root), demo_size=0, seed=0) == before  # Same bytes, same key.
+
+    (root / "week=2026-11-30").mkdir()
+    pq.write_table(demo_table[200:300], root / "week=2026-11-30" / "part-0.parquet")
+    assert read(root).table.num_rows == 300
+    assert fingerprint_source(str(root), demo_size=0, seed=0) != before
