@@ -59,6 +59,24 @@ def default_root() -> str:
     return str(retrain_home() / "artifacts")
 
 
+def hash_stream(stream: Any, digest: Any) -> None:
+    """Feed a readable stream into ``digest`` in chunks (large files are never read whole)."""
+    while chunk := stream.read(HASH_CHUNK_BYTES):
+        digest.update(chunk)
+
+
+def _problem(ref: ArtifactRef, digest: str | None) -> str | None:
+    """Why ``ref`` cannot be used given its file's sha256 (None: the file is missing)."""
+    if digest is None:
+        return f"artifact {ref.name!r} is missing at {ref.uri}"
+    if digest != ref.sha256:
+        return (
+            f"artifact {ref.name!r} at {ref.uri} has sha256 {digest[:12]}…, "
+            f"expected {ref.sha256[:12]}…"
+        )
+    return None
+
+
 class ArtifactStore:
     """Reads and writes run artifacts under one root folder or URI."""
 
@@ -125,13 +143,9 @@ class ArtifactStore:
             with filesystem.open_input_stream(path) as stream:
                 data = stream.read()
         except FileNotFoundError:
-            raise IntegrityError(f"artifact {ref.name!r} is missing at {ref.uri}") from None
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != ref.sha256:
-            raise IntegrityError(
-                f"artifact {ref.name!r} at {ref.uri} has sha256 {digest[:12]}…, "
-                f"expected {ref.sha256[:12]}…: it was changed after it was written"
-            )
+            raise IntegrityError(_problem(ref, None)) from None
+        if problem := _problem(ref, hashlib.sha256(data).hexdigest()):
+            raise IntegrityError(f"{problem}: it was changed after it was written")
         return data
 
     def check(self, ref: ArtifactRef) -> str | None:
@@ -143,16 +157,10 @@ class ArtifactStore:
         digest = hashlib.sha256()
         try:
             with filesystem.open_input_stream(path) as stream:
-                while chunk := stream.read(HASH_CHUNK_BYTES):
-                    digest.update(chunk)
+                hash_stream(stream, digest)
         except FileNotFoundError:
-            return f"artifact {ref.name!r} is missing at {ref.uri}"
-        if digest.hexdigest() != ref.sha256:
-            return (
-                f"artifact {ref.name!r} at {ref.uri} has sha256 {digest.hexdigest()[:12]}…, "
-                f"expected {ref.sha256[:12]}…"
-            )
-        return None
+            return _problem(ref, None)
+        return _problem(ref, digest.hexdigest())
 
     def copy_to_local(self, ref: ArtifactRef, directory: str | os.PathLike[str]) -> Path:
         """Verify an artifact and copy it into a local directory (Keras loads from paths)."""

@@ -36,6 +36,11 @@ def stages_table(stages: dict[str, Any]) -> Table:
     return table
 
 
+def describe_verdict(decision: Any) -> str:
+    """What the gate did with the challenger, in words."""
+    return "promoted to champion" if decision.promote else "kept as challenger"
+
+
 def print_summary(summary: Any, console: Console | None = None) -> None:
     """Print what a retraining run did and how well the model scored."""
     console = console or Console()
@@ -58,7 +63,7 @@ def print_summary(summary: Any, console: Console | None = None) -> None:
     console.print(metrics_table(summary.metrics))
     registration = summary.registration
     decision = registration.decision
-    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    verdict = describe_verdict(decision)
     reused = " (already registered: same data and recipe)" if registration.reused else ""
     console.print(
         f"registry: {registration.model_name} v{registration.version}{reused} {verdict}: "
@@ -124,7 +129,7 @@ def render_run_report(summary: Any) -> str:
     )
     registration = summary.registration
     decision = registration.decision
-    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    verdict = describe_verdict(decision)
     lines += [
         "",
         "## Champion / challenger decision",
@@ -164,7 +169,7 @@ def print_comparison(summary: Any, console: Console | None = None) -> None:
     console.print(table)
     registration = summary.registration
     decision = registration.decision
-    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    verdict = describe_verdict(decision)
     console.print(
         f"registry: {summary.chosen} → {registration.model_name} v{registration.version} "
         f"{verdict}: {decision.reason}"

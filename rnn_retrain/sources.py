@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from rnn_retrain.artifacts import retrain_home
+from rnn_retrain.artifacts import hash_stream, retrain_home
 from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews
 from rnn_retrain.datasets.imdb import IMDB_SHA256, IMDB_URL, load_imdb, read_imdb_archive
 from rnn_retrain.errors import RetrainError
@@ -26,7 +26,6 @@ from rnn_retrain.errors import RetrainError
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 CSV_BLOCK_BYTES = 64 << 20
-HASH_CHUNK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -89,8 +88,7 @@ def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
     for path in paths:
         digest.update(path.encode() + b"\0")
         with filesystem.open_input_stream(path) as stream:
-            while chunk := stream.read(HASH_CHUNK_BYTES):
-                digest.update(chunk)
+            hash_stream(stream, digest)
     return f"files:{digest.hexdigest()}"
 
 

@@ -115,9 +115,18 @@ def length_psi(lengths: np.ndarray, edges: list[float]) -> float:
 
 
 def judge(
-    check: str, value: float, limit: float, too_high: bool, config: RetrainConfig, what: str
+    check: str,
+    value: float,
+    limit: float,
+    too_high: bool,
+    config: RetrainConfig,
+    what: str,
+    unit: str = ".2%",
 ) -> Finding:
-    """Compare a figure with its limit; a violation is an error if the config says so."""
+    """Compare a figure with its limit; a violation is an error if the config says so.
+
+    ``unit`` is the format of the figure and its limit in the message (a share, by default).
+    """
     violated = value > limit if too_high else value < limit
     severity = ("error" if check in config.data_gate_errors else "warning") if violated else "ok"
     bound = "at most" if too_high else "at least"
@@ -126,9 +135,7 @@ def judge(
         severity=severity,
         value=round(value, 6),
         limit=limit,
-        message=f"{what} is {value:.2%} ({bound} {limit:.2%} allowed)"
-        if check != "length_drift"
-        else f"{what} is {value:.3f} ({bound} {limit} allowed)",
+        message=f"{what} is {value:{unit}} ({bound} {limit:{unit}} allowed)",
     )
 
 
@@ -202,6 +209,7 @@ def check_data(
             True,
             config,
             "the stability index of train token lengths against the champion's",
+            unit=".3f",
         ),
     ]
 
