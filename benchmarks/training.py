@@ -88,21 +88,19 @@ def run_plain(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, 
 
 def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, float]:
     """The project's fit (defaults: length buckets, XLA, early stopping) and bucketed scoring."""
-    from rnn_retrain.batching import bucket_boundaries, sequence_lengths
+    from rnn_retrain.batching import FIT, bucket_boundaries, rows_in_memory
     from rnn_retrain.config import RetrainConfig
     from rnn_retrain.modeling import build_model, fit_model
     from rnn_retrain.serving import predict_probabilities
 
     config = RetrainConfig(cell=cell, epochs=epochs, validation_fraction=TUTORIAL_VALIDATION)
-    boundaries = bucket_boundaries(
-        sequence_lengths(data["x_train"]), config.length_buckets, config.maxlen
-    )
+    rows = rows_in_memory(data["x_train"], data["y_train"], config.validation_fraction, config.seed)
+    boundaries = bucket_boundaries(rows.role_lengths(FIT), config.length_buckets, config.maxlen)
     model = build_model(5000, config)
     started = time.perf_counter()
     outcome = fit_model(
         model,
-        data["x_train"],
-        data["y_train"],
+        rows,
         config,
         report=lambda line: None,
         boundaries=boundaries,

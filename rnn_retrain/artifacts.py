@@ -7,6 +7,9 @@ folder or any URI pyarrow's filesystem layer understands (``s3://``, ``gs://``, 
 Every file is written to a temporary name and then renamed, and the manifest is written last, so a
 crash never leaves a file that a reader could take for a complete artifact. Readers go through an
 `ArtifactRef` and check the sha256 before trusting the bytes.
+
+Tables can be written and read whole (`write_table`, `read_table`) or streamed
+(`write_batches`, `open_parquet`), so stages can work on data bigger than memory chunk by chunk.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -111,6 +115,48 @@ class ArtifactStore:
             run_id, stage, f"{name}.parquet", sink.getvalue(), table.num_rows, schema, params
         )
 
+    def write_batches(
+        self,
+        run_id: str,
+        stage: str,
+        name: str,
+        schema: pa.Schema,
+        chunks: Iterable[pa.Table | pa.RecordBatch],
+        params: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+    ) -> ArtifactRef:
+        """Stream ``chunks`` into one Parquet artifact, one row group per chunk.
+
+        Only one chunk is held at a time. If iterating ``chunks`` raises, nothing is stored.
+        ``params`` may be a function, called after the last chunk, for figures known only then.
+        """
+        path, uri = self._locate(run_id, stage, f"{name}.parquet")
+        self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        rows = 0
+        try:
+            with self._filesystem.open_output_stream(temporary) as stream:
+                with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
+                    for chunk in chunks:
+                        if chunk.num_rows:
+                            writer.write(chunk, row_group_size=chunk.num_rows)
+                            rows += chunk.num_rows
+            digest = hashlib.sha256()
+            with self._filesystem.open_input_stream(temporary) as stream:
+                hash_stream(stream, digest)
+            size = self._filesystem.get_file_info(temporary).size
+            self._filesystem.move(temporary, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._filesystem.delete_file(temporary)
+            raise
+        ref = ArtifactRef(
+            name=f"{stage}/{name}.parquet", uri=uri, sha256=digest.hexdigest(), rows=rows
+        )
+        columns = [{"name": field.name, "type": str(field.type)} for field in schema]
+        params = params() if callable(params) else params
+        self._write_manifest(path, ref, size, columns, run_id, stage, params)
+        return ref
+
     def write_file(
         self,
         run_id: str,
@@ -133,8 +179,22 @@ class ArtifactStore:
     # Reading.
 
     def read_table(self, ref: ArtifactRef, columns: list[str] | None = None) -> pa.Table:
-        """Read a Parquet artifact after checking its sha256."""
-        return pq.read_table(pa.BufferReader(self.read_bytes(ref)), columns=columns)
+        """Read a Parquet artifact (only ``columns``, if given) after checking its sha256."""
+        with self.open_parquet(ref) as parquet:
+            return parquet.read(columns=columns)
+
+    @contextlib.contextmanager
+    def open_parquet(self, ref: ArtifactRef) -> Iterator[pq.ParquetFile]:
+        """Check a Parquet artifact's sha256, then open it to read by row group or batch.
+
+        Raises:
+            IntegrityError: if the file is missing or its bytes changed.
+        """
+        if problem := self.check(ref):
+            raise IntegrityError(f"{problem}: it was changed after it was written")
+        filesystem, path = pafs.FileSystem.from_uri(ref.uri)
+        with filesystem.open_input_file(path) as stream, pq.ParquetFile(stream) as parquet:
+            yield parquet
 
     def read_bytes(self, ref: ArtifactRef) -> bytes:
         """Return an artifact's bytes, or raise `IntegrityError` if they changed or vanished."""
@@ -214,25 +274,40 @@ class ArtifactStore:
         schema: list[dict[str, str]] | None,
         params: dict[str, Any] | None,
     ) -> ArtifactRef:
-        path = f"{self._base.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
-        uri = f"{self._scheme}://{path}" if self._scheme else path
+        path, uri = self._locate(run_id, stage, filename)
         digest = hashlib.sha256(memoryview(data)).hexdigest()
         ref = ArtifactRef(name=f"{stage}/{filename}", uri=uri, sha256=digest, rows=rows)
+        self._write_atomic(path, data)
+        self._write_manifest(path, ref, len(data), schema, run_id, stage, params)
+        return ref
+
+    def _locate(self, run_id: str, stage: str, filename: str) -> tuple[str, str]:
+        path = f"{self._base.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
+        return path, f"{self._scheme}://{path}" if self._scheme else path
+
+    def _write_manifest(
+        self,
+        path: str,
+        ref: ArtifactRef,
+        size: int,
+        schema: list[dict[str, str]] | None,
+        run_id: str,
+        stage: str,
+        params: dict[str, Any] | None,
+    ) -> None:
+        # Written after the data file: a manifest means the artifact is complete.
         manifest = {
             **ref.model_dump(),
-            "bytes": len(data),
+            "bytes": size,
             "schema": schema,
             "producer": stage,
             "run_id": run_id,
             "params": params or {},
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
-        # The data file first, the manifest last: a manifest means the artifact is complete.
-        self._write_atomic(path, data)
         self._write_atomic(
             path + MANIFEST_SUFFIX, json.dumps(manifest, indent=2, default=str).encode()
         )
-        return ref
 
     def _write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
         self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)

@@ -12,11 +12,13 @@ serving call `predict_in_buckets` with the boundaries stored next to the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.preprocessing import PAD_ID
 
 # Bucket lengths are rounded up to a multiple of this, which keeps shapes few and aligned.
@@ -85,6 +87,78 @@ def bucket_batches(
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+# The role of each stored row in a fit.
+UNUSED, FIT, VALIDATION = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """Padded rows in groups read one at a time, e.g. the row groups of a Parquet file.
+
+    Every row's length and role (`FIT`, `VALIDATION` or `UNUSED`) are held, 9 bytes a row; the
+    padded ids only a group at a time, through ``read`` (group index to its ``x``, ``y``).
+    """
+
+    lengths: list[np.ndarray]
+    roles: list[np.ndarray]
+    read: Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+    def count(self, role: int) -> int:
+        """Rows with ``role``."""
+        return int(sum(np.count_nonzero(roles == role) for roles in self.roles))
+
+    def role_lengths(self, role: int) -> np.ndarray:
+        """The lengths of every row with ``role``."""
+        return np.concatenate(
+            [lengths[roles == role] for lengths, roles in zip(self.lengths, self.roles)]
+        )
+
+    def plan(
+        self,
+        group: int,
+        role: int,
+        boundaries: list[int],
+        batch_size: int,
+        rng: np.random.Generator | None,
+    ) -> list[tuple[int, np.ndarray]]:
+        """`bucket_batches` of one group's rows with ``role``; row indices are into the group."""
+        selected = np.flatnonzero(self.roles[group] == role)
+        buckets = np.searchsorted(
+            np.asarray(boundaries), self.lengths[group][selected], side="left"
+        )
+        return [
+            (bucket, selected[rows]) for bucket, rows in bucket_batches(buckets, batch_size, rng)
+        ]
+
+    def batches_per_epoch(self, role: int, boundaries: list[int], batch_size: int) -> int:
+        """How many batches one pass over the rows with ``role`` makes."""
+        return sum(
+            len(self.plan(group, role, boundaries, batch_size, None))
+            for group in range(len(self.roles))
+        )
+
+
+def assign_roles(
+    row_ids: np.ndarray, is_train: np.ndarray, cutoff: np.uint64, seed: int
+) -> np.ndarray:
+    """`FIT` or `VALIDATION` for train rows (by `row_hash` against ``cutoff``), else `UNUSED`.
+
+    ``cutoff`` comes from `rnn_retrain.chunks.validation_cutoff` over every train row's hash.
+    """
+    held_out = row_hash(row_ids, seed) <= cutoff
+    return np.where(is_train, np.where(held_out, VALIDATION, FIT), UNUSED).astype(np.int8)
+
+
+def rows_in_memory(
+    x: np.ndarray, y: np.ndarray, validation_fraction: float, seed: int
+) -> RowGroups:
+    """Train rows already in memory as one group, a seeded ``validation_fraction`` held out."""
+    row_ids = np.arange(len(x))
+    cutoff = validation_cutoff(row_hash(row_ids, seed), validation_fraction)
+    roles = assign_roles(row_ids, np.ones(len(x), dtype=bool), cutoff, seed)
+    return RowGroups([sequence_lengths(x)], [roles], lambda group: (x, y))
 
 
 def iterate_buckets(

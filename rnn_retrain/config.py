@@ -125,6 +125,17 @@ class RetrainConfig(BaseModel):
         ),
     )
 
+    chunk_rows: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Most rows a data stage holds in memory at once. Ingest, tokenize, validate, pad, "
+            "train and evaluate stream larger data in chunks of this many rows (pad shuffles the "
+            "rows so each chunk is a random sample). Lower it when the data does not fit in memory."
+        ),
+    )
+
     # Storage.
     artifact_root: str = Field(
         "",

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import tensorflow as tf
 from keras import layers
 
-from rnn_retrain.batching import assign_buckets, bucket_batches, cut_to_length
+from rnn_retrain.batching import FIT, VALIDATION, RowGroups, cut_to_length
 from rnn_retrain.config import RetrainConfig
 
 logger = logging.getLogger(__name__)
@@ -82,17 +82,6 @@ def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
     return model
 
 
-def carve_validation(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle row indices with ``seed`` and hold out ``fraction`` of them for validation.
-
-    The train split arrives sorted (by label, in IMDB), so the shuffle comes before the cut.
-    At least one row goes to each side.
-    """
-    order = np.random.default_rng(seed).permutation(rows)
-    held_out = min(max(int(round(rows * fraction)), 1), rows - 1)
-    return order[held_out:], order[:held_out]
-
-
 class EpochProgress(keras.callbacks.Callback):
     """Records and reports each finished epoch: one line through ``report`` (a logger method).
 
@@ -129,31 +118,37 @@ class EpochProgress(keras.callbacks.Callback):
 
 
 def bucketed_batches(
-    x: np.ndarray,
-    y: np.ndarray,
+    rows: RowGroups,
+    role: int,
     boundaries: list[int],
     padding: str,
     batch_size: int,
     seed: int | None = None,
 ) -> tf.data.Dataset:
-    """A `tf.data` pipeline of batches that each hold rows of one length bucket, cut to it.
+    """A `tf.data` pipeline of the ``role`` rows' batches, each of one length bucket, cut to it.
 
-    With a ``seed`` the rows and batches are reshuffled every epoch (training); without, they
-    keep a fixed order (validation). The next batch is prepared while the current one trains.
+    Groups are read one at a time. With a ``seed`` the groups, the rows within each group and
+    the batches are reshuffled every epoch (training); without, all keep a fixed order
+    (validation). The next batch is prepared while the current one trains.
     """
-    buckets = assign_buckets(x, boundaries)
     epochs = itertools.count()
+    groups = len(rows.roles)
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = None if seed is None else np.random.default_rng([seed, next(epochs)])
-        for bucket, rows in bucket_batches(buckets, batch_size, rng):
-            yield cut_to_length(x[rows], boundaries[bucket], padding), y[rows]
+        for group in range(groups) if rng is None else rng.permutation(groups):
+            plan = rows.plan(group, role, boundaries, batch_size, rng)
+            if not plan:
+                continue
+            x, y = rows.read(group)
+            for bucket, selected in plan:
+                yield cut_to_length(x[selected], boundaries[bucket], padding), y[selected]
 
     # Both dimensions vary from batch to batch: the bucket sets the length.
     signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     # A known number of batches per epoch lets Keras plan epochs without running dry.
-    count = len(bucket_batches(buckets, batch_size, None))
+    count = rows.batches_per_epoch(role, boundaries, batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
 
@@ -180,18 +175,18 @@ class FitOutcome:
 
 def fit_model(
     model: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
+    rows: RowGroups,
     config: RetrainConfig,
     report: Callable[[str], None] = logger.info,
     on_epoch: Callable[[float], None] | None = None,
     checkpoint_dir: Path | None = None,
     boundaries: list[int] | None = None,
 ) -> FitOutcome:
-    """Fit on a deterministic train/validation cut of ``x``, ``y`` with early stopping.
+    """Fit on the `FIT` rows, validating on the `VALIDATION` rows, with early stopping.
 
     Batches are grouped by length bucket (``boundaries``; by default one bucket, ``maxlen``,
-    which is the tutorial's fit on fixed-length rows): see `rnn_retrain.batching`.
+    which is the tutorial's fit on fixed-length rows): see `rnn_retrain.batching`. The rows are
+    read group by group, so they need not fit in memory.
 
     With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
     ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
@@ -199,7 +194,6 @@ def fit_model(
     removed when the fit completes. Early stopping counts patience from the resumed epoch.
     """
     keras.utils.set_random_seed(config.seed)
-    fit_rows, validation_rows = carve_validation(len(x), config.validation_fraction, config.seed)
     progress = EpochProgress(config.epochs, report, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [progress]
     if config.early_stopping_patience > 0:
@@ -219,21 +213,19 @@ def fit_model(
             keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
             keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
         ]
-    boundaries = boundaries or [x.shape[1]]
+    boundaries = boundaries or [config.maxlen]
     model.fit(
-        bucketed_batches(
-            x[fit_rows], y[fit_rows], boundaries, config.padding, config.batch_size, config.seed
-        ),
+        bucketed_batches(rows, FIT, boundaries, config.padding, config.batch_size, config.seed),
         epochs=config.epochs,
         validation_data=bucketed_batches(
-            x[validation_rows], y[validation_rows], boundaries, config.padding, config.batch_size
+            rows, VALIDATION, boundaries, config.padding, config.batch_size
         ),
         shuffle=False,  # The batches are shuffled within and across buckets above.
         callbacks=callbacks,
         verbose=0,
     )
-    rows = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
-    return FitOutcome(rows, len(fit_rows), len(validation_rows))
+    epochs = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
+    return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION))
 
 
 def read_epoch_log(path: Path) -> list[dict[str, float]]:

@@ -1,8 +1,9 @@
 """Reading review sources: the built-in demo corpus, IMDB, and users' Parquet or CSV files.
 
 This is the file-reading half of ingest; the checks and normalisation that follow are pure
-functions in `tasks.ingest`. A source comes back as a table plus the names of its text, label and
-(optional) split columns.
+functions in `tasks.ingest`. A source comes back as a table or, for Parquet, a lazily scanned
+dataset (a file, a folder such as one file per week, or a glob), plus the names of its text, label
+and (optional) split columns; ingest reads it chunk by chunk, so it may be bigger than memory.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from rnn_retrain.artifacts import hash_stream, retrain_home
+from rnn_retrain.chunks import rechunk
 from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews
 from rnn_retrain.datasets.imdb import IMDB_SHA256, IMDB_URL, load_imdb, read_imdb_archive
 from rnn_retrain.errors import RetrainError
@@ -30,13 +33,34 @@ CSV_BLOCK_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class RawSource:
-    """A source table as read, with the columns that hold text, label and split."""
+    """A source as opened, with the columns that hold text, label and split."""
 
-    table: pa.Table
+    data: pa.Table | pads.Dataset
     origin: str
     text_column: str
     label_column: str
     split_column: str | None
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.data.schema
+
+    def iter_chunks(self, rows: int) -> Iterator[pa.Table]:
+        """The text, label and split columns, ``rows`` rows at a time, read as they are needed."""
+        columns = [self.text_column, self.label_column] + (
+            [self.split_column] if self.split_column else []
+        )
+        if isinstance(self.data, pa.Table):
+            batches = self.data.select(columns).to_batches(max_chunksize=rows)
+        else:
+            batches = self.data.to_batches(columns=columns, batch_size=rows)
+        try:
+            yield from rechunk(batches, rows)
+        except (pa.ArrowException, OSError) as error:
+            # A dataset reads each file when it gets there: a broken one fails mid-scan.
+            raise RetrainError(
+                f"{self.origin}: not a readable Parquet source ({_first_line(error)})"
+            ) from None
 
 
 def read_source(
@@ -59,17 +83,17 @@ def read_source(
         if not Path(data).is_file():
             raise RetrainError(f"{data}: file not found")
         return RawSource(read_imdb_archive(data), data, "text", "label", "split")
-    table = read_table_files(data)
-    repeated = sorted({name for name in table.column_names if table.column_names.count(name) > 1})
+    opened = open_table_files(data)
+    names = opened.schema.names
+    repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise RetrainError(
             f"{data}: column name(s) {', '.join(map(repr, repeated))} appear more than once; "
             "give every column its own name"
         )
-    require_columns(table.schema, data, {"text": text_column, "label": label_column})
-    present_split = split_column if split_column in table.schema.names else None
-    wanted = [text_column, label_column] + ([present_split] if present_split else [])
-    return RawSource(table.select(wanted), data, text_column, label_column, present_split)
+    require_columns(opened.schema, data, {"text": text_column, "label": label_column})
+    present_split = split_column if split_column in names else None
+    return RawSource(opened, data, text_column, label_column, present_split)
 
 
 def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
@@ -112,6 +136,19 @@ def _source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
 
 def read_table_files(data: str) -> pa.Table:
     """Read a Parquet file, folder or glob, or a CSV file, local or behind a filesystem URI."""
+    opened = open_table_files(data)
+    if isinstance(opened, pa.Table):
+        return opened
+    try:
+        return opened.to_table()
+    except (pa.ArrowException, OSError) as error:
+        raise RetrainError(
+            f"{data}: not a readable Parquet source ({_first_line(error)})"
+        ) from None
+
+
+def open_table_files(data: str) -> pa.Table | pads.Dataset:
+    """Open a Parquet file, folder or glob as a dataset (scanned lazily), or read a CSV file."""
     if "://" in data:
         try:
             filesystem, path = pafs.FileSystem.from_uri(data)
@@ -130,7 +167,7 @@ def read_table_files(data: str) -> pa.Table:
     try:
         if first.lower().endswith(CSV_SUFFIXES):
             return _read_csv(paths, filesystem, data)
-        return pads.dataset(paths, format="parquet", filesystem=filesystem).to_table()
+        return pads.dataset(paths, format="parquet", filesystem=filesystem)
     except RetrainError:
         raise
     except (pa.ArrowException, OSError) as error:
@@ -162,8 +199,8 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
     return table
 
 
-def require_text(column: pa.ChunkedArray | pa.Array, origin: str, name: str) -> None:
-    """Refuse a text column that does not hold strings."""
+def require_text(column: pa.ChunkedArray | pa.Array | pa.Field, origin: str, name: str) -> None:
+    """Refuse a text column (or a schema field) that does not hold strings."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         raise RetrainError(f"{origin}: text column {name!r} holds {column.type}, not text")
 

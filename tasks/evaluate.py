@@ -1,11 +1,17 @@
-"""Evaluate: score the trained model on the test split; metrics plus per-row predictions."""
+"""Evaluate: score the trained model on the test split; metrics plus per-row predictions.
+
+The padded rows are read one row group at a time, so the test split need not fit in memory.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, ConfigDict
@@ -16,6 +22,7 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.serving import THRESHOLD, predict_probabilities
 from tasks.caching import StageCache
+from tasks.pad import to_matrix
 from tasks.runtime import (
     METRICS_ARTIFACT_KEY,
     RETRY_SETTINGS,
@@ -23,7 +30,7 @@ from tasks.runtime import (
     stage_folder,
     store_for,
 )
-from tasks.train import TrainResult, select_split
+from tasks.train import TrainResult
 
 # Keras clips probabilities by this epsilon inside binary cross-entropy; we match it.
 EPSILON = 1e-7
@@ -82,6 +89,23 @@ def predictions_table(
     )
 
 
+def score_test_rows(
+    parquet: pq.ParquetFile, network: Any, length_buckets: list[int], padding: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test rows' ids, labels and probabilities, in row id order, a row group at a time."""
+    parts = []
+    for group in range(parquet.metadata.num_row_groups):
+        table = parquet.read_row_group(group, columns=["row_id", "split", "label", "x"])
+        test = table.filter(pc.equal(table["split"], "test"))
+        if test.num_rows:
+            x = to_matrix(test["x"])
+            probabilities = predict_probabilities(network, x, length_buckets, padding)
+            parts.append((test["row_id"].to_numpy(), test["label"].to_numpy(), probabilities))
+    row_ids, labels, probabilities = (np.concatenate(column) for column in zip(*parts))
+    order = np.argsort(row_ids, kind="stable")
+    return row_ids[order], labels[order].astype(np.float32), probabilities[order]
+
+
 @task(
     name="evaluate",
     cache_policy=StageCache(stage="evaluate", fields=()),
@@ -96,13 +120,15 @@ def evaluate(
     import keras
 
     store = store_for(config)
-    x, y, row_ids = select_split(store.read_table(padded), "test")
     with tempfile.TemporaryDirectory() as directory:
         # safe_mode (the default, stated here on purpose) refuses models that carry code.
         classifier = keras.saving.load_model(
             store.copy_to_local(trained.model, directory), safe_mode=True
         )
-    probabilities = predict_probabilities(classifier, x, trained.length_buckets, config.padding)
+    with store.open_parquet(padded) as parquet:
+        row_ids, y, probabilities = score_test_rows(
+            parquet, classifier, trained.length_buckets, config.padding
+        )
     metrics = compute_metrics(y, probabilities)
     create_table_artifact(
         [{"metric": name, "value": value} for name, value in metrics.items()],

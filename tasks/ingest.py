@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -133,34 +135,76 @@ def check_snapshot(counts: dict[str, int], origin: str) -> None:
         raise RetrainError(f"{origin}: the train split has a single class (only {only} reviews)")
 
 
-def build_snapshot(source: RawSource, test_fraction: float) -> tuple[pa.Table, int, str]:
-    """Turn a source table into the raw snapshot.
+def split_method(source: RawSource, test_fraction: float) -> str:
+    """How the snapshot's rows are split into train and test, for the manifest and report."""
+    if source.split_column:
+        return f"column {source.split_column!r}"
+    return f"hash of text, test_fraction={test_fraction}"
+
+
+def snapshot_chunk(
+    chunk: pa.Table, source: RawSource, test_fraction: float, first_row_id: int
+) -> tuple[pa.Table, int]:
+    """Turn one chunk of source rows into snapshot rows numbered from ``first_row_id``.
 
     Returns:
-        The snapshot table, the number of empty texts dropped, and how the split was made.
+        The snapshot rows and the number of empty texts dropped.
     """
-    if source.table.num_rows == 0:
-        raise RetrainError(f"{source.origin}: the dataset is empty")
-    text = source.table[source.text_column]
+    text = chunk[source.text_column]
     require_text(text, source.origin, source.text_column)
-    table = pa.table({"text": text.cast(pa.string()), "label": source.table[source.label_column]})
+    table = pa.table({"text": text.cast(pa.string()), "label": chunk[source.label_column]})
     if source.split_column:
-        table = table.append_column("split", source.table[source.split_column])
+        table = table.append_column("split", chunk[source.split_column])
     table, dropped = drop_empty_texts(table)
-    if table.num_rows == 0:
-        raise RetrainError(f"{source.origin}: every text is empty; nothing is left to train on")
     labels = normalize_labels(table["label"], source.origin, source.label_column)
     if source.split_column:
         splits = normalize_splits(table["split"], source.origin, source.split_column)
-        method = f"column {source.split_column!r}"
     else:
         splits = assign_hash_split(table["text"].combine_chunks(), test_fraction)
-        method = f"hash of text, test_fraction={test_fraction}"
+    row_ids = np.arange(first_row_id, first_row_id + table.num_rows)
     snapshot = pa.table(
-        [pa.array(np.arange(table.num_rows), pa.int64()), table["text"], labels, splits],
-        schema=SNAPSHOT_SCHEMA,
+        [pa.array(row_ids, pa.int64()), table["text"], labels, splits], schema=SNAPSHOT_SCHEMA
     )
-    return snapshot, dropped, method
+    return snapshot, dropped
+
+
+@dataclass
+class SnapshotTally:
+    """What `snapshot_chunks` has seen so far: rows read, rows dropped, and the counts kept."""
+
+    read: int = 0
+    dropped: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, read: int, dropped: int, counts: dict[str, int]) -> None:
+        self.read += read
+        self.dropped += dropped
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+
+
+def snapshot_chunks(
+    source: RawSource, test_fraction: float, chunk_rows: int, tally: SnapshotTally
+) -> Iterator[pa.Table]:
+    """The raw snapshot, ``chunk_rows`` source rows at a time, with ``tally`` kept up to date.
+
+    The checks that need every row (an empty source, no train or test rows, a single class)
+    run after the last chunk, before the consumer can commit what it received.
+
+    Raises:
+        RetrainError: if a chunk or the whole source cannot make a usable snapshot.
+    """
+    require_text(source.schema.field(source.text_column), source.origin, source.text_column)
+    for chunk in source.iter_chunks(chunk_rows):
+        first_row_id = tally.read - tally.dropped
+        snapshot, dropped = snapshot_chunk(chunk, source, test_fraction, first_row_id)
+        tally.add(chunk.num_rows, dropped, count_rows(snapshot))
+        yield snapshot
+    if tally.read == 0:
+        raise RetrainError(f"{source.origin}: the dataset is empty")
+    if tally.read == tally.dropped:
+        raise RetrainError(f"{source.origin}: every text is empty; nothing is left to train on")
+    check_snapshot(tally.counts, source.origin)
 
 
 def source_fingerprint(config: RetrainConfig) -> str:
@@ -179,7 +223,7 @@ INGEST_FIELDS = ("text_column", "label_column", "split_column", "test_fraction")
     **RETRY_SETTINGS,
 )
 def ingest(config: RetrainConfig) -> IngestResult:
-    """Read the configured source, validate it and write the raw snapshot."""
+    """Read the configured source chunk by chunk, validate it and write the raw snapshot."""
     source = read_source(
         config.data,
         text_column=config.text_column,
@@ -188,11 +232,25 @@ def ingest(config: RetrainConfig) -> IngestResult:
         demo_size=config.demo_size,
         seed=config.seed,
     )
-    snapshot, dropped, method = build_snapshot(source, config.test_fraction)
-    counts = count_rows(snapshot)
-    check_snapshot(counts, source.origin)
-    if dropped:
-        get_run_logger().warning("Dropped %d rows with empty or missing text", dropped)
-    params = {"source": source.origin, "split_method": method, "dropped_empty": dropped, **counts}
-    ref = store_for(config).write_table(current_run_id(), "ingest", "snapshot", snapshot, params)
-    return IngestResult(snapshot=ref, rows=counts, dropped_empty=dropped, split_method=method)
+    tally = SnapshotTally()
+    method = split_method(source, config.test_fraction)
+    chunks = snapshot_chunks(source, config.test_fraction, config.chunk_rows, tally)
+    # Written as the chunks come; the checks after the last chunk decide whether it is kept.
+    snapshot = store_for(config).write_batches(
+        current_run_id(),
+        "ingest",
+        "snapshot",
+        SNAPSHOT_SCHEMA,
+        chunks,
+        lambda: {
+            "source": source.origin,
+            "split_method": method,
+            "dropped_empty": tally.dropped,
+            **tally.counts,
+        },
+    )
+    if tally.dropped:
+        get_run_logger().warning("Dropped %d rows with empty or missing text", tally.dropped)
+    return IngestResult(
+        snapshot=snapshot, rows=tally.counts, dropped_empty=tally.dropped, split_method=method
+    )

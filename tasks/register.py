@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import binomtest
 
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
 from rnn_retrain.serving import THRESHOLD
@@ -247,10 +249,8 @@ def _judge(
     config: RetrainConfig,
 ) -> GateDecision:
     """Score the champion on this run's test rows and decide against the challenger's scores."""
-    rows = store.read_table(refs["snapshot"])
-    rows = rows.filter(pc.equal(rows["split"], "test")).sort_by("row_id")
     scored = store.read_table(refs["predictions"]).sort_by("row_id")
-    labels = rows["label"].to_numpy().astype(bool)
+    labels = scored["label"].to_numpy().astype(bool)
     challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
     champion = registry.champion()
     if champion is None or np.mean(challenger_correct) < config.min_accuracy:
@@ -268,10 +268,23 @@ def _judge(
             challenger_accuracy=float(np.mean(challenger_correct)),
         )
     champion_model = registry.load(version=champion_version)
-    probabilities = np.asarray(champion_model.predict(rows["text"].to_pylist()), dtype=np.float64)
+    probabilities = _score_test_texts(champion_model, store, refs["snapshot"], config.chunk_rows)
     return decide_promotion(
         challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, config
     )
+
+
+def _score_test_texts(
+    model: Any, store: ArtifactStore, snapshot: ArtifactRef, chunk_rows: int
+) -> np.ndarray:
+    """A served model's probabilities for the snapshot's test texts, in row id order."""
+    parts = []
+    with store.open_parquet(snapshot) as parquet:
+        for chunk in read_chunks(parquet, ["text", "split"], chunk_rows):
+            texts = chunk.filter(pc.equal(chunk["split"], "test"))["text"]
+            if len(texts):
+                parts.append(np.asarray(model.predict(texts.to_pylist()), dtype=np.float64))
+    return np.concatenate(parts)
 
 
 def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> None:

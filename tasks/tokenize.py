@@ -2,30 +2,47 @@
 
 The standardisation and encoding live in `rnn_retrain.preprocessing`, shared with serving. A
 vocabulary of size N holds the N - 2 most frequent train tokens (ties broken alphabetically, so
-fits are reproducible); ids 0 and 1 are padding and out-of-vocabulary. The stage fits and encodes
-in one pass (`fit_vocabulary_and_encode`); `fit_vocabulary` is the same fit on given tokens.
+fits are reproducible); ids 0 and 1 are padding and out-of-vocabulary. A snapshot that fits in one
+chunk is fitted and encoded in one pass (`fit_vocabulary_and_encode`); a bigger one in two
+streamed passes, the train token counts merged chunk by chunk (`count_chunk_tokens`,
+`merge_token_counts`) and then each chunk encoded, with the same result. `fit_vocabulary` is the
+same fit on given tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.preprocessing import (
     FIRST_TOKEN_ID,
     OOV_ID,
     EncodedSlice,
     dictionary_encode_texts,
+    encode_tokens,
+    tokenize_texts,
 )
 from tasks.caching import StageCache
 from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
 
 VOCABULARY_SCHEMA = pa.schema([("token", pa.string()), ("id", pa.int32()), ("count", pa.int64())])
+TOKEN_IDS_SCHEMA = pa.schema(
+    [
+        ("row_id", pa.int64()),
+        ("split", pa.string()),
+        ("label", pa.int8()),
+        ("token_ids", pa.list_(pa.int32())),
+    ]
+)
 
 
 class TokenizeResult(BaseModel):
@@ -113,6 +130,44 @@ def fit_vocabulary_and_encode(
     return vocabulary_table(dictionary, counts, top), token_ids
 
 
+def count_chunk_tokens(texts: pa.Array | pa.ChunkedArray, is_train: pa.BooleanArray) -> pa.Table:
+    """The (token, count) of every token in the train rows of one chunk of texts."""
+    dictionary, encoded_slices = dictionary_encode_texts(texts)
+    train_rows = is_train.fill_null(False).to_numpy(zero_copy_only=False)
+    counts = count_train_tokens(encoded_slices, train_rows, len(dictionary))
+    seen = counts > 0
+    return pa.table({"token": dictionary.filter(pa.array(seen)), "count": counts[seen]})
+
+
+def merge_token_counts(total: pa.Table | None, chunk: pa.Table) -> pa.Table:
+    """Add one chunk's (token, count) rows to a running total."""
+    if total is None:
+        return chunk
+    merged = pa.concat_tables([total, chunk]).group_by("token").aggregate([("count", "sum")])
+    return pa.table({"token": merged["token"], "count": merged["count_sum"]})
+
+
+def fit_vocabulary_streamed(chunks: Iterator[pa.Table], vocab_size: int) -> pa.Table:
+    """Fit the vocabulary on snapshot chunks (text, split) without holding them all."""
+    total = None
+    for chunk in chunks:
+        is_train = pc.equal(chunk["split"], "train").combine_chunks()
+        total = merge_token_counts(total, count_chunk_tokens(chunk["text"], is_train))
+    if total is None:
+        raise ValueError("no chunks to fit a vocabulary on")
+    tokens = total["token"].combine_chunks()
+    counts = total["count"].to_numpy()
+    return vocabulary_table(tokens, counts, rank_tokens(tokens, counts, vocab_size))
+
+
+def token_ids_table(snapshot: pa.Table, encoded: pa.ListArray) -> pa.Table:
+    """The tokenize stage's rows: a snapshot chunk's ids, split and label with its encoded texts."""
+    return pa.table(
+        [snapshot["row_id"], snapshot["split"], snapshot["label"], encoded],
+        schema=TOKEN_IDS_SCHEMA,
+    )
+
+
 @task(
     name="tokenize",
     cache_policy=StageCache(stage="tokenize", fields=("vocab_size",)),
@@ -120,23 +175,37 @@ def fit_vocabulary_and_encode(
     **RETRY_SETTINGS,
 )
 def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
-    """Fit the vocabulary on train rows and write it with the encoded token ids of all rows."""
+    """Fit the vocabulary on train rows and write it with the encoded token ids of all rows.
+
+    The result does not depend on ``chunk_rows``: only how much is held in memory at once does.
+    """
     store = store_for(config)
-    table = store.read_table(snapshot)
-    is_train = pc.equal(table["split"], "train").combine_chunks()
-    vocabulary, encoded = fit_vocabulary_and_encode(table["text"], is_train, config.vocab_size)
-    token_ids = pa.table(
-        {
-            "row_id": table["row_id"],
-            "split": table["split"],
-            "label": table["label"],
-            "token_ids": encoded,
-        }
-    )
     run_id = current_run_id()
     params = {"vocab_size": config.vocab_size, "fitted_on": "train"}
+    with store.open_parquet(snapshot) as parquet:
+        if parquet.metadata.num_rows <= config.chunk_rows:
+            vocabulary, token_ids = _fit_and_encode_at_once(parquet, config.vocab_size)
+            chunks: Iterator[pa.Table] = iter([token_ids])
+        else:
+            vocabulary = fit_vocabulary_streamed(
+                read_chunks(parquet, ["text", "split"], config.chunk_rows), config.vocab_size
+            )
+            chunks = (
+                token_ids_table(chunk, encode_tokens(tokenize_texts(chunk["text"]), vocabulary))
+                for chunk in read_chunks(parquet, None, config.chunk_rows)
+            )
+        token_ids_ref = store.write_batches(
+            run_id, "tokenize", "token_ids", TOKEN_IDS_SCHEMA, chunks, params
+        )
     return TokenizeResult(
         vocabulary=store.write_table(run_id, "tokenize", "vocabulary", vocabulary, params),
-        token_ids=store.write_table(run_id, "tokenize", "token_ids", token_ids, params),
+        token_ids=token_ids_ref,
         vocabulary_size=FIRST_TOKEN_ID + vocabulary.num_rows,
     )
+
+
+def _fit_and_encode_at_once(parquet: pq.ParquetFile, vocab_size: int) -> tuple[pa.Table, pa.Table]:
+    table = parquet.read()
+    is_train = pc.equal(table["split"], "train").combine_chunks()
+    vocabulary, encoded = fit_vocabulary_and_encode(table["text"], is_train, vocab_size)
+    return vocabulary, token_ids_table(table, encoded)

@@ -1,10 +1,14 @@
 """Train: the tutorial's recurrent classifier, built from the configuration and fitted with early stopping.
 
 The Keras model and fit loop live in `rnn_retrain.modeling`, imported only when the task trains.
+Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote each group
+as a random sample of the rows), so the padded data need not fit in memory; what is held for
+every row is its length and role, a few bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -15,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.batching import bucket_boundaries, sequence_lengths
+from rnn_retrain.batching import FIT, RowGroups, assign_roles, bucket_boundaries
+from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.locks import lock_if_free
 from rnn_retrain.quiet import load_tensorflow_quietly
@@ -81,14 +87,32 @@ def history_table(rows: list[dict[str, float]]) -> pa.Table:
     )
 
 
-def select_split(table: pa.Table, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The padded ids, labels and row ids of one split of a padded table."""
-    rows = table.filter(pc.equal(table["split"], split))
-    return (
-        to_matrix(rows["x"]),
-        rows["label"].to_numpy().astype(np.float32),
-        rows["row_id"].to_numpy(),
+def stored_rows(parquet: pq.ParquetFile, validation_fraction: float, seed: int) -> RowGroups:
+    """The padded rows of a Parquet file as `RowGroups`: one group per Parquet row group.
+
+    The validation rows are a seeded random ``validation_fraction`` of the train split, the
+    same whatever the row groups (`rnn_retrain.chunks.validation_cutoff`).
+    """
+    groups = range(parquet.metadata.num_row_groups)
+    row_ids, is_train, lengths = [], [], []
+    for group in groups:
+        table = parquet.read_row_group(group, columns=["row_id", "split", "length"])
+        row_ids.append(table["row_id"].to_numpy())
+        is_train.append(pc.equal(table["split"], "train").to_numpy())
+        lengths.append(table["length"].to_numpy())
+    train_hashes = np.concatenate(
+        [row_hash(ids[mask], seed) for ids, mask in zip(row_ids, is_train)]
     )
+    cutoff = validation_cutoff(train_hashes, validation_fraction)
+    roles = [assign_roles(ids, mask, cutoff, seed) for ids, mask in zip(row_ids, is_train)]
+
+    # One group stays in memory: all of the data when it fits one group, read once.
+    @functools.lru_cache(maxsize=1)
+    def read(group: int) -> tuple[np.ndarray, np.ndarray]:
+        table = parquet.read_row_group(group, columns=["label", "x"])
+        return to_matrix(table["x"]), table["label"].to_numpy().astype(np.float32)
+
+    return RowGroups(lengths, roles, read)
 
 
 @task(
@@ -112,10 +136,6 @@ def train(
 
     run_logger = get_run_logger()
     store = store_for(config)
-    x, y, _ = select_split(
-        store.read_table(padded, columns=["split", "label", "row_id", "x"]), "train"
-    )
-    boundaries = bucket_boundaries(sequence_lengths(x), config.length_buckets, config.maxlen)
     model = build_model(vocabulary_size, config)
     started = time.perf_counter()
     update_progress = training_progress(config.epochs)
@@ -127,7 +147,12 @@ def train(
     folder = stage_folder("train", candidate)
     # Two runs training the same data and recipe at once must not share a checkpoint folder:
     # the first holds it (the OS frees the lock if it dies), a second keeps its own.
-    with lock_if_free(checkpoint_dir.with_name(f"{key}.lock")) as owner:
+    with (
+        lock_if_free(checkpoint_dir.with_name(f"{key}.lock")) as owner,
+        store.open_parquet(padded) as parquet,
+    ):
+        rows = stored_rows(parquet, config.validation_fraction, config.seed)
+        boundaries = bucket_boundaries(rows.role_lengths(FIT), config.length_buckets, config.maxlen)
         if not owner:
             run_logger.warning(
                 "Another run is training the same data and recipe; this run keeps its own "
@@ -136,8 +161,7 @@ def train(
             checkpoint_dir = checkpoint_dir.with_name(f"{key}-{run_id}")
         outcome = fit_model(
             model,
-            x,
-            y,
+            rows,
             config,
             report=run_logger.info,
             on_epoch=update_progress,

@@ -12,9 +12,11 @@ every run and travels with the registered model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import get_run_logger, task
@@ -22,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.preprocessing import tokenize_texts
@@ -72,15 +75,19 @@ class ValidationResult(BaseModel):
 # Measurements: pure functions of arrays.
 
 
-def duplicate_share(texts: pa.ChunkedArray | pa.Array) -> float:
+def text_hashes(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each text: what duplicates and leakage are counted on, 8 bytes a row."""
+    return pd.util.hash_array(np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def duplicate_share(hashes: np.ndarray) -> float:
     """Share of rows whose text repeats an earlier row's text."""
-    return 1.0 - len(pc.unique(texts)) / max(len(texts), 1)
+    return 1.0 - len(np.unique(hashes)) / max(len(hashes), 1)
 
 
-def leakage_share(train_texts: pa.ChunkedArray, test_texts: pa.ChunkedArray) -> float:
+def leakage_share(train_hashes: np.ndarray, test_hashes: np.ndarray) -> float:
     """Share of test rows whose text also appears among the train rows."""
-    leaked = pc.sum(pc.is_in(test_texts, value_set=pc.unique(train_texts))).as_py() or 0
-    return leaked / max(len(test_texts), 1)
+    return float(np.isin(test_hashes, train_hashes).sum()) / max(len(test_hashes), 1)
 
 
 def minority_share(labels: np.ndarray) -> float:
@@ -89,12 +96,60 @@ def minority_share(labels: np.ndarray) -> float:
     return min(positive, 1.0 - positive)
 
 
-def oov_rate(tokens: pa.ListArray, vocabulary_tokens: pa.Array) -> float:
-    """Share of all tokens that are not in ``vocabulary_tokens``."""
+def count_oov(tokens: pa.ListArray, vocabulary_tokens: pa.Array) -> np.ndarray:
+    """How many tokens are not in ``vocabulary_tokens``, and how many tokens there are."""
     flat = tokens.flatten()
-    if len(flat) == 0:
-        return 0.0
-    return 1.0 - pc.sum(pc.is_in(flat, value_set=vocabulary_tokens)).as_py() / len(flat)
+    known = pc.sum(pc.is_in(flat, value_set=vocabulary_tokens)).as_py() or 0
+    return np.array([len(flat) - known, len(flat)], dtype=np.int64)
+
+
+def rate(counts: np.ndarray) -> float:
+    """The share ``counts[0] / counts[1]`` (0 when there is nothing to count)."""
+    return float(counts[0] / counts[1]) if counts[1] else 0.0
+
+
+@dataclass(frozen=True)
+class DataStats:
+    """What the checks read, gathered chunk by chunk: about 14 bytes a row, never the texts."""
+
+    hashes: np.ndarray  # uint64: each row's text hash.
+    is_train: np.ndarray  # bool: the row is in the train split.
+    labels: np.ndarray  # int8: each row's label.
+    lengths: np.ndarray  # int64: tokens in each row's text.
+    own_oov: np.ndarray  # Train tokens outside this run's vocabulary, and all train tokens.
+    champion_oov: np.ndarray  # Tokens outside the champion's vocabulary, and all tokens.
+
+
+def measure_chunk(
+    chunk: pa.Table, vocabulary: pa.Array, champion_vocabulary: pa.Array | None
+) -> DataStats:
+    """Measure one chunk of the snapshot (text, label, split) under both vocabularies."""
+    tokens = tokenize_texts(chunk["text"])
+    is_train = pc.equal(chunk["split"], "train").combine_chunks()
+    return DataStats(
+        hashes=text_hashes(chunk["text"]),
+        is_train=is_train.to_numpy(zero_copy_only=False),
+        labels=chunk["label"].to_numpy(),
+        lengths=pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64),
+        own_oov=count_oov(tokens.filter(is_train), vocabulary),
+        champion_oov=(
+            np.zeros(2, np.int64)
+            if champion_vocabulary is None
+            else count_oov(tokens, champion_vocabulary)
+        ),
+    )
+
+
+def combine_stats(parts: list[DataStats]) -> DataStats:
+    """One `DataStats` for the chunks measured apart."""
+    return DataStats(
+        hashes=np.concatenate([part.hashes for part in parts]),
+        is_train=np.concatenate([part.is_train for part in parts]),
+        labels=np.concatenate([part.labels for part in parts]),
+        lengths=np.concatenate([part.lengths for part in parts]),
+        own_oov=np.sum([part.own_oov for part in parts], axis=0),
+        champion_oov=np.sum([part.champion_oov for part in parts], axis=0),
+    )
 
 
 def length_deciles(lengths: np.ndarray) -> list[float]:
@@ -140,19 +195,14 @@ def judge(
 
 
 def check_data(
-    snapshot: pa.Table,
-    tokens: pa.ListArray,
-    champion_profile: dict[str, Any] | None,
-    config: RetrainConfig,
+    stats: DataStats, champion_profile: dict[str, Any] | None, config: RetrainConfig
 ) -> list[Finding]:
-    """Run every data check on the snapshot (text, label, split) and its tokens."""
-    is_train = pc.equal(snapshot["split"], "train").combine_chunks()
-    train, test = snapshot.filter(is_train), snapshot.filter(pc.invert(is_train))
-    lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
+    """Run every data check on the snapshot's measurements."""
+    is_train = stats.is_train
     findings = [
         judge(
             "duplicates",
-            duplicate_share(snapshot["text"]),
+            duplicate_share(stats.hashes),
             config.max_duplicate_share,
             True,
             config,
@@ -160,7 +210,7 @@ def check_data(
         ),
         judge(
             "class_balance",
-            minority_share(train["label"].to_numpy()),
+            minority_share(stats.labels[is_train]),
             config.min_class_share,
             False,
             config,
@@ -168,7 +218,7 @@ def check_data(
         ),
         judge(
             "leakage",
-            leakage_share(train["text"], test["text"]),
+            leakage_share(stats.hashes[is_train], stats.hashes[~is_train]),
             config.max_leakage_share,
             True,
             config,
@@ -176,7 +226,7 @@ def check_data(
         ),
         judge(
             "truncation",
-            float(np.mean(lengths > config.maxlen)),
+            float(np.mean(stats.lengths > config.maxlen)),
             config.max_truncated_share,
             True,
             config,
@@ -189,14 +239,10 @@ def check_data(
             Finding(check=check, severity="skipped", value=None, limit=None, message=reason)
             for check in ("oov_rate", "length_drift")
         ]
-    increase = oov_rate(tokens, pa.array(champion_profile["vocabulary"], pa.string())) - float(
-        champion_profile["oov_rate"]
-    )
-    train_lengths = lengths[is_train.to_numpy(zero_copy_only=False)]
     return findings + [
         judge(
             "oov_rate",
-            increase,
+            rate(stats.champion_oov) - float(champion_profile["oov_rate"]),
             config.max_oov_increase,
             True,
             config,
@@ -204,7 +250,7 @@ def check_data(
         ),
         judge(
             "length_drift",
-            length_psi(train_lengths, champion_profile["length_deciles"]),
+            length_psi(stats.lengths[is_train], champion_profile["length_deciles"]),
             config.max_length_psi,
             True,
             config,
@@ -214,15 +260,13 @@ def check_data(
     ]
 
 
-def profile_data(snapshot: pa.Table, tokens: pa.ListArray, vocabulary: pa.Table) -> dict[str, Any]:
+def profile_data(stats: DataStats, vocabulary: pa.Table) -> dict[str, Any]:
     """What a later run compares its data with: vocabulary, OOV rate and length deciles (train)."""
-    is_train = pc.equal(snapshot["split"], "train").combine_chunks()
-    train_tokens = tokens.filter(is_train)
     return {
         "vocabulary": vocabulary["token"].to_pylist(),
-        "oov_rate": oov_rate(train_tokens, vocabulary["token"].combine_chunks()),
-        "length_deciles": length_deciles(pc.list_value_length(train_tokens).to_numpy()),
-        "train_rows": len(train_tokens),
+        "oov_rate": rate(stats.own_oov),
+        "length_deciles": length_deciles(stats.lengths[stats.is_train]),
+        "train_rows": int(stats.is_train.sum()),
     }
 
 
@@ -264,12 +308,24 @@ def champion_fingerprint(config: RetrainConfig) -> str:
 def validate(
     snapshot: ArtifactRef, vocabulary: ArtifactRef, config: RetrainConfig
 ) -> ValidationResult:
-    """Check the snapshot; stop the run on a hard violation, else write this run's data profile."""
+    """Check the snapshot; stop the run on a hard violation, else write this run's data profile.
+
+    The snapshot is read ``chunk_rows`` rows at a time; what the checks keep is a few bytes a row.
+    """
     store = store_for(config)
-    table = store.read_table(snapshot, columns=["text", "label", "split"])
-    tokens = tokenize_texts(table["text"])
-    registry = ModelRegistry(config.tracking_uri, config.model_name)
-    findings = check_data(table, tokens, registry.champion_data_profile(), config)
+    own_vocabulary = store.read_table(vocabulary)
+    champion_profile = ModelRegistry(config.tracking_uri, config.model_name).champion_data_profile()
+    champion_vocabulary = (
+        None if champion_profile is None else pa.array(champion_profile["vocabulary"], pa.string())
+    )
+    with store.open_parquet(snapshot) as parquet:
+        stats = combine_stats(
+            [
+                measure_chunk(chunk, own_vocabulary["token"].combine_chunks(), champion_vocabulary)
+                for chunk in read_chunks(parquet, ["text", "label", "split"], config.chunk_rows)
+            ]
+        )
+    findings = check_data(stats, champion_profile, config)
     create_markdown_artifact(
         render_findings(findings), key=DATA_GATE_ARTIFACT_KEY, description="Data gate findings"
     )
@@ -279,6 +335,6 @@ def validate(
             logger.warning("Data gate %s: %s: %s", finding.severity, finding.check, finding.message)
     if any(finding.severity == "error" for finding in findings):
         raise DataGateError(describe_failure(findings))
-    profile = profile_data(table, tokens, store.read_table(vocabulary))
+    profile = profile_data(stats, own_vocabulary)
     ref = store.write_json(current_run_id(), "validate", "data_profile", profile)
     return ValidationResult(findings=findings, profile=ref)

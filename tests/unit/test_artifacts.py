@@ -63,3 +63,33 @@ def test_file_uris_are_accepted(tmp_path: Path):
 def test_default_root_follows_retrain_home(retrain_home: Path):
     assert default_root() == str(retrain_home / "artifacts")
     assert ArtifactStore().root == str(retrain_home / "artifacts")
+
+
+def test_batches_stream_into_one_artifact_with_a_row_group_each(store: ArtifactStore):
+    schema = pa.schema([("row_id", pa.int64())])
+    chunks = (pa.table({"row_id": list(range(start, start + 3))}) for start in (0, 3, 6))
+    ref = store.write_batches("run-1", "pad", "padded", schema, chunks, lambda: {"done": True})
+    assert ref.rows == 9 and store.read_manifest(ref)["params"] == {"done": True}
+    with store.open_parquet(ref) as parquet:
+        assert parquet.metadata.num_row_groups == 3
+        assert parquet.read_row_group(1)["row_id"].to_pylist() == [3, 4, 5]
+    assert store.read_table(ref)["row_id"].to_pylist() == list(range(9))
+
+
+def test_a_stream_that_fails_stores_nothing(store: ArtifactStore, tmp_path: Path):
+    def chunks():
+        yield pa.table({"a": [1, 2]})
+        raise ValueError("bad chunk")
+
+    with pytest.raises(ValueError, match="bad chunk"):
+        store.write_batches("run-1", "ingest", "snapshot", pa.schema([("a", pa.int64())]), chunks())
+    assert [path.name for path in (tmp_path / "artifacts").rglob("*") if path.is_file()] == []
+
+
+def test_opening_an_altered_parquet_artifact_is_refused(store: ArtifactStore):
+    ref = store.write_table("run-1", "pad", "padded", pa.table({"a": [1, 2]}))
+    with open(ref.uri, "ab") as file:
+        file.write(b"tampered")
+    with pytest.raises(IntegrityError, match="padded.parquet"):
+        with store.open_parquet(ref):
+            pass

@@ -95,7 +95,10 @@ def test_a_local_archive_can_be_passed_as_data(archive):
         demo_size=100,
         seed=0,
     )
-    assert source.table.num_rows == 5 and source.split_column == "split"
+    assert (
+        sum(chunk.num_rows for chunk in source.iter_chunks(2)) == 5
+        and source.split_column == "split"
+    )
 
 
 def test_a_broken_archive_is_refused(tmp_path: Path):

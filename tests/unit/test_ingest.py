@@ -4,12 +4,13 @@ import pytest
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.sources import RawSource
 from tasks.ingest import (
+    SnapshotTally,
     assign_hash_split,
-    build_snapshot,
     check_snapshot,
     count_rows,
     normalize_labels,
     normalize_splits,
+    snapshot_chunks,
 )
 
 
@@ -68,23 +69,38 @@ def source(**columns) -> RawSource:
     return RawSource(table, "f.csv", "text", "label", split)
 
 
-def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows():
-    snapshot, dropped, method = build_snapshot(
+def build_snapshot(raw: RawSource, chunk_rows: int = 1000) -> tuple[pa.Table, SnapshotTally]:
+    tally = SnapshotTally()
+    chunks = list(snapshot_chunks(raw, 0.5, chunk_rows, tally))
+    return pa.concat_tables(chunks), tally
+
+
+@pytest.mark.parametrize("chunk_rows", [1000, 2, 1])
+def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows(chunk_rows):
+    snapshot, tally = build_snapshot(
         source(
-            text=["good", None, "  ", "bad", "fine"],
-            label=[1, 0, 1, 0, 1],
-            split=["train", "train", "test", "test", "test"],
+            text=["good", None, "  ", "bad", "fine", "ok"],
+            label=[1, 0, 1, 0, 1, 0],
+            split=["train", "train", "test", "test", "test", "train"],
         ),
-        test_fraction=0.5,
+        chunk_rows,
     )
-    assert dropped == 2
+    assert tally.dropped == 2 and tally.read == 6
     assert snapshot.to_pydict() == {
-        "row_id": [0, 1, 2],
-        "text": ["good", "bad", "fine"],
-        "label": [1, 0, 1],
-        "split": ["train", "test", "test"],
+        "row_id": [0, 1, 2, 3],
+        "text": ["good", "bad", "fine", "ok"],
+        "label": [1, 0, 1, 0],
+        "split": ["train", "test", "test", "train"],
     }
-    assert method == "column 'split'"
+    assert tally.counts == count_rows(snapshot)
+
+
+def test_a_hash_split_is_the_same_whatever_the_chunks(demo_table):
+    raw = RawSource(demo_table, "demo", "text", "label", None)
+    whole, _ = build_snapshot(raw, chunk_rows=10_000)
+    chunked, tally = build_snapshot(raw, chunk_rows=7)
+    assert chunked.equals(whole)
+    assert tally.counts["train"] > 0 and tally.counts["test"] > 0
 
 
 @pytest.mark.parametrize(
@@ -100,7 +116,7 @@ def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows():
 )
 def test_unusable_sources_are_refused(columns, message):
     with pytest.raises(RetrainError, match=f"f.csv: {message}"):
-        build_snapshot(source(**columns), test_fraction=0.5)
+        build_snapshot(source(**columns))
 
 
 def counts_for(labels, splits):

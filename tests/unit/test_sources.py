@@ -19,20 +19,29 @@ def read(data, **overrides):
     return read_source(str(data), **{**options, **overrides})
 
 
+def read_all(source, chunk_rows=64) -> pa.Table:
+    """Every row the source yields, read in chunks of ``chunk_rows``."""
+    chunks = list(source.iter_chunks(chunk_rows))
+    assert all(chunk.num_rows == chunk_rows for chunk in chunks[:-1])
+    return pa.concat_tables(chunks)
+
+
 def test_csv_with_custom_column_names(reviews_csv):
     source = read(reviews_csv, text_column="review", label_column="sentiment")
-    assert source.table.column_names == ["review", "sentiment"]
-    assert source.table.num_rows == 300
+    table = read_all(source)
+    assert table.column_names == ["review", "sentiment"]
+    assert table.num_rows == 300
     assert source.split_column is None
 
 
-def test_parquet_folder_and_glob_are_read_as_one_table(tmp_path: Path, demo_table):
+def test_parquet_folder_and_glob_are_read_as_one_table_in_even_chunks(tmp_path: Path, demo_table):
     folder = tmp_path / "weeks"
     folder.mkdir()
-    pq.write_table(demo_table.slice(0, 100), folder / "week-01.parquet")
+    pq.write_table(demo_table.slice(0, 100), folder / "week-01.parquet", row_group_size=30)
     pq.write_table(demo_table.slice(100), folder / "week-02.parquet")
-    assert read(folder).table.num_rows == 300
-    assert read(folder / "week-*.parquet").table.num_rows == 300
+    # Chunks cross row groups and files: 64-row chunks out of 30-, 10- and 200-row pieces.
+    assert read_all(read(folder)).equals(demo_table)
+    assert read_all(read(folder / "week-*.parquet"), chunk_rows=7).equals(demo_table)
 
 
 def test_split_column_is_used_when_present(tmp_path: Path):
@@ -74,7 +83,7 @@ def test_corrupt_parquet_is_refused(tmp_path: Path):
 
 def test_demo_source_is_generated(tmp_path: Path):
     source = read("demo")
-    assert source.origin == "demo" and source.table.num_rows == 200
+    assert source.origin == "demo" and read_all(source).num_rows == 200
 
 
 def test_a_folder_per_week_is_one_source_whose_fingerprint_sees_a_new_week(
@@ -87,10 +96,10 @@ def test_a_folder_per_week_is_one_source_whose_fingerprint_sees_a_new_week(
         (root / f"week={week}").mkdir(parents=True)
         pq.write_table(demo_table[rows], root / f"week={week}" / "part-0.parquet")
     before = fingerprint_source(str(root), demo_size=0, seed=0)
-    assert read(root).table.num_rows == 200
+    assert read_all(read(root)).num_rows == 200
     assert fingerprint_source(str(root), demo_size=0, seed=0) == before  # Same bytes, same key.
 
     (root / "week=2026-11-30").mkdir()
     pq.write_table(demo_table[200:300], root / "week=2026-11-30" / "part-0.parquet")
-    assert read(root).table.num_rows == 300
+    assert read_all(read(root)).num_rows == 300
     assert fingerprint_source(str(root), demo_size=0, seed=0) != before

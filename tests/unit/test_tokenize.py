@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 from rnn_retrain.preprocessing import ITEMS_PER_SLICE, OOV_ID, encode_tokens, tokenize_texts
-from tasks.tokenize import fit_vocabulary, fit_vocabulary_and_encode
+from tasks.tokenize import fit_vocabulary, fit_vocabulary_and_encode, fit_vocabulary_streamed
 
 
 def tokens_of(*texts: str) -> list[list[str]]:
@@ -152,3 +152,13 @@ def test_fit_and_encode_treats_null_split_rows_as_not_train():
     vocabulary, token_ids = fit_vocabulary_and_encode(texts, pa.array([True, None]), 10)
     assert vocabulary["token"].to_pylist() == ["seen"]
     assert token_ids.to_pylist() == [[2, 2], [OOV_ID]]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 13, 500])
+def test_a_vocabulary_fitted_chunk_by_chunk_is_the_one_fitted_at_once(chunk_rows):
+    texts = pa.array(random_texts(400, seed=3) + TRICKY_TEXTS)
+    splits = pa.array(np.where(np.random.default_rng(4).random(len(texts)) < 0.7, "train", "test"))
+    table = pa.table({"text": texts, "split": splits})
+    at_once, _ = fit_vocabulary_and_encode(texts, pc.equal(splits, "train"), 60)
+    chunks = (pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=chunk_rows))
+    assert fit_vocabulary_streamed(chunks, 60).equals(at_once)

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 from keras import layers
 
+from rnn_retrain.batching import FIT, VALIDATION, assign_roles, rows_in_memory
+from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.modeling import build_model, carve_validation, fit_model
+from rnn_retrain.modeling import build_model, fit_model
 from tasks.train import history_table
 
 
@@ -30,15 +32,25 @@ def test_stacked_bidirectional_layers():
     assert model.predict(np.ones((2, 5), np.int32), verbose=0).shape == (2, 1)
 
 
-def test_validation_cut_is_deterministic_disjoint_and_complete():
-    fit, held_out = carve_validation(100, 0.2, seed=3)
-    again_fit, again_held_out = carve_validation(100, 0.2, seed=3)
-    np.testing.assert_array_equal(held_out, again_held_out)
-    assert len(held_out) == 20 and not set(fit) & set(held_out)
-    assert sorted([*fit, *held_out]) == list(range(100))
-    assert not np.array_equal(carve_validation(100, 0.2, seed=4)[1], held_out)
-    # The cut is a shuffle, not the tail: a label-sorted train split still validates on both labels.
-    assert held_out.min() < 50 <= held_out.max()
+def held_out_rows(row_ids: np.ndarray, seed: int, groups: int = 1) -> list[int]:
+    """The validation rows when the train rows come in ``groups`` groups."""
+    cutoff = validation_cutoff(row_hash(row_ids, seed), 0.2)
+    parts = np.array_split(row_ids, groups)
+    roles = [assign_roles(part, np.ones(len(part), bool), cutoff, seed) for part in parts]
+    return sorted(int(row) for part, role in zip(parts, roles) for row in part[role == VALIDATION])
+
+
+def test_validation_cut_is_exact_seeded_and_the_same_whatever_the_groups():
+    row_ids = np.arange(100) * 7 + 3
+    held_out = held_out_rows(row_ids, seed=3)
+    assert len(held_out) == 20
+    assert held_out == held_out_rows(row_ids, seed=3, groups=6)
+    assert held_out != held_out_rows(row_ids, seed=4)
+    # The cut is random, not the tail: a label-sorted train split still validates on both labels.
+    assert min(held_out) < row_ids[50] <= max(held_out)
+    is_train = np.arange(100) % 2 == 0  # Test rows are never fitted on nor validated on.
+    roles = assign_roles(row_ids, is_train, validation_cutoff(row_hash(row_ids, 3), 0.2), 3)
+    assert not roles[~is_train].any() and (roles[is_train] > 0).all()
 
 
 def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
@@ -50,7 +62,9 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
         cell="gru", epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0
     )
     lines: list[str] = []
-    outcome = fit_model(build_model(6, config), x, y, config, report=lines.append)
+    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
+    assert (rows.count(FIT), rows.count(VALIDATION)) == (320, 80)
+    outcome = fit_model(build_model(6, config), rows, config, report=lines.append)
     assert len(lines) == 8 and lines[0].startswith("epoch 1/8 ")
     assert outcome.rows[-1]["val_accuracy"] > 0.9
     assert (outcome.fit_rows, outcome.validation_rows) == (320, 80)
@@ -74,7 +88,8 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     config = RetrainConfig(
         cell="simplernn", epochs=30, learning_rate=0.05, early_stopping_patience=2, units=8
     )
-    outcome = fit_model(build_model(30, config), x, y, config, report=lambda line: None)
+    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
+    outcome = fit_model(build_model(30, config), rows, config, report=lambda line: None)
     assert outcome.epochs_run < 30
     assert outcome.best_epoch == outcome.epochs_run - 2
 
@@ -96,6 +111,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     x = rng.integers(2, 5, size=(200, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
     config = RetrainConfig(cell="gru", epochs=4, units=4, early_stopping_patience=0)
+    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
     checkpoints = tmp_path / "checkpoints"
     real_fit = keras.Model.fit
 
@@ -106,8 +122,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fit_model(
             build_model(6, config),
-            x,
-            y,
+            rows,
             config,
             report=lambda line: None,
             checkpoint_dir=checkpoints,
@@ -116,7 +131,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
 
     lines: list[str] = []
     outcome = fit_model(
-        build_model(6, config), x, y, config, report=lines.append, checkpoint_dir=checkpoints
+        build_model(6, config), rows, config, report=lines.append, checkpoint_dir=checkpoints
     )
     assert [line.split()[1] for line in lines] == ["3/4", "4/4"]  # Only epochs 3 and 4 ran again.
     assert [row["epoch"] for row in outcome.rows] == [1, 2, 3, 4]
