@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from rich.console import Console
 from rich.table import Table
 
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.quiet import load_tensorflow_quietly
+from rnn_retrain.report import output_console
 from rnn_retrain.serving import THRESHOLD
 
 
@@ -107,7 +107,7 @@ def predict_command(args: argparse.Namespace) -> int:
     scored = table.append_column("probability", probabilities).append_column(
         "prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
     )
-    console = Console()
+    console = output_console()
     if args.out:
         write_scores(scored, args.out)
         console.print(
@@ -148,7 +148,7 @@ def list_command(args: argparse.Namespace) -> int:
             tags.get("gate.decision", "pending"),
             tags.get("gate.reason", ""),
         )
-    Console().print(table)
+    output_console().print(table)
     return 0
 
 
@@ -156,7 +156,7 @@ def show_command(args: argparse.Namespace) -> int:
     """``retrain models show``: one version's aliases, metrics, gate decision and lineage."""
     registry = _registry(args)
     version = registry.get_version(**_chosen(args))
-    console = Console()
+    console = output_console()
     console.print(
         f"[bold]{args.model_name} v{version.version}[/bold]  "
         f"aliases: {', '.join(sorted(version.aliases)) or '-'}"
@@ -187,7 +187,7 @@ def history_command(args: argparse.Namespace) -> int:
         move = registry.champion_at(when)
         if move is None:
             raise RetrainError(f"model {args.model_name!r} had no champion at {when.isoformat()}")
-        Console().print(
+        output_console().print(
             f"v{move.version} was champion at {when.isoformat()} (since {move.at}: {move.reason})"
         )
         return 0
@@ -206,14 +206,14 @@ def history_command(args: argparse.Namespace) -> int:
             move.flow_run_id or "-",
             move.reason,
         )
-    Console().print(table)
+    output_console().print(table)
     return 0
 
 
 def rollback_command(args: argparse.Namespace) -> int:
     """``retrain models rollback``: put the previous champion back."""
     move = _registry(args).rollback(reason=args.reason)
-    Console().print(f"champion: v{move.previous_version} → v{move.version} ({move.reason})")
+    output_console().print(f"champion: v{move.previous_version} → v{move.version} ({move.reason})")
     return 0
 
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+# Width of the printed tables when the output is not a terminal (rich would use 80 columns).
+PIPED_WIDTH = 160
+
+
+def output_console() -> Console:
+    """The console the CLI prints to: the terminal's width, or `PIPED_WIDTH` when piped.
+
+    Piped to a file or a CI log, rich would wrap the tables at 80 columns; ``COLUMNS`` still
+    sets the width when it is given.
+    """
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_WIDTH)
+
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
 
@@ -43,7 +60,7 @@ def describe_verdict(decision: Any) -> str:
 
 def print_summary(summary: Any, console: Console | None = None) -> None:
     """Print what a retraining run did and how well the model scored."""
-    console = console or Console()
+    console = console or output_console()
     if summary.stages:
         console.print(stages_table(summary.stages))
     rows = summary.rows
@@ -157,7 +174,7 @@ def render_run_report(summary: Any) -> str:
 
 def print_comparison(summary: Any, console: Console | None = None) -> None:
     """Print a sweep's comparison table and what the registry decided for the chosen one."""
-    console = console or Console()
+    console = console or output_console()
     table = Table(title="Sweep candidates (chosen on validation loss)", header_style="bold")
     columns = ("candidate", "params", "val_loss", "accuracy", "f1", "roc_auc", "train_s", "outcome")
     for column in columns:

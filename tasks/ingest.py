@@ -194,7 +194,9 @@ def snapshot_chunks(
     Raises:
         RetrainError: if a chunk or the whole source cannot make a usable snapshot.
     """
-    require_text(source.schema.field(source.text_column), source.origin, source.text_column)
+    text_field = source.schema.field(source.text_column)
+    if not pa.types.is_null(text_field.type):  # A header-only CSV: "empty" says more.
+        require_text(text_field, source.origin, source.text_column)
     for chunk in source.iter_chunks(chunk_rows):
         first_row_id = tally.read - tally.dropped
         snapshot, dropped = snapshot_chunk(chunk, source, test_fraction, first_row_id)

@@ -1,0 +1,111 @@
+"""Peak memory on data ten times IMDB: every row in one chunk against streamed chunks.
+
+Builds a dataset ``--copies`` times the given reviews (the rows replicated, one Parquet file per
+copy, like a folder of weekly files; the data gate warns about the duplicates) and runs
+``retrain run`` on it twice, one epoch each, in fresh processes with fresh homes:
+
+- in memory: ``--chunk-rows`` at least the row count, so every stage holds every row at once
+  (what the pipeline did before it streamed);
+- streamed: ``--chunk-rows 50000`` (about one IMDB), so every stage holds one chunk at a time.
+
+It reports each run's peak resident memory (of the largest process: the flow's, not Prefect's
+API server), its wall time and test accuracy, and the streamed/in-memory ratio.
+
+    python benchmarks/memory.py --data ../shared/datasets/imdb/reviews.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pipeline import RETRAIN, accuracy_from  # noqa: E402
+
+STREAMED_CHUNK_ROWS = 50_000
+
+
+def replicate(path: str, copies: int, folder: Path) -> int:
+    """Write ``copies`` copies of the reviews as one file each; the number of rows written."""
+    table = pq.read_table(path, columns=["text", "label", "split"])
+    folder.mkdir(parents=True)
+    for copy in range(copies):
+        pq.write_table(table, folder / f"week-{copy:02d}.parquet")
+    return table.num_rows * copies
+
+
+def measured_run(data: Path, chunk_rows: int, epochs: int, home: Path) -> dict[str, float]:
+    """``retrain run`` in a fresh process: peak RSS (GiB), wall seconds and test accuracy."""
+    command = [
+        RETRAIN, "run", "--data", str(data), "--epochs", str(epochs),
+        "--chunk-rows", str(chunk_rows),
+    ]  # fmt: skip
+    home.mkdir(parents=True)
+    env = {**os.environ, "RETRAIN_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
+    with open(home / "output.txt", "w") as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        # wait4's usage covers the process and its waited-for children; ru_maxrss (KiB on
+        # Linux) is the peak of the largest of them.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    text = (home / "output.txt").read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"retrain run failed:\n{text[-3000:]}")
+    return {
+        "peak_gib": usage.ru_maxrss / 2**20,
+        "seconds": seconds,
+        "accuracy": accuracy_from(text),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="Parquet with text, label, split")
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "reviews"
+        rows = replicate(args.data, args.copies, folder)
+        in_memory = measured_run(folder, rows, args.epochs, Path(scratch) / "in-memory")
+        streamed = measured_run(
+            folder, STREAMED_CHUNK_ROWS, args.epochs, Path(scratch) / "streamed"
+        )
+
+    table = Table(title=f"retrain run on {rows:,} rows ({args.copies}× the input), "
+                        f"{args.epochs} epoch(s)")  # fmt: skip
+    for column in ("", "in memory", "streamed", "streamed / in memory"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("chunk rows", f"{rows:,}", f"{STREAMED_CHUNK_ROWS:,}", "")
+    table.add_row(
+        "peak RSS GiB",
+        f"{in_memory['peak_gib']:.2f}",
+        f"{streamed['peak_gib']:.2f}",
+        f"{streamed['peak_gib'] / in_memory['peak_gib']:.2f}",
+    )
+    table.add_row(
+        "wall s",
+        f"{in_memory['seconds']:.0f}",
+        f"{streamed['seconds']:.0f}",
+        f"{streamed['seconds'] / in_memory['seconds']:.2f}",
+    )
+    table.add_row(
+        "test accuracy", f"{in_memory['accuracy']:.4f}", f"{streamed['accuracy']:.4f}", ""
+    )
+    Console(width=120).print(table)
+
+
+if __name__ == "__main__":
+    main()
