@@ -1,6 +1,10 @@
 """The sweep: shared data stages, candidates in parallel (threads or Dask), the best one gated."""
 
 import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +86,50 @@ def test_dask_sweep_trains_candidates_in_worker_processes(tiny_config, tmp_path)
         for pid in store.read_table(o.trained.history)["process_id"].to_pylist()
     }
     assert trainers <= workers and os.getpid() not in trainers
+
+
+def kill_when_training(worker_pid: int, checkpoints: Path, after_epochs: int) -> threading.Thread:
+    """A thread that SIGKILLs a worker once some candidate has logged ``after_epochs`` epochs."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            for log in checkpoints.glob("*/epochs.csv"):
+                if len(log.read_text().splitlines()) > after_epochs:  # A header, then epochs.
+                    os.kill(worker_pid, signal.SIGKILL)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny_config):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        with Client(cluster) as client:
+            (first_worker,) = client.run(os.getpid).values()
+        config = tiny_config(
+            SweepConfig,
+            demo_size=300,
+            epochs=12,
+            early_stopping_patience=0,
+            cells=["gru"],
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+        )
+        killer = kill_when_training(first_worker, Path(config.artifact_root) / "checkpoints", 2)
+        summary = sweep(config)
+        killer.join(timeout=1)
+    (outcome,) = summary.outcomes
+    assert outcome.error is None and summary.registration.version == "1"
+    history = ArtifactStore(config.artifact_root).read_table(outcome.trained.history)
+    assert history["epoch"].to_pylist() == list(range(1, 13))
+    trainers = history["process_id"].to_pylist()
+    # The killed worker trained the first epochs; the nanny's new worker resumed after them.
+    assert trainers[0] == first_worker and trainers[-1] != first_worker
+    assert trainers.count(first_worker) >= 2
