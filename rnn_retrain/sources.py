@@ -53,7 +53,10 @@ class RawSource:
         if isinstance(self.data, pa.Table):
             batches = self.data.select(columns).to_batches(max_chunksize=rows)
         else:
-            batches = self.data.to_batches(columns=columns, batch_size=rows)
+            # The scanner's default read-ahead (16 batches) would hold many chunks at once.
+            batches = self.data.to_batches(
+                columns=columns, batch_size=rows, batch_readahead=1, fragment_readahead=1
+            )
         try:
             yield from rechunk(batches, rows)
         except (pa.ArrowException, OSError) as error:

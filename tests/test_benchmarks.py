@@ -60,3 +60,32 @@ def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
         "Prefect ephemeral API start-up",
     ):
         assert figure in output, figure
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(tmp_path):
+    table = generate_reviews(300, seed=4)
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(table, data)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "memory.py"),
+            "--data",
+            str(data),
+            "--copies",
+            "3",
+            "--chunk-rows",
+            "200",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = " ".join(result.stdout.split())
+    assert "900 rows (3× the input)" in output
+    for figure in ("peak RSS GiB", "wall s", "test accuracy", "3× streamed", "3× in memory"):
+        assert figure in output
