@@ -20,6 +20,7 @@ from tasks.register import RegisterResult, register
 from tasks.runtime import task_runner_for
 from tasks.select import (
     CandidateOutcome,
+    await_outcome,
     candidate_configs,
     choose_best,
     comparison_rows,
@@ -41,12 +42,6 @@ class SweepSummary(BaseModel):
     comparison: list[dict]
     chosen: str
     registration: RegisterResult
-
-
-def failure_message(state) -> str:
-    """The first line of a failed state's message."""
-    message = (state.message or state.name or "failed").strip()
-    return message.splitlines()[0]
 
 
 @flow(name="sweep", description="Train several candidate models in parallel; gate the best.")
@@ -75,19 +70,10 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
                 {"padded": padded, "trained": trained, "config": candidate, "candidate": name},
             )
             futures.append((trained, scored))
-        outcomes = []
-        for (name, candidate), (trained, scored) in zip(candidates, futures, strict=True):
-            scored.wait()
-            if scored.state.is_completed():
-                outcome = CandidateOutcome(
-                    name=name, config=candidate, trained=trained.result(), evaluated=scored.result()
-                )
-            else:
-                failed = trained.state if not trained.state.is_completed() else scored.state
-                outcome = CandidateOutcome(
-                    name=name, config=candidate, error=failure_message(failed)
-                )
-            outcomes.append(outcome)
+        outcomes = [
+            await_outcome(name, candidate, trained, scored)
+            for (name, candidate), (trained, scored) in zip(candidates, futures, strict=True)
+        ]
     best = choose_best(outcomes)
     rows = publish_comparison(comparison_rows(outcomes, best))
     registered = register(

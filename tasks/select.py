@@ -7,6 +7,7 @@ test split: the registry gate then judges it on test rows that played no part in
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -62,6 +63,25 @@ def candidate_configs(sweep: SweepConfig) -> list[tuple[str, RetrainConfig]]:
             ) from None
         candidates.append((candidate_name(config, varied), config))
     return candidates
+
+
+def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -> CandidateOutcome:
+    """Wait for a candidate's train and evaluate futures and say what became of it.
+
+    A failure of either (an exception in the task, or a Dask worker that died running it and
+    was not replaced in time: ``KilledWorker``) becomes the outcome's error instead of ending
+    the sweep. Train's result is awaited first, so the error names the cause, not evaluate's
+    missing input.
+    """
+    try:
+        trained_result = trained.result()
+        evaluated = scored.result()
+    except Exception as error:  # Any candidate's failure is reported in the comparison.
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return CandidateOutcome(
+            name=name, config=config, error=f"{type(error).__name__}: {first_line}".rstrip(": ")
+        )
+    return CandidateOutcome(name=name, config=config, trained=trained_result, evaluated=evaluated)
 
 
 def choose_best(outcomes: list[CandidateOutcome]) -> CandidateOutcome:

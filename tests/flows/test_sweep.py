@@ -1,5 +1,6 @@
 """The sweep: shared data stages, candidates in parallel (threads or Dask), the best one gated."""
 
+import csv
 import os
 import signal
 import threading
@@ -88,15 +89,19 @@ def test_dask_sweep_trains_candidates_in_worker_processes(tiny_config, tmp_path)
     assert trainers <= workers and os.getpid() not in trainers
 
 
-def kill_when_training(worker_pid: int, checkpoints: Path, after_epochs: int) -> threading.Thread:
-    """A thread that SIGKILLs a worker once some candidate has logged ``after_epochs`` epochs."""
+def kill_when_training(checkpoints: Path, after_epochs: int) -> threading.Thread:
+    """A thread that SIGKILLs the process training a candidate once it logged ``after_epochs``.
+
+    The epoch log in the candidate's checkpoint folder names the process of every epoch.
+    """
 
     def watch() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             for log in checkpoints.glob("*/epochs.csv"):
-                if len(log.read_text().splitlines()) > after_epochs:  # A header, then epochs.
-                    os.kill(worker_pid, signal.SIGKILL)
+                rows = list(csv.DictReader(log.read_text().splitlines()))
+                if len(rows) >= after_epochs:
+                    os.kill(int(float(rows[-1]["process_id"])), signal.SIGKILL)
                     return
             time.sleep(0.05)
 
@@ -122,7 +127,7 @@ def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny
             task_runner="dask",
             dask_address=cluster.scheduler_address,
         )
-        killer = kill_when_training(first_worker, Path(config.artifact_root) / "checkpoints", 2)
+        killer = kill_when_training(Path(config.artifact_root) / "checkpoints", 2)
         summary = sweep(config)
         killer.join(timeout=1)
     (outcome,) = summary.outcomes
@@ -133,3 +138,37 @@ def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny
     # The killed worker trained the first epochs; the nanny's new worker resumed after them.
     assert trainers[0] == first_worker and trainers[-1] != first_worker
     assert trainers.count(first_worker) >= 2
+
+
+def test_a_candidate_whose_worker_dies_for_good_is_reported_and_the_others_finish(tiny_config):
+    import dask
+    from distributed import LocalCluster
+
+    # No second chance: the first worker death fails its candidate (Dask's default allows 3).
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+    ):
+        config = tiny_config(
+            SweepConfig,
+            demo_size=300,
+            epochs=12,
+            early_stopping_patience=0,
+            cells=["gru", "simplernn"],
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+        )
+        killer = kill_when_training(Path(config.artifact_root) / "checkpoints", 2)
+        summary = sweep(config)
+        killer.join(timeout=1)
+    outcomes = {row["candidate"]: row["outcome"] for row in summary.comparison}
+    (dead,) = [name for name, outcome in outcomes.items() if outcome.startswith("failed:")]
+    assert "KilledWorker" in outcomes[dead]
+    (alive,) = set(outcomes) - {dead}
+    assert summary.chosen == alive and summary.registration.version == "1"
