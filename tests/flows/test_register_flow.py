@@ -155,7 +155,17 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, m
     monkeypatch.setattr(Registry, "move_champion", disk_hiccup)
     monkeypatch.setattr(tasks.register.register, "retry_delay_seconds", [0, 0])
     with pytest.raises(OSError, match="disk went away"):
-        retrain(learnable(tmp_path, seed=2, promotion_policy="not_worse", min_accuracy_gain=-1.0))
+        # A policy that promotes any challenger above the floor, so the alias move is reached
+        # whatever the second model scores: not worse at a vanishing significance level.
+        retrain(
+            learnable(
+                tmp_path,
+                seed=2,
+                promotion_policy="not_worse",
+                min_accuracy_gain=-1.0,
+                significance_level=1e-300,
+            )
+        )
     assert len(attempts) == 3  # The first try and two retries, each reaching the alias move.
     registry = ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment")
     assert str(registry.champion().version) == "1"
