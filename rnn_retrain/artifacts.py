@@ -63,6 +63,17 @@ def default_root() -> str:
     return str(retrain_home() / "artifacts")
 
 
+def scratch_root() -> Path:
+    """Local disk for a stage's temporary files, ``$RETRAIN_HOME/scratch``.
+
+    Not the system temp folder: that is often memory (tmpfs), and scratch files can be as big
+    as the data.
+    """
+    folder = retrain_home() / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def hash_stream(stream: Any, digest: Any) -> None:
     """Feed a readable stream into ``digest`` in chunks (large files are never read whole)."""
     while chunk := stream.read(HASH_CHUNK_BYTES):

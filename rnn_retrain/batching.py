@@ -97,7 +97,7 @@ UNUSED, FIT, VALIDATION = 0, 1, 2
 class RowGroups:
     """Padded rows in groups read one at a time, e.g. the row groups of a Parquet file.
 
-    Every row's length and role (`FIT`, `VALIDATION` or `UNUSED`) are held, 9 bytes a row; the
+    Every row's length and role (`FIT`, `VALIDATION` or `UNUSED`) are held, 5 bytes a row; the
     padded ids only a group at a time, through ``read`` (group index to its ``x``, ``y``).
     """
 

@@ -1,12 +1,13 @@
 """Working on data in chunks: regrouping record batches, and seeded per-row hashes.
 
-Stages hold at most ``chunk_rows`` rows at a time. Where a decision must be the same whatever the
+Stages hold about ``chunk_rows`` rows at a time (a shuffled shard may hold a few more). Where a decision must be the same whatever the
 chunking (which shard a row is shuffled into, whether a train row is held out for validation),
 it is a function of the row's id and the seed alone: `row_hash`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -71,11 +72,16 @@ def shuffle_into_chunks(
 ) -> Iterator[pa.Table]:
     """Shuffle tables too big for memory into chunks that are each a random sample of all rows.
 
-    A two-pass external shuffle: each row goes to one of ``ceil(total_rows / rows)`` shard files
-    under the local folder ``scratch`` (by its `row_hash`, so about ``rows`` rows each); then
-    each shard is read back, shuffled and yielded. Readers that hold one chunk at a time (the
-    training batches) then see rows in a random order even when the source was sorted, by split
-    and label say. Data that fits one chunk is shuffled in memory.
+    A two-pass external shuffle over ``shards = ceil(total_rows / rows)`` shards, a row's shard
+    given by its `row_hash` (so about ``rows`` rows each). First each input chunk is sorted by
+    shard and written once to a local Arrow IPC file under ``scratch``, one record batch per
+    shard. Then, shard by shard, that batch is read from every file, and the rows shuffled and
+    yielded. Readers that hold one chunk at a time (the training batches) then see rows in a
+    random order even when the source was sorted, by split and label say. Data that fits one
+    chunk is shuffled in memory.
+
+    One file is written at a time; the second pass keeps one open (memory-mapped) per input
+    chunk.
     """
     shards = max(1, -(-total_rows // rows))
     if shards == 1:
@@ -83,22 +89,26 @@ def shuffle_into_chunks(
         if tables:
             yield shuffle_rows(pa.concat_tables(tables).combine_chunks(), seed)
         return
-    paths = [f"{scratch}/shard-{index:05d}.parquet" for index in range(shards)]
-    writers: list[pq.ParquetWriter] = []
-    try:
-        for chunk in chunks:
-            if not writers:
-                writers = [pq.ParquetWriter(path, chunk.schema) for path in paths]
-            shard = row_hash(chunk["row_id"].to_numpy(), seed) % np.uint64(shards)
-            for index, writer in enumerate(writers):
-                writer.write_table(chunk.filter(pa.array(shard == np.uint64(index))))
-    finally:
-        for writer in writers:
-            writer.close()
-    if not writers:
-        return  # No chunks came.
-    for path in paths:
-        yield shuffle_rows(pq.read_table(path), seed)
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    paths = []
+    for number, chunk in enumerate(chunks):
+        shard = row_hash(chunk["row_id"].to_numpy(), seed) % np.uint64(shards)
+        order = np.argsort(shard, kind="stable")
+        bounds = np.searchsorted(shard[order], np.arange(shards + 1, dtype=np.uint64))
+        batches = chunk.take(order).combine_chunks().to_batches()
+        ordered = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=chunk.schema)
+        paths.append(f"{scratch}/chunk-{number:06d}.arrow")
+        with pa.ipc.new_file(paths[-1], chunk.schema, options=options) as writer:
+            for index in range(shards):  # Batch i holds shard i's rows, even when there are none.
+                start, stop = int(bounds[index]), int(bounds[index + 1])
+                writer.write_batch(ordered.slice(start, stop - start))
+    with contextlib.ExitStack() as stack:
+        readers = [pa.ipc.open_file(stack.enter_context(pa.memory_map(path))) for path in paths]
+        for index in range(shards):
+            shard_rows = pa.Table.from_batches(
+                [reader.get_batch(index) for reader in readers], schema=readers[0].schema
+            )
+            yield shuffle_rows(shard_rows.combine_chunks(), seed)
 
 
 def validation_cutoff(hashes: np.ndarray, fraction: float) -> np.uint64:
@@ -107,5 +117,7 @@ def validation_cutoff(hashes: np.ndarray, fraction: float) -> np.uint64:
     Exactly ``round(len(hashes) * fraction)`` rows are held out (at least one, and never all),
     whatever order or chunks the rows come in: the ones with the smallest `row_hash`.
     """
+    if len(hashes) < 2:
+        raise ValueError(f"cannot hold out validation rows from {len(hashes)} train row(s)")
     held_out = min(max(int(round(len(hashes) * fraction)), 1), len(hashes) - 1)
     return np.partition(hashes, held_out - 1)[held_out - 1]

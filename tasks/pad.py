@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.artifacts import ArtifactRef, scratch_root
 from rnn_retrain.chunks import read_chunks, shuffle_into_chunks
 from rnn_retrain.config import RetrainConfig, Side
 from rnn_retrain.preprocessing import pad_token_ids
@@ -84,7 +84,10 @@ def pad(token_ids: ArtifactRef, config: RetrainConfig) -> ArtifactRef:
         "chunk_rows": config.chunk_rows,
         "seed": config.seed,
     }
-    with store.open_parquet(token_ids) as parquet, tempfile.TemporaryDirectory() as scratch:
+    with (
+        store.open_parquet(token_ids) as parquet,
+        tempfile.TemporaryDirectory(dir=scratch_root()) as scratch,
+    ):
         padded = (
             pad_chunk(chunk, config.maxlen, config.padding, config.truncating)
             for chunk in read_chunks(parquet, None, config.chunk_rows)

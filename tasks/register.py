@@ -23,6 +23,7 @@ from scipy.stats import binomtest
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
 from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
 from rnn_retrain.serving import THRESHOLD
 from tasks.runtime import RETRY_SETTINGS, store_for
@@ -268,7 +269,13 @@ def _judge(
             challenger_accuracy=float(np.mean(challenger_correct)),
         )
     champion_model = registry.load(version=champion_version)
-    probabilities = _score_test_texts(champion_model, store, refs["snapshot"], config.chunk_rows)
+    row_ids, probabilities = _score_test_texts(
+        champion_model, store, refs["snapshot"], config.chunk_rows
+    )
+    if not np.array_equal(row_ids, scored["row_id"].to_numpy()):
+        raise RetrainError(
+            f"{refs['predictions'].name} does not cover the test rows of {refs['snapshot'].name}"
+        )
     return decide_promotion(
         challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, config
     )
@@ -276,15 +283,17 @@ def _judge(
 
 def _score_test_texts(
     model: Any, store: ArtifactStore, snapshot: ArtifactRef, chunk_rows: int
-) -> np.ndarray:
-    """A served model's probabilities for the snapshot's test texts, in row id order."""
-    parts = []
+) -> tuple[np.ndarray, np.ndarray]:
+    """A served model's probabilities for the snapshot's test texts, with their row ids."""
+    row_ids, probabilities = [], []
     with store.open_parquet(snapshot) as parquet:
-        for chunk in read_chunks(parquet, ["text", "split"], chunk_rows):
-            texts = chunk.filter(pc.equal(chunk["split"], "test"))["text"]
-            if len(texts):
-                parts.append(np.asarray(model.predict(texts.to_pylist()), dtype=np.float64))
-    return np.concatenate(parts)
+        for chunk in read_chunks(parquet, ["row_id", "text", "split"], chunk_rows):
+            test = chunk.filter(pc.equal(chunk["split"], "test"))
+            if test.num_rows:
+                row_ids.append(test["row_id"].to_numpy())
+                scores = model.predict(test["text"].to_pylist())
+                probabilities.append(np.asarray(scores, dtype=np.float64))
+    return np.concatenate(row_ids), np.concatenate(probabilities)
 
 
 def _record(registry: ModelRegistry, version: str, decision: GateDecision) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -106,11 +107,18 @@ def stored_rows(parquet: pq.ParquetFile, validation_fraction: float, seed: int) 
     cutoff = validation_cutoff(train_hashes, validation_fraction)
     roles = [assign_roles(ids, mask, cutoff, seed) for ids, mask in zip(row_ids, is_train)]
 
-    # One group stays in memory: all of the data when it fits one group, read once.
+    lock = threading.Lock()
+
+    # One group stays in memory: all of the data when it fits one group, read once. The lock
+    # keeps tf.data's generator threads from reading the one Parquet file at the same time.
     @functools.lru_cache(maxsize=1)
-    def read(group: int) -> tuple[np.ndarray, np.ndarray]:
+    def read_group(group: int) -> tuple[np.ndarray, np.ndarray]:
         table = parquet.read_row_group(group, columns=["label", "x"])
         return to_matrix(table["x"]), table["label"].to_numpy().astype(np.float32)
+
+    def read(group: int) -> tuple[np.ndarray, np.ndarray]:
+        with lock:
+            return read_group(group)
 
     return RowGroups(lengths, roles, read)
 

@@ -115,7 +115,7 @@ class DataStats:
     hashes: np.ndarray  # uint64: each row's text hash.
     is_train: np.ndarray  # bool: the row is in the train split.
     labels: np.ndarray  # int8: each row's label.
-    lengths: np.ndarray  # int64: tokens in each row's text.
+    lengths: np.ndarray  # int32: tokens in each row's text.
     own_oov: np.ndarray  # Train tokens outside this run's vocabulary, and all train tokens.
     champion_oov: np.ndarray  # Tokens outside the champion's vocabulary, and all tokens.
 
@@ -130,7 +130,7 @@ def measure_chunk(
         hashes=text_hashes(chunk["text"]),
         is_train=is_train.to_numpy(zero_copy_only=False),
         labels=chunk["label"].to_numpy(),
-        lengths=pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64),
+        lengths=pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int32),
         own_oov=count_oov(tokens.filter(is_train), vocabulary),
         champion_oov=(
             np.zeros(2, np.int64)
