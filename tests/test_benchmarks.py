@@ -14,6 +14,19 @@ from rnn_retrain.datasets.demo import generate_reviews
 ROOT = Path(__file__).parents[1]
 
 
+def run_benchmark(script: str, arguments: list[str], folder: Path) -> str:
+    """Run a benchmark script in ``folder``; its output, whitespace collapsed."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return " ".join(result.stdout.split())
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
@@ -25,29 +38,8 @@ def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
     splits = np.where(np.arange(table.num_rows) % 2 == 0, "train", "test")
     data = tmp_path / "reviews.parquet"
     pq.write_table(table.append_column("split", pa.array(splits)), data)
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "all.py"),
-            "--data",
-            str(data),
-            "--rows",
-            "150",
-            "--scales",
-            "1",
-            "2",
-            "--epochs",
-            "1",
-            "--cells",
-            "simplernn",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = " ".join(result.stdout.split())
+    arguments = ["--data", str(data), "--rows", "150", "--scales", "1", "2", "--epochs", "1"]
+    output = run_benchmark("all.py", [*arguments, "--cells", "simplernn"], tmp_path)
     for figure in (
         "tokenize+pad 1× wall, vs legacy",
         "tokenize+pad 1× wall, vs TextVectorization",
@@ -68,24 +60,8 @@ def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(
     table = generate_reviews(300, seed=4)
     data = tmp_path / "reviews.parquet"
     pq.write_table(table, data)
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "memory.py"),
-            "--data",
-            str(data),
-            "--copies",
-            "3",
-            "--chunk-rows",
-            "200",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = " ".join(result.stdout.split())
+    arguments = ["--data", str(data), "--copies", "3", "--chunk-rows", "200"]
+    output = run_benchmark("memory.py", arguments, tmp_path)
     assert "900 rows (3× the input)" in output
     for figure in ("peak RSS GiB", "wall s", "test accuracy", "3× streamed", "3× in memory"):
         assert figure in output
