@@ -141,10 +141,8 @@ class ArtifactStore:
         ``params`` may be a function, called after the last chunk, for figures known only then.
         """
         path, uri = self._locate(run_id, stage, f"{name}.parquet")
-        self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         rows = 0
-        try:
+        with self._temporary(path) as temporary:
             with self._filesystem.open_output_stream(temporary) as stream:
                 with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
                     for chunk in chunks:
@@ -155,11 +153,6 @@ class ArtifactStore:
             with self._filesystem.open_input_stream(temporary) as stream:
                 hash_stream(stream, digest)
             size = self._filesystem.get_file_info(temporary).size
-            self._filesystem.move(temporary, path)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._filesystem.delete_file(temporary)
-            raise
         ref = ArtifactRef(
             name=f"{stage}/{name}.parquet", uri=uri, sha256=digest.hexdigest(), rows=rows
         )
@@ -321,11 +314,17 @@ class ArtifactStore:
         )
 
     def _write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
+        with self._temporary(path) as temporary:
+            with self._filesystem.open_output_stream(temporary) as stream:
+                stream.write(data)
+
+    @contextlib.contextmanager
+    def _temporary(self, path: str) -> Iterator[str]:
+        """A temporary name to write ``path`` under: renamed to it on success, else deleted."""
         self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
-            with self._filesystem.open_output_stream(temporary) as stream:
-                stream.write(data)
+            yield temporary
             self._filesystem.move(temporary, path)
         except BaseException:
             with contextlib.suppress(Exception):

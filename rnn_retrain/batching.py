@@ -49,9 +49,14 @@ def bucket_boundaries(lengths: np.ndarray, buckets: int, maxlen: int) -> list[in
     return sorted(rounded | {maxlen})
 
 
+def buckets_of(lengths: np.ndarray, boundaries: list[int]) -> np.ndarray:
+    """The index of the shortest bucket that holds each of ``lengths``."""
+    return np.searchsorted(np.asarray(boundaries), lengths, side="left")
+
+
 def assign_buckets(x: np.ndarray, boundaries: list[int]) -> np.ndarray:
     """The index of the shortest bucket that holds each row's ids."""
-    return np.searchsorted(np.asarray(boundaries), sequence_lengths(x), side="left")
+    return buckets_of(sequence_lengths(x), boundaries)
 
 
 def cut_to_length(x: np.ndarray, length: int, padding: Literal["pre", "post"]) -> np.ndarray:
@@ -125,9 +130,7 @@ class RowGroups:
     ) -> list[tuple[int, np.ndarray]]:
         """`bucket_batches` of one group's rows with ``role``; row indices are into the group."""
         selected = np.flatnonzero(self.roles[group] == role)
-        buckets = np.searchsorted(
-            np.asarray(boundaries), self.lengths[group][selected], side="left"
-        )
+        buckets = buckets_of(self.lengths[group][selected], boundaries)
         return [
             (bucket, selected[rows]) for bucket, rows in bucket_batches(buckets, batch_size, rng)
         ]

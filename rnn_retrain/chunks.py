@@ -1,8 +1,9 @@
 """Working on data in chunks: regrouping record batches, and seeded per-row hashes.
 
-Stages hold about ``chunk_rows`` rows at a time (a shuffled shard may hold a few more). Where a decision must be the same whatever the
-chunking (which shard a row is shuffled into, whether a train row is held out for validation),
-it is a function of the row's id and the seed alone: `row_hash`.
+Stages hold about ``chunk_rows`` rows at a time (a shuffled shard may hold a few more). Where a
+decision must be the same whatever the chunking (which shard a row is shuffled into, whether a
+train row is held out for validation), it is a function of the row's id and the seed alone:
+`row_hash`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def read_chunks(
     """Read a Parquet file ``rows`` rows at a time (only ``columns``, if given)."""
     for batch in parquet.iter_batches(batch_size=rows, columns=columns):
         yield pa.Table.from_batches([batch])
+
+
+def read_row_groups(parquet: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
+    """Read a Parquet file one row group at a time (only ``columns``)."""
+    for group in range(parquet.metadata.num_row_groups):
+        yield parquet.read_row_group(group, columns=columns)
 
 
 def row_hash(row_ids: np.ndarray, seed: int) -> np.ndarray:

@@ -61,9 +61,7 @@ class RawSource:
             yield from rechunk(batches, rows)
         except (pa.ArrowException, OSError) as error:
             # A dataset reads each file when it gets there: a broken one fails mid-scan.
-            raise RetrainError(
-                f"{self.origin}: not a readable Parquet source ({_first_line(error)})"
-            ) from None
+            raise _unreadable_parquet(self.origin, error) from None
 
 
 def read_source(
@@ -145,9 +143,7 @@ def read_table_files(data: str) -> pa.Table:
     try:
         return opened.to_table()
     except (pa.ArrowException, OSError) as error:
-        raise RetrainError(
-            f"{data}: not a readable Parquet source ({_first_line(error)})"
-        ) from None
+        raise _unreadable_parquet(data, error) from None
 
 
 def open_table_files(data: str) -> pa.Table | pads.Dataset:
@@ -202,8 +198,8 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
     return table
 
 
-def require_text(column: pa.ChunkedArray | pa.Array | pa.Field, origin: str, name: str) -> None:
-    """Refuse a text column (or a schema field) that does not hold strings."""
+def require_text(column: pa.ChunkedArray | pa.Array, origin: str, name: str) -> None:
+    """Refuse a text column that does not hold strings."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         raise RetrainError(f"{origin}: text column {name!r} holds {column.type}, not text")
 
@@ -217,6 +213,10 @@ def require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> No
                 f"{data}: no {role} column {name!r} (columns: {available}); "
                 f"set --{role}-column to the right name"
             )
+
+
+def _unreadable_parquet(origin: str, error: BaseException) -> RetrainError:
+    return RetrainError(f"{origin}: not a readable Parquet source ({_first_line(error)})")
 
 
 def _first_line(error: BaseException) -> str:

@@ -6,18 +6,19 @@ The padded rows are read one row group at a time, so the test split need not fit
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, ConfigDict
 from sklearn import metrics as skmetrics
 
 from rnn_retrain.artifacts import ArtifactRef
+from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.serving import THRESHOLD, predict_probabilities
@@ -90,12 +91,14 @@ def predictions_table(
 
 
 def score_test_rows(
-    parquet: pq.ParquetFile, network: Any, length_buckets: list[int], padding: str
+    groups: Iterable[pa.Table], network: Any, length_buckets: list[int], padding: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The test rows' ids, labels and probabilities, in row id order, a row group at a time."""
+    """The test rows' ids, labels and probabilities, in row id order, one group at a time.
+
+    ``groups`` are tables of padded rows (row_id, split, label, x).
+    """
     parts = []
-    for group in range(parquet.metadata.num_row_groups):
-        table = parquet.read_row_group(group, columns=["row_id", "split", "label", "x"])
+    for table in groups:
         test = table.filter(pc.equal(table["split"], "test"))
         if test.num_rows:
             x = to_matrix(test["x"])
@@ -126,8 +129,9 @@ def evaluate(
             store.copy_to_local(trained.model, directory), safe_mode=True
         )
     with store.open_parquet(padded) as parquet:
+        groups = read_row_groups(parquet, ["row_id", "split", "label", "x"])
         row_ids, y, probabilities = score_test_rows(
-            parquet, classifier, trained.length_buckets, config.padding
+            groups, classifier, trained.length_buckets, config.padding
         )
     metrics = compute_metrics(y, probabilities)
     create_table_artifact(

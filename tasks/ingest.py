@@ -194,11 +194,8 @@ def snapshot_chunks(
     Raises:
         RetrainError: if a chunk or the whole source cannot make a usable snapshot.
     """
-    text_field = source.schema.field(source.text_column)
-    if not pa.types.is_null(text_field.type):  # A header-only CSV: "empty" says more.
-        require_text(text_field, source.origin, source.text_column)
     for chunk in source.iter_chunks(chunk_rows):
-        first_row_id = tally.read - tally.dropped
+        first_row_id = tally.counts.get("total", 0)  # Rows kept so far.
         snapshot, dropped = snapshot_chunk(chunk, source, test_fraction, first_row_id)
         tally.add(chunk.num_rows, dropped, count_rows(snapshot))
         yield snapshot

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
@@ -82,8 +81,12 @@ def fit_vocabulary(tokens: pa.ListArray, vocab_size: int) -> pa.Table:
         A table (token, id, count) with ids from 2 upwards in order of decreasing frequency.
     """
     counts = pc.value_counts(tokens.flatten())
-    unique, occurrences = counts.field("values"), counts.field("counts")
-    return vocabulary_table(unique, occurrences, rank_tokens(unique, occurrences, vocab_size))
+    return ranked_vocabulary(counts.field("values"), counts.field("counts"), vocab_size)
+
+
+def ranked_vocabulary(tokens: pa.Array, counts: pa.Array | np.ndarray, vocab_size: int) -> pa.Table:
+    """The vocabulary table of the ``vocab_size - 2`` most frequent of ``tokens``."""
+    return vocabulary_table(tokens, counts, rank_tokens(tokens, counts, vocab_size))
 
 
 def count_train_tokens(
@@ -117,9 +120,7 @@ def fit_vocabulary_and_encode(
     Returns:
         The vocabulary table (token, id, count) and one list of int32 ids per row.
     """
-    dictionary, encoded_slices = dictionary_encode_texts(texts)
-    train_rows = is_train.fill_null(False).to_numpy(zero_copy_only=False)
-    counts = count_train_tokens(encoded_slices, train_rows, len(dictionary))
+    dictionary, encoded_slices, counts = encode_and_count(texts, is_train)
     top = rank_tokens(dictionary, counts, vocab_size)
     id_of_token = np.full(len(dictionary), OOV_ID, dtype=np.int32)
     id_of_token[top] = np.arange(FIRST_TOKEN_ID, FIRST_TOKEN_ID + len(top), dtype=np.int32)
@@ -130,11 +131,26 @@ def fit_vocabulary_and_encode(
     return vocabulary_table(dictionary, counts, top), token_ids
 
 
-def count_chunk_tokens(texts: pa.Array | pa.ChunkedArray, is_train: pa.BooleanArray) -> pa.Table:
-    """The (token, count) of every token in the train rows of one chunk of texts."""
+def encode_and_count(
+    texts: pa.Array | pa.ChunkedArray, is_train: pa.BooleanArray
+) -> tuple[pa.Array, list[EncodedSlice], np.ndarray]:
+    """Tokenize and dictionary-encode texts; count each distinct token in the train rows.
+
+    Returns:
+        The distinct tokens, the texts' encoded slices, and each distinct token's train count.
+    """
     dictionary, encoded_slices = dictionary_encode_texts(texts)
     train_rows = is_train.fill_null(False).to_numpy(zero_copy_only=False)
-    counts = count_train_tokens(encoded_slices, train_rows, len(dictionary))
+    return (
+        dictionary,
+        encoded_slices,
+        count_train_tokens(encoded_slices, train_rows, len(dictionary)),
+    )
+
+
+def count_chunk_tokens(texts: pa.Array | pa.ChunkedArray, is_train: pa.BooleanArray) -> pa.Table:
+    """The (token, count) of every token in the train rows of one chunk of texts."""
+    dictionary, _, counts = encode_and_count(texts, is_train)
     seen = counts > 0
     return pa.table({"token": dictionary.filter(pa.array(seen)), "count": counts[seen]})
 
@@ -155,9 +171,7 @@ def fit_vocabulary_streamed(chunks: Iterator[pa.Table], vocab_size: int) -> pa.T
         total = merge_token_counts(total, count_chunk_tokens(chunk["text"], is_train))
     if total is None:
         raise ValueError("no chunks to fit a vocabulary on")
-    tokens = total["token"].combine_chunks()
-    counts = total["count"].to_numpy()
-    return vocabulary_table(tokens, counts, rank_tokens(tokens, counts, vocab_size))
+    return ranked_vocabulary(total["token"].combine_chunks(), total["count"].to_numpy(), vocab_size)
 
 
 def token_ids_table(snapshot: pa.Table, encoded: pa.ListArray) -> pa.Table:
@@ -166,6 +180,13 @@ def token_ids_table(snapshot: pa.Table, encoded: pa.ListArray) -> pa.Table:
         [snapshot["row_id"], snapshot["split"], snapshot["label"], encoded],
         schema=TOKEN_IDS_SCHEMA,
     )
+
+
+def fit_and_encode_table(snapshot: pa.Table, vocab_size: int) -> tuple[pa.Table, pa.Table]:
+    """The vocabulary and the token-id rows of a whole snapshot, in one pass."""
+    is_train = pc.equal(snapshot["split"], "train").combine_chunks()
+    vocabulary, encoded = fit_vocabulary_and_encode(snapshot["text"], is_train, vocab_size)
+    return vocabulary, token_ids_table(snapshot, encoded)
 
 
 @task(
@@ -184,7 +205,7 @@ def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
     params = {"vocab_size": config.vocab_size, "fitted_on": "train"}
     with store.open_parquet(snapshot) as parquet:
         if parquet.metadata.num_rows <= config.chunk_rows:
-            vocabulary, token_ids = _fit_and_encode_at_once(parquet, config.vocab_size)
+            vocabulary, token_ids = fit_and_encode_table(parquet.read(), config.vocab_size)
             chunks: Iterator[pa.Table] = iter([token_ids])
         else:
             vocabulary = fit_vocabulary_streamed(
@@ -202,10 +223,3 @@ def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
         token_ids=token_ids_ref,
         vocabulary_size=FIRST_TOKEN_ID + vocabulary.num_rows,
     )
-
-
-def _fit_and_encode_at_once(parquet: pq.ParquetFile, vocab_size: int) -> tuple[pa.Table, pa.Table]:
-    table = parquet.read()
-    is_train = pc.equal(table["split"], "train").combine_chunks()
-    vocabulary, encoded = fit_vocabulary_and_encode(table["text"], is_train, vocab_size)
-    return vocabulary, token_ids_table(table, encoded)

@@ -15,18 +15,18 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.batching import FIT, RowGroups, assign_roles, bucket_boundaries
-from rnn_retrain.chunks import row_hash, validation_cutoff
+from rnn_retrain.chunks import read_row_groups, row_hash, validation_cutoff
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.locks import lock_if_free
 from rnn_retrain.quiet import load_tensorflow_quietly
@@ -88,16 +88,21 @@ def history_table(rows: list[dict[str, float]]) -> pa.Table:
     )
 
 
-def stored_rows(parquet: pq.ParquetFile, validation_fraction: float, seed: int) -> RowGroups:
-    """The padded rows of a Parquet file as `RowGroups`: one group per Parquet row group.
+def stored_rows(
+    index: Iterable[pa.Table],
+    read_padded: Callable[[int], pa.Table],
+    validation_fraction: float,
+    seed: int,
+) -> RowGroups:
+    """Padded rows stored in groups (Parquet row groups) as `RowGroups`.
 
-    The validation rows are a seeded random ``validation_fraction`` of the train split, the
-    same whatever the row groups (`rnn_retrain.chunks.validation_cutoff`).
+    ``index`` gives each group's row_id, split and length columns, in group order;
+    ``read_padded`` reads one group's label and x columns when training needs them. The
+    validation rows are a seeded random ``validation_fraction`` of the train split, the same
+    whatever the groups (`rnn_retrain.chunks.validation_cutoff`).
     """
-    groups = range(parquet.metadata.num_row_groups)
     row_ids, is_train, lengths = [], [], []
-    for group in groups:
-        table = parquet.read_row_group(group, columns=["row_id", "split", "length"])
+    for table in index:
         row_ids.append(table["row_id"].to_numpy())
         is_train.append(pc.equal(table["split"], "train").to_numpy())
         lengths.append(table["length"].to_numpy())
@@ -113,7 +118,7 @@ def stored_rows(parquet: pq.ParquetFile, validation_fraction: float, seed: int) 
     # keeps tf.data's generator threads from reading the one Parquet file at the same time.
     @functools.lru_cache(maxsize=1)
     def read_group(group: int) -> tuple[np.ndarray, np.ndarray]:
-        table = parquet.read_row_group(group, columns=["label", "x"])
+        table = read_padded(group)
         return to_matrix(table["x"]), table["label"].to_numpy().astype(np.float32)
 
     def read(group: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +164,12 @@ def train(
         lock_if_free(checkpoint_dir.with_name(f"{key}.lock")) as owner,
         store.open_parquet(padded) as parquet,
     ):
-        rows = stored_rows(parquet, config.validation_fraction, config.seed)
+        rows = stored_rows(
+            read_row_groups(parquet, ["row_id", "split", "length"]),
+            lambda group: parquet.read_row_group(group, columns=["label", "x"]),
+            config.validation_fraction,
+            config.seed,
+        )
         boundaries = bucket_boundaries(rows.role_lengths(FIT), config.length_buckets, config.maxlen)
         if not owner:
             run_logger.warning(
