@@ -9,13 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
-from prefect.settings import get_current_settings
 
 from rnn_retrain.errors import RetrainError
 
@@ -79,32 +77,10 @@ def build_deployments(specs: list[dict[str, Any]]) -> list[RunnerDeployment]:
     return deployments
 
 
-def require_prefect_server(required: bool = True, timeout: float = 5.0) -> str | None:
-    """The configured Prefect API URL, checked to answer; a one-line error otherwise.
-
-    With ``required=False`` no URL is fine (a local run then uses Prefect's ephemeral API).
-    """
-    url = get_current_settings().api.url
-    if not url and not required:
-        return None
-    if not url:
-        raise RetrainError(
-            "no Prefect server configured: start one with `prefect server start`, then "
-            "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`"
-        )
-    try:
-        httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).raise_for_status()
-    except httpx.HTTPError as error:
-        raise RetrainError(
-            f"Prefect server {url} is not answering ({type(error).__name__}); start it with "
-            "`prefect server start` or fix PREFECT_API_URL"
-        ) from None
-    return url
-
-
 def serve_deployments() -> None:
     """Register the deployments with the server and run their flow runs until interrupted.
 
-    Check the server first with `require_prefect_server`: the CLI does, before TensorFlow loads.
+    Check the server first with `rnn_retrain.services.require_prefect_server`: the CLI does,
+    before TensorFlow loads.
     """
     serve(*build_deployments(served_specs(load_deployment_specs())))

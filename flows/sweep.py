@@ -1,73 +1,76 @@
 """The sweep flow: shared data stages, candidates trained in parallel, the best one gated.
 
-ingest → tokenize → validate → pad, once; then train + evaluate for every candidate on the chosen
-task runner (threads, or Dask worker processes); then the candidate with the lowest validation
-loss goes through register's champion/challenger gate. A failed candidate is reported in the
-comparison, and the sweep goes on with the others.
+prepare_data once; then train + evaluate for every candidate on the chosen task runner
+(threads, or Dask worker processes); then the candidate with the lowest validation loss goes
+through register's champion/challenger gate. A failed candidate is reported in the comparison,
+and the sweep goes on with the others.
 """
 
 from __future__ import annotations
 
-from prefect import flow
-from prefect.runtime import flow_run
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
-from rnn_retrain.config import SweepConfig
-from tasks.evaluate import evaluate
-from tasks.ingest import ingest
-from tasks.pad import pad
-from tasks.register import RegisterResult, register
-from tasks.runtime import task_runner_for
-from tasks.select import (
-    CandidateOutcome,
-    await_outcome,
+from prefect import flow, get_run_logger
+
+from flows.prepare import prepare_data
+from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
+from rnn_retrain.results import CandidateOutcome, SweepSummary
+from rnn_retrain.stages.select import (
     candidate_configs,
     choose_best,
     comparison_rows,
-    publish_comparison,
+    describe_failure,
 )
-from tasks.tokenize import tokenize
+from tasks.evaluate import evaluate
+from tasks.register import register
+from tasks.select import publish_comparison
 from tasks.train import train
-from tasks.validate import validate
 
 
-class SweepSummary(BaseModel):
-    """What a sweep returns: every candidate's outcome, the comparison, the registration."""
+def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -> CandidateOutcome:
+    """Wait for a candidate's train and evaluate futures and say what became of it.
 
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str | None
-    config: SweepConfig
-    outcomes: list[CandidateOutcome]
-    comparison: list[dict]
-    chosen: str
-    registration: RegisterResult
+    A failure of either (an exception in the task, or a Dask worker that died running it and
+    was not replaced in time: ``KilledWorker``) becomes the outcome's error instead of ending
+    the sweep. Train's result is awaited first, so the error names the cause, not evaluate's
+    missing input.
+    """
+    try:
+        trained_result = trained.result()
+        evaluated = scored.result()
+    except Exception as error:  # Any candidate's failure is reported in the comparison.
+        return CandidateOutcome(name=name, config=config, error=describe_failure(error))
+    return CandidateOutcome(name=name, config=config, trained=trained_result, evaluated=evaluated)
 
 
 @flow(name="sweep", description="Train several candidate models in parallel; gate the best.")
 def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     """Prepare the data once, train and evaluate every candidate, register the best one."""
+    warn_if_flat(config, get_run_logger())
     base = config.base()
     candidates = candidate_configs(config)
-    ingested = ingest(base)
-    tokens = tokenize(ingested.snapshot, base)
-    validated = validate(ingested.snapshot, tokens.vocabulary, base)
-    padded = pad(tokens.token_ids, base)
-    with task_runner_for(config, len(candidates)) as runner:
+    prepared = prepare_data(base)
+    with task_runner_for(config.sweep, len(candidates)) as runner:
         futures = []
         for name, candidate in candidates:
             trained = runner.submit(
                 train,
                 {
-                    "padded": padded,
-                    "vocabulary_size": tokens.vocabulary_size,
+                    "padded": prepared.padded,
+                    "vocabulary_size": prepared.tokens.vocabulary_size,
                     "config": candidate,
                     "candidate": name,
                 },
             )
             scored = runner.submit(
                 evaluate,
-                {"padded": padded, "trained": trained, "config": candidate, "candidate": name},
+                {
+                    "padded": prepared.padded,
+                    "trained": trained,
+                    "config": candidate,
+                    "candidate": name,
+                },
             )
             futures.append((trained, scored))
         outcomes = [
@@ -76,20 +79,9 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
         ]
     best = choose_best(outcomes)
     rows = publish_comparison(comparison_rows(outcomes, best))
-    registered = register(
-        ingested.snapshot,
-        tokens.vocabulary,
-        validated.profile,
-        best.trained.model,
-        best.trained.history,
-        best.trained.length_buckets,
-        best.evaluated.predictions,
-        best.evaluated.metrics_table,
-        best.evaluated.metrics,
-        best.config,
-    )
+    registered = register(prepared, best.trained, best.evaluated, best.config)
     return SweepSummary(
-        run_id=flow_run.id,
+        run_id=current_run_id(),
         config=config,
         outcomes=outcomes,
         comparison=rows,

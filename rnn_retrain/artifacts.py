@@ -1,4 +1,4 @@
-"""The artifact store: the only place that builds artifact paths or URIs.
+"""The artifact store: reads and writes artifacts at the paths `rnn_retrain.paths` lays out.
 
 Artifacts live under ``<root>/runs/<run_id>/<stage>/<name>`` next to a ``<name>.manifest.json``
 that records the sha256, row count, schema, producing stage and parameters. The root is a local
@@ -29,6 +29,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
+from rnn_retrain import paths
 from rnn_retrain.errors import RetrainError
 
 HASH_CHUNK_BYTES = 8 << 20
@@ -48,30 +49,6 @@ class ArtifactRef(BaseModel):
     uri: str
     sha256: str
     rows: int | None = None
-
-
-def retrain_home() -> Path:
-    """The project's home folder: ``$RETRAIN_HOME``, or ~/.rnn-retrain.
-
-    It holds the default artifact root, the dataset cache and the embedded MLflow store.
-    """
-    return Path(os.environ.get("RETRAIN_HOME") or Path.home() / ".rnn-retrain")
-
-
-def default_root() -> str:
-    """The default artifact root, ``$RETRAIN_HOME/artifacts``."""
-    return str(retrain_home() / "artifacts")
-
-
-def scratch_root() -> Path:
-    """Local disk for a stage's temporary files, ``$RETRAIN_HOME/scratch``.
-
-    Not the system temp folder: that is often memory (tmpfs), and scratch files can be as big
-    as the data.
-    """
-    folder = retrain_home() / "scratch"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def hash_stream(stream: Any, digest: Any) -> None:
@@ -96,7 +73,7 @@ class ArtifactStore:
     """Reads and writes run artifacts under one root folder or URI."""
 
     def __init__(self, root: str = "") -> None:
-        root = root or default_root()
+        root = root or paths.default_artifact_root()
         if "://" not in root:
             root = os.path.abspath(os.path.expanduser(root))
         try:
@@ -242,12 +219,12 @@ class ArtifactStore:
 
     def write_cache_entry(self, stage: str, key: str, entry: dict[str, Any]) -> None:
         """Record what a stage's cache ``key`` was computed from."""
-        path = f"{self._base.rstrip('/')}/cache/{stage}/{key}.json"
+        path = paths.cache_index(self._base, stage, key)
         self._write_atomic(path, json.dumps(entry, sort_keys=True, default=str).encode())
 
     def read_cache_entries(self, stage: str) -> dict[str, dict[str, Any]]:
         """Every recorded cache key of ``stage`` with its entry, oldest first."""
-        folder = f"{self._base.rstrip('/')}/cache/{stage}"
+        folder = paths.cache_index(self._base, stage)
         selector = pafs.FileSelector(folder, allow_not_found=True)
         infos = [i for i in self._filesystem.get_file_info(selector) if i.path.endswith(".json")]
         entries = {}
@@ -262,9 +239,8 @@ class ArtifactStore:
         Under the root for a local store; under ``$RETRAIN_HOME/checkpoints`` when the root is
         remote (Keras writes its backups to local paths).
         """
-        if isinstance(self._filesystem, pafs.LocalFileSystem):
-            return Path(self._base) / "checkpoints" / key
-        return retrain_home() / "checkpoints" / key
+        local = isinstance(self._filesystem, pafs.LocalFileSystem)
+        return paths.checkpoint_folder(self._base if local else None, key)
 
     # Internals.
 
@@ -286,7 +262,7 @@ class ArtifactStore:
         return ref
 
     def _locate(self, run_id: str, stage: str, filename: str) -> tuple[str, str]:
-        path = f"{self._base.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
+        path = paths.run_artifact(self._base, run_id, stage, filename)
         return path, f"{self._scheme}://{path}" if self._scheme else path
 
     def _write_manifest(

@@ -1,15 +1,21 @@
 """The retraining configuration: one frozen, typed model for the CLI, the flow and the Prefect UI.
 
-Every field has a description because Prefect renders this model as the run form, and the CLI
-turns each field into a flag of the same name. Fields are flat (no nested models) so every one
-of them is editable in the UI. Defaults are the classic Keras IMDB tutorial recipe.
+`RetrainConfig` is grouped into sections (data, model, training, text, data gate, registry), in
+the order a user changes them, so the Prefect UI draws the run form as titled sections. Every
+field has a description, because the UI shows it and the CLI turns each field into a flag of the
+same name (``--cell``, ``--maxlen``): field names are unique across the sections. Defaults are
+the classic Keras IMDB tutorial recipe.
+
+Stages never read the whole configuration blindly: each declares the fields it reads in a
+`ConfigSlice`, which feeds its cache key and its artifacts' manifests.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Cell = Literal["simplernn", "gru", "lstm"]
 Side = Literal["pre", "post"]
@@ -17,14 +23,29 @@ Policy = Literal["better", "not_worse"]
 DataCheck = Literal[
     "duplicates", "class_balance", "leakage", "truncation", "oov_rate", "length_drift"
 ]
+TaskRunnerName = Literal["local", "dask"]
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class RetrainConfig(BaseModel):
-    """Parameters of one retraining run."""
+def normalise_cell(value: object) -> object:
+    """Accept the Keras class names too: SimpleRNN, simple_rnn, GRU, LSTM."""
+    if isinstance(value, str):
+        return value.strip().lower().replace("_", "").replace("-", "")
+    return value
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Data.
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+class DataSettings(BaseModel):
+    """Where the reviews come from and how they are split."""
+
+    model_config = ConfigDict(FROZEN, title="Data")
+
     data: str = Field(
         "demo",
         description=(
@@ -51,22 +72,28 @@ class RetrainConfig(BaseModel):
     demo_size: int = Field(
         4000, ge=100, le=1_000_000, description="Number of reviews generated for data='demo'."
     )
-
-    # Text to integer ids.
-    vocab_size: int = Field(
-        5000,
-        ge=3,
-        description="Vocabulary size, including id 0 (padding) and id 1 (out-of-vocabulary).",
-    )
-    maxlen: int = Field(500, ge=1, description="Length every sequence is padded or truncated to.")
-    padding: Side = Field(
-        "pre", description="Pad short sequences at the start (pre) or end (post)."
-    )
-    truncating: Side = Field(
-        "pre", description="Cut long sequences at the start (pre, keeps the end) or end (post)."
+    chunk_rows: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Most rows a data stage holds in memory at once. Ingest, tokenize, validate, pad, "
+            "train and evaluate stream larger data in chunks of this many rows (pad shuffles the "
+            "rows so each chunk is a random sample). Lower it when the data does not fit in memory."
+        ),
     )
 
-    # Model.
+    @field_validator("data", "text_column", "label_column", "split_column")
+    @classmethod
+    def _required(cls, value: str) -> str:
+        return _not_blank(value)
+
+
+class ModelSettings(BaseModel):
+    """The network: the tutorial's Embedding → recurrent layer(s) → Dropout → Dense."""
+
+    model_config = ConfigDict(FROZEN, title="Model")
+
     cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
     units: int = Field(32, ge=1, le=4096, description="Units in each recurrent layer.")
     embedding_dim: int = Field(32, ge=1, le=4096, description="Size of the word embedding.")
@@ -78,10 +105,20 @@ class RetrainConfig(BaseModel):
     )
     bidirectional: bool = Field(False, description="Wrap each recurrent layer in Bidirectional.")
 
-    # Training.
+    @field_validator("cell", mode="before")
+    @classmethod
+    def _normalise_cell(cls, value: object) -> object:
+        return normalise_cell(value)
+
+
+class TrainingSettings(BaseModel):
+    """How the network is fitted."""
+
+    model_config = ConfigDict(FROZEN, title="Training")
+
+    epochs: int = Field(10, ge=1, le=1000, description="Maximum number of training epochs.")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
     batch_size: int = Field(60, ge=1, le=65536, description="Training batch size.")
-    epochs: int = Field(10, ge=1, le=1000, description="Maximum number of training epochs.")
     validation_fraction: float = Field(
         0.2,
         gt=0.0,
@@ -96,7 +133,9 @@ class RetrainConfig(BaseModel):
             "are restored. 0 turns early stopping off."
         ),
     )
-    seed: int = Field(1337, ge=0, description="Seed for the split, shuffling and weight init.")
+    seed: int = Field(
+        1337, ge=0, description="Seed for the demo corpus, shuffling, the split and weight init."
+    )
     length_buckets: int = Field(
         8,
         ge=1,
@@ -125,27 +164,31 @@ class RetrainConfig(BaseModel):
         ),
     )
 
-    chunk_rows: int = Field(
-        100_000,
-        ge=1,
-        le=10_000_000,
-        description=(
-            "Most rows a data stage holds in memory at once. Ingest, tokenize, validate, pad, "
-            "train and evaluate stream larger data in chunks of this many rows (pad shuffles the "
-            "rows so each chunk is a random sample). Lower it when the data does not fit in memory."
-        ),
+
+class TextSettings(BaseModel):
+    """How texts become fixed-length rows of integer ids."""
+
+    model_config = ConfigDict(FROZEN, title="Text to ids")
+
+    vocab_size: int = Field(
+        5000,
+        ge=3,
+        description="Vocabulary size, including id 0 (padding) and id 1 (out-of-vocabulary).",
+    )
+    maxlen: int = Field(500, ge=1, description="Length every sequence is padded or truncated to.")
+    padding: Side = Field(
+        "pre", description="Pad short sequences at the start (pre) or end (post)."
+    )
+    truncating: Side = Field(
+        "pre", description="Cut long sequences at the start (pre, keeps the end) or end (post)."
     )
 
-    # Storage.
-    artifact_root: str = Field(
-        "",
-        description=(
-            "Where run artifacts go: a local folder or a pyarrow filesystem URI (e.g. s3://bucket/"
-            "prefix). Empty means $RETRAIN_HOME/artifacts (default ~/.rnn-retrain/artifacts)."
-        ),
-    )
 
-    # Data gate (before training).
+class DataGateSettings(BaseModel):
+    """The checks on the data before any training; see docs/registry-and-gate.md."""
+
+    model_config = ConfigDict(FROZEN, title="Data gate")
+
     max_duplicate_share: float = Field(
         0.05,
         ge=0.0,
@@ -182,6 +225,7 @@ class RetrainConfig(BaseModel):
     max_length_psi: float = Field(
         0.25,
         ge=0.0,
+        title="Max length PSI",
         description=(
             "Data gate: most population stability index of the train token lengths against the "
             "champion's training data (0.1: minor shift, 0.25: major)."
@@ -195,17 +239,14 @@ class RetrainConfig(BaseModel):
         ),
     )
 
-    # Registry and promotion gate.
+
+class RegistrySettings(BaseModel):
+    """Where models and artifacts are stored, and the champion/challenger gate."""
+
+    model_config = ConfigDict(FROZEN, title="Registry, gate and storage")
+
     model_name: str = Field(
         "review-sentiment", description="Name of the registered model in the MLflow registry."
-    )
-    tracking_uri: str = Field(
-        "",
-        title="Tracking URI",
-        description=(
-            "MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if set, else a "
-            "SQLite store in $RETRAIN_HOME (sqlite:///~/.rnn-retrain/mlflow.db)."
-        ),
     )
     min_accuracy: float = Field(
         0.6,
@@ -233,33 +274,32 @@ class RetrainConfig(BaseModel):
     significance_level: float = Field(
         0.05, gt=0.0, lt=1.0, description="Significance level of the McNemar test."
     )
+    tracking_uri: str = Field(
+        "",
+        title="Tracking URI",
+        description=(
+            "MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if set, else a "
+            "SQLite store in $RETRAIN_HOME (sqlite:///~/.rnn-retrain/mlflow.db)."
+        ),
+    )
+    artifact_root: str = Field(
+        "",
+        description=(
+            "Where run artifacts go: a local folder or a pyarrow filesystem URI (e.g. s3://bucket/"
+            "prefix). Empty means $RETRAIN_HOME/artifacts (default ~/.rnn-retrain/artifacts)."
+        ),
+    )
 
-    @field_validator("cell", mode="before")
+    @field_validator("model_name")
     @classmethod
-    def _normalise_cell(cls, value: object) -> object:
-        # Accept the Keras class names too: SimpleRNN, simple_rnn, GRU, LSTM.
-        if isinstance(value, str):
-            return value.strip().lower().replace("_", "").replace("-", "")
-        return value
-
-    @field_validator("data", "text_column", "label_column", "split_column", "model_name")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value.strip()
+    def _required(cls, value: str) -> str:
+        return _not_blank(value)
 
 
-TaskRunnerName = Literal["local", "dask"]
+class SweepSettings(BaseModel):
+    """The sweep's candidates and where they train."""
 
-
-class SweepConfig(RetrainConfig):
-    """Parameters of a sweep: the retraining parameters plus the candidates and where they run.
-
-    Every candidate is the retraining configuration with its cell (and, optionally, units,
-    embedding size and dropout) replaced; the grids multiply. An empty grid keeps the single
-    value of the retraining field.
-    """
+    model_config = ConfigDict(FROZEN, title="Sweep")
 
     cells: tuple[Cell, ...] = Field(
         ("simplernn", "gru", "lstm"), min_length=1, description="Recurrent cells to try."
@@ -304,9 +344,176 @@ class SweepConfig(RetrainConfig):
     @classmethod
     def _normalise_cells(cls, value: object) -> object:
         if isinstance(value, (list, tuple)):
-            return tuple(cls._normalise_cell(cell) for cell in value)
+            return tuple(normalise_cell(cell) for cell in value)
         return value
+
+
+def _sections(model: type[BaseModel]) -> dict[str, str]:
+    """Flat field name → its section, for a grouped configuration model."""
+    return {
+        name: section
+        for section, field in model.model_fields.items()
+        for name in field.annotation.model_fields  # type: ignore[union-attr]
+    }
+
+
+class _Grouped(BaseModel):
+    """A configuration of sections that also accepts the old flat shape, for one release.
+
+    The REST API and saved deployment parameters of earlier releases send every field at the top
+    level (``{"cell": "gru"}``). Such input is regrouped and remembered in `flat_fields`, so the
+    flow can log a deprecation warning into the run log.
+    """
+
+    model_config = FROZEN
+    _flat_fields: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _accept_flat_shape(cls, data: Any, handler: Any) -> Any:
+        flat: list[str] = []
+        if isinstance(data, dict):
+            data, flat = cls.regroup(data)
+        config = handler(data)
+        if flat:
+            config._flat_fields = tuple(flat)
+        return config
+
+    @classmethod
+    def regroup(cls, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Move flat field names into their sections; return the result and the names moved."""
+        sections = _sections(cls)
+        grouped: dict[str, Any] = {}
+        flat = []
+        for name, value in data.items():
+            # A section arrives as a dict or a model; the "data" section shares its name with
+            # its own first field, a string.
+            if name in cls.model_fields and isinstance(value, (dict, BaseModel)):
+                given = value.model_dump() if isinstance(value, BaseModel) else value
+                grouped[name] = {**given, **grouped.get(name, {})}
+            elif name in sections:
+                flat.append(name)
+                grouped.setdefault(sections[name], {})[name] = value
+            else:
+                grouped[name] = value
+        return grouped, flat
+
+    @classmethod
+    def from_flat(cls, **fields: Any) -> Any:
+        """Build from field names alone (``cell="gru", maxlen=200``): the CLI's flags."""
+        grouped, _ = cls.regroup(fields)
+        return cls.model_validate(grouped)
+
+    def __eq__(self, other: object) -> bool:
+        # How a configuration arrived (flat or grouped) is not part of what it says.
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
+    @property
+    def flat_fields(self) -> tuple[str, ...]:
+        """The fields that arrived in the deprecated flat shape (empty for grouped input)."""
+        return self._flat_fields
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its flat name, as the CLI and MLflow params name them."""
+        return {
+            name: value
+            for section in type(self).model_fields
+            for name, value in getattr(self, section).model_dump().items()
+        }
+
+    def pick(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The values of dotted field names (``"text.maxlen"``), keyed by those names."""
+        picked = {}
+        for name in names:
+            section, field = name.split(".")
+            picked[name] = getattr(getattr(self, section), field)
+        return picked
+
+
+class RetrainConfig(_Grouped):
+    """Parameters of one retraining run."""
+
+    data: DataSettings = Field(DataSettings(), description="Where the reviews come from.")
+    model: ModelSettings = Field(ModelSettings(), description="The recurrent network.")
+    training: TrainingSettings = Field(TrainingSettings(), description="How it is fitted.")
+    text: TextSettings = Field(
+        TextSettings(), title="Text to ids", description="Vocabulary and padding."
+    )
+    data_gate: DataGateSettings = Field(
+        DataGateSettings(), description="Checks on the data before training."
+    )
+    registry: RegistrySettings = Field(
+        RegistrySettings(),
+        title="Registry, gate and storage",
+        description="The MLflow registry, the promotion gate and the artifact root.",
+    )
+
+
+class SweepConfig(_Grouped):
+    """Parameters of a sweep: the retraining parameters plus the candidates and where they run.
+
+    Every candidate is the retraining configuration with its cell (and, optionally, units,
+    embedding size and dropout) replaced; the grids multiply. An empty grid keeps the single
+    value of the retraining field.
+    """
+
+    data: DataSettings = Field(DataSettings(), description="Where the reviews come from.")
+    sweep: SweepSettings = Field(SweepSettings(), description="The candidates to train.")
+    model: ModelSettings = Field(ModelSettings(), description="The recurrent network.")
+    training: TrainingSettings = Field(TrainingSettings(), description="How it is fitted.")
+    text: TextSettings = Field(
+        TextSettings(), title="Text to ids", description="Vocabulary and padding."
+    )
+    data_gate: DataGateSettings = Field(
+        DataGateSettings(), description="Checks on the data before training."
+    )
+    registry: RegistrySettings = Field(
+        RegistrySettings(),
+        title="Registry, gate and storage",
+        description="The MLflow registry, the promotion gate and the artifact root.",
+    )
 
     def base(self) -> RetrainConfig:
         """The retraining configuration shared by every candidate."""
-        return RetrainConfig(**self.model_dump(include=set(RetrainConfig.model_fields)))
+        return RetrainConfig.model_validate(
+            {name: getattr(self, name) for name in RetrainConfig.model_fields}
+        )
+
+
+SECTION_MODELS: tuple[type[BaseModel], ...] = (
+    DataSettings,
+    ModelSettings,
+    TrainingSettings,
+    TextSettings,
+    DataGateSettings,
+    RegistrySettings,
+    SweepSettings,
+)
+
+
+@dataclass(frozen=True)
+class ConfigSlice:
+    """The configuration fields one stage reads, declared once beside the stage's logic.
+
+    Attributes:
+        output: Dotted names (``"text.maxlen"``) of the fields that change what the stage
+            writes: its cache key and its artifacts' manifests are made of them.
+        also_reads: Fields the stage also reads that change how it runs, not what it writes
+            (memory per chunk, threads, where the registry is), or whose effect the cache key
+            covers otherwise (the source's content, by its fingerprint).
+    """
+
+    output: tuple[str, ...]
+    also_reads: tuple[str, ...] = ()
+
+    def values(self, config: RetrainConfig) -> dict[str, Any]:
+        """The output fields' values: what a manifest records and the cache key covers."""
+        return config.pick(self.output)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Every field the stage may read."""
+        return frozenset(self.output) | frozenset(self.also_reads)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rnn_retrain.errors import RetrainError
+from rnn_retrain.errors import ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def exclusive_lock(path: str | os.PathLike[str], timeout: float, purpose: str) -
             logger.warning("Waiting for another run to finish its %s (lock %s)", purpose, path)
             while not _try_flock(handle):
                 if time.monotonic() > deadline:
-                    raise RetrainError(
+                    raise ServiceUnavailableError(
                         f"{path}: another run held the {purpose} lock for over {timeout:.0f} s; "
                         "try again when it has finished"
                     )

@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras import layers
 
 from rnn_retrain.batching import FIT, VALIDATION, RowGroups, cut_to_length
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config import ModelSettings, TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
+def build_model(
+    vocabulary_size: int, settings: ModelSettings, training: TrainingSettings
+) -> keras.Model:
     """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
 
     The recurrent layers keep Keras' defaults (tanh/sigmoid activations, no recurrent dropout,
@@ -50,8 +52,9 @@ def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
 
     Args:
         vocabulary_size: Number of token ids, padding and OOV included.
-        config: Supplies cell, units, embedding_dim, dropout, rnn_layers, bidirectional,
-            learning_rate and xla.
+        settings: The network's cell, units, embedding_dim, dropout, rnn_layers and
+            bidirectional.
+        training: Supplies learning_rate and xla.
 
     Returns:
         A compiled model that maps int id sequences to the probability of a positive review.
@@ -59,25 +62,25 @@ def build_model(vocabulary_size: int, config: RetrainConfig) -> keras.Model:
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     with distribution_strategy().scope():
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        hidden = layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(inputs)
-        for index in range(config.rnn_layers):
+        hidden = layers.Embedding(vocabulary_size, settings.embedding_dim, name="embedding")(inputs)
+        for index in range(settings.rnn_layers):
             # Every layer but the last returns the whole sequence so the next one can read it.
-            recurrent = CELLS[config.cell](
-                config.units,
-                return_sequences=index < config.rnn_layers - 1,
-                name=f"{config.cell}_{index}",
+            recurrent = CELLS[settings.cell](
+                settings.units,
+                return_sequences=index < settings.rnn_layers - 1,
+                name=f"{settings.cell}_{index}",
             )
-            if config.bidirectional:
+            if settings.bidirectional:
                 recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
-        hidden = layers.Dropout(config.dropout, name="dropout")(hidden)
+        hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
         outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
-        model = keras.Model(inputs, outputs, name=f"{config.cell}_classifier")
+        model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
             loss="binary_crossentropy",
             metrics=["accuracy"],
-            jit_compile=config.xla and not on_gpu,
+            jit_compile=training.xla and not on_gpu,
         )
     return model
 
@@ -162,6 +165,7 @@ class FitOutcome:
     rows: list[dict[str, float]]
     fit_rows: int
     validation_rows: int
+    resumed_from_epoch: int = 0  # Epochs restored from a checkpoint (0: a fresh fit).
 
     @property
     def epochs_run(self) -> int:
@@ -176,56 +180,61 @@ class FitOutcome:
 def fit_model(
     model: keras.Model,
     rows: RowGroups,
-    config: RetrainConfig,
+    training: TrainingSettings,
+    padding: str,
+    boundaries: list[int],
     report: Callable[[str], None] = logger.info,
     on_epoch: Callable[[float], None] | None = None,
     checkpoint_dir: Path | None = None,
-    boundaries: list[int] | None = None,
 ) -> FitOutcome:
     """Fit on the `FIT` rows, validating on the `VALIDATION` rows, with early stopping.
 
-    Batches are grouped by length bucket (``boundaries``; by default one bucket, ``maxlen``,
-    which is the tutorial's fit on fixed-length rows): see `rnn_retrain.batching`. The rows are
-    read group by group, so they need not fit in memory.
+    Batches are grouped by length bucket (``boundaries``; ``[maxlen]`` is the tutorial's fit on
+    fixed-length rows): see `rnn_retrain.batching`. The rows are read group by group, so they
+    need not fit in memory.
 
     With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
     ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
     last completed epoch when it is started again with the same directory. The backup is
-    removed when the fit completes. Early stopping counts patience from the resumed epoch.
+    removed when the fit completes. Early stopping counts patience from the resumed epoch. A
+    resumed fit reports "resumed from epoch N" and records N in the outcome.
     """
-    keras.utils.set_random_seed(config.seed)
-    progress = EpochProgress(config.epochs, report, on_epoch)
+    keras.utils.set_random_seed(training.seed)
+    progress = EpochProgress(training.epochs, report, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [progress]
-    if config.early_stopping_patience > 0:
+    if training.early_stopping_patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss",
-                patience=config.early_stopping_patience,
+                patience=training.early_stopping_patience,
                 restore_best_weights=True,
             )
         )
+    resumed_from = 0
     if checkpoint_dir is not None:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        epoch_log = checkpoint_dir / EPOCH_LOG
         if not (checkpoint_dir / "backup").exists():
             # Nothing to resume: an epoch log left by a finished fit must not be appended to.
-            (checkpoint_dir / EPOCH_LOG).unlink(missing_ok=True)
+            epoch_log.unlink(missing_ok=True)
+        elif epoch_log.exists():
+            resumed_from = len(read_epoch_log(epoch_log))
+            report(f"resumed from epoch {resumed_from} (checkpoint in {checkpoint_dir})")
         callbacks += [
             keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
-            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
+            keras.callbacks.CSVLogger(str(epoch_log), append=True),
         ]
-    boundaries = boundaries or [config.maxlen]
+    batch_size = training.batch_size
     model.fit(
-        bucketed_batches(rows, FIT, boundaries, config.padding, config.batch_size, config.seed),
-        epochs=config.epochs,
-        validation_data=bucketed_batches(
-            rows, VALIDATION, boundaries, config.padding, config.batch_size
-        ),
+        bucketed_batches(rows, FIT, boundaries, padding, batch_size, training.seed),
+        epochs=training.epochs,
+        validation_data=bucketed_batches(rows, VALIDATION, boundaries, padding, batch_size),
         shuffle=False,  # The batches are shuffled within and across buckets above.
         callbacks=callbacks,
         verbose=0,
     )
     epochs = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
-    return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION))
+    return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION), resumed_from)
 
 
 def read_epoch_log(path: Path) -> list[dict[str, float]]:

@@ -222,3 +222,14 @@ def texts_to_padded_ids(
     return pad_token_ids(
         encode_tokens(tokenize_texts(texts), vocabulary), maxlen, padding, truncating
     )
+
+
+def to_fixed_size_list(padded: np.ndarray) -> pa.FixedSizeListArray:
+    """Store a (rows, maxlen) matrix as one fixed-size-list column without copying per row."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(padded.ravel()), padded.shape[1])
+
+
+def to_matrix(column: pa.ChunkedArray | pa.FixedSizeListArray) -> np.ndarray:
+    """Turn a fixed-size-list column back into a (rows, maxlen) int32 matrix."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return array.flatten().to_numpy().reshape(len(array), array.type.list_size)

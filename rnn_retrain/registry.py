@@ -10,7 +10,6 @@ answer "which version was serving at time T" and roll back.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -26,8 +25,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from rnn_retrain.artifacts import retrain_home
-from rnn_retrain.errors import RetrainError
+from rnn_retrain import paths
+from rnn_retrain.errors import RetrainError, ServiceUnavailableError
 from rnn_retrain.locks import exclusive_lock
 
 logger = logging.getLogger(__name__)
@@ -47,9 +46,7 @@ def resolve_tracking_uri(configured: str = "") -> str:
         return configured
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    home = retrain_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home.resolve() / 'mlflow.db'}"
+    return paths.embedded_tracking_uri()
 
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
@@ -63,7 +60,7 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
     except requests.RequestException as error:
         reason = type(error).__name__
-        raise RetrainError(
+        raise ServiceUnavailableError(
             f"tracking server {tracking_uri} is unreachable ({reason}); start it, or set "
             "--tracking-uri / MLFLOW_TRACKING_URI to a running one"
         ) from None
@@ -122,7 +119,7 @@ class ModelRegistry:
         location = None
         if self.tracking_uri.startswith("sqlite:"):
             # Without this, MLflow writes artifacts to ./mlruns in whatever folder we run from.
-            location = (retrain_home().resolve() / "mlartifacts").as_uri()
+            location = paths.embedded_model_location()
         try:
             return self.client.create_experiment(EXPERIMENT, artifact_location=location)
         except MlflowException:  # Created by a concurrent run in the meantime.
@@ -221,8 +218,7 @@ class ModelRegistry:
         overlapping runs (a manual run during the scheduled one) take their decisions one after
         the other, each against the champion the previous one left.
         """
-        name = hashlib.sha256(f"{self.tracking_uri}\n{self.model_name}".encode()).hexdigest()
-        path = retrain_home() / "locks" / f"registry-{name[:16]}.lock"
+        path = paths.lock_file("registry", f"{self.tracking_uri}\n{self.model_name}")
         with exclusive_lock(path, timeout, purpose=f"promotion decision on {self.model_name}"):
             yield
 

@@ -20,11 +20,12 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from rnn_retrain.artifacts import hash_stream, retrain_home
+from rnn_retrain import paths
+from rnn_retrain.artifacts import hash_stream
 from rnn_retrain.chunks import rechunk
 from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews
 from rnn_retrain.datasets.imdb import IMDB_SHA256, IMDB_URL, load_imdb, read_imdb_archive
-from rnn_retrain.errors import RetrainError
+from rnn_retrain.errors import DataError, RetrainError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -78,17 +79,17 @@ def read_source(
         return RawSource(generate_reviews(demo_size, seed), "demo", "text", "label", None)
     if data == "imdb":
         origin = os.environ.get("RETRAIN_IMDB_URL", IMDB_URL)
-        table = load_imdb(retrain_home(), origin=origin)
+        table = load_imdb(paths.dataset_cache(), origin=origin)
         return RawSource(table, "imdb", "text", "label", "split")
     if data.lower().endswith(ARCHIVE_SUFFIXES):
         if not Path(data).is_file():
-            raise RetrainError(f"{data}: file not found")
+            raise DataError(f"{data}: file not found")
         return RawSource(read_imdb_archive(data), data, "text", "label", "split")
     opened = open_table_files(data)
     names = opened.schema.names
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise RetrainError(
+        raise DataError(
             f"{data}: column name(s) {', '.join(map(repr, repeated))} appear more than once; "
             "give every column its own name"
         )
@@ -131,7 +132,7 @@ def _source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
         files = [i.path for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
         return filesystem, sorted(files)
     if info.type == pafs.FileType.NotFound:
-        raise RetrainError(f"{data}: file not found")
+        raise DataError(f"{data}: file not found")
     return filesystem, [path]
 
 
@@ -152,13 +153,13 @@ def open_table_files(data: str) -> pa.Table | pads.Dataset:
         try:
             filesystem, path = pafs.FileSystem.from_uri(data)
         except (pa.ArrowInvalid, OSError) as error:
-            raise RetrainError(f"{data}: cannot open ({error})") from None
+            raise DataError(f"{data}: cannot open ({error})") from None
         paths: str | list[str] = path
     else:
         filesystem = None
         matches = sorted(glob.glob(os.path.expanduser(data)))
         if not matches:
-            raise RetrainError(
+            raise DataError(
                 f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
             )
         paths = matches if glob.has_magic(data) else matches[0]
@@ -170,14 +171,14 @@ def open_table_files(data: str) -> pa.Table | pads.Dataset:
     except RetrainError:
         raise
     except (pa.ArrowException, OSError) as error:
-        raise RetrainError(
+        raise DataError(
             f"{data}: not a readable Parquet or CSV source ({_first_line(error)})"
         ) from None
 
 
 def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: str) -> pa.Table:
     if isinstance(paths, list) and len(paths) > 1:
-        raise RetrainError(f"{data}: matches {len(paths)} CSV files; pass one CSV file or Parquet")
+        raise DataError(f"{data}: matches {len(paths)} CSV files; pass one CSV file or Parquet")
     path = paths[0] if isinstance(paths, list) else paths
     # Blocks must hold the longest row: pyarrow's 1 MiB default refuses a long review.
     options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
@@ -188,11 +189,11 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
         else:
             table = pacsv.read_csv(path, read_options=options)
     except pa.ArrowInvalid as error:
-        raise RetrainError(f"{data}: not a readable CSV file ({_first_line(error)})") from None
+        raise DataError(f"{data}: not a readable CSV file ({_first_line(error)})") from None
     # pyarrow reads a column that is not valid UTF-8 as binary instead of failing.
     for field in table.schema:
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            raise RetrainError(
+            raise DataError(
                 f"{data}: column {field.name!r} is not valid UTF-8 text; save the CSV as UTF-8"
             )
     return table
@@ -201,7 +202,7 @@ def _read_csv(paths: str | list[str], filesystem: pafs.FileSystem | None, data: 
 def require_text(column: pa.ChunkedArray | pa.Array, origin: str, name: str) -> None:
     """Refuse a text column that does not hold strings."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        raise RetrainError(f"{origin}: text column {name!r} holds {column.type}, not text")
+        raise DataError(f"{origin}: text column {name!r} holds {column.type}, not text")
 
 
 def require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> None:
@@ -209,14 +210,14 @@ def require_columns(schema: pa.Schema, data: str, columns: dict[str, str]) -> No
     for role, name in columns.items():
         if name not in schema.names:
             available = ", ".join(schema.names) or "none"
-            raise RetrainError(
+            raise DataError(
                 f"{data}: no {role} column {name!r} (columns: {available}); "
                 f"set --{role}-column to the right name"
             )
 
 
-def _unreadable_parquet(origin: str, error: BaseException) -> RetrainError:
-    return RetrainError(f"{origin}: not a readable Parquet source ({_first_line(error)})")
+def _unreadable_parquet(origin: str, error: BaseException) -> DataError:
+    return DataError(f"{origin}: not a readable Parquet source ({_first_line(error)})")
 
 
 def _first_line(error: BaseException) -> str:

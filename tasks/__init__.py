@@ -1,1 +1,1 @@
-"""Pipeline stages: each module holds a stage's pure functions and, at the bottom, its @task."""
+"""One thin Prefect @task per stage: read inputs through the store, call the stage's logic, write outputs."""

@@ -1,239 +1,44 @@
-"""Ingest: a review source becomes a validated raw snapshot (row_id, text, label, split)."""
+"""The ingest task: read the configured source and write the raw snapshot (`rnn_retrain.stages.ingest`)."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import get_run_logger, task
-from pydantic import BaseModel, ConfigDict
 
-from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.errors import RetrainError
-from rnn_retrain.sources import RawSource, fingerprint_source, read_source, require_text
-from tasks.caching import StageCache
-from tasks.runtime import RETRY_SETTINGS, current_run_id, store_for
-
-logger = logging.getLogger(__name__)
-
-SPLITS = ("train", "test")
-POSITIVE_LABELS = ("1", "true", "pos", "positive")
-NEGATIVE_LABELS = ("0", "false", "neg", "negative")
-SNAPSHOT_SCHEMA = pa.schema(
-    [("row_id", pa.int64()), ("text", pa.string()), ("label", pa.int8()), ("split", pa.string())]
+from rnn_retrain.orchestration.caching import StageCache
+from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.results import IngestResult
+from rnn_retrain.sources import read_source
+from rnn_retrain.stages.ingest import (
+    CONFIG,
+    SNAPSHOT_SCHEMA,
+    SnapshotTally,
+    snapshot_chunks,
+    source_fingerprint,
+    split_method,
 )
-
-
-class IngestResult(BaseModel):
-    """What ingest hands on: the snapshot reference and its counts."""
-
-    model_config = ConfigDict(frozen=True)
-
-    snapshot: ArtifactRef
-    rows: dict[str, int]
-    dropped_empty: int
-    split_method: str
-
-
-def normalize_labels(labels: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
-    """Map 0/1, booleans or pos/neg style strings to int8 0/1.
-
-    Raises:
-        RetrainError: if a label is missing or outside the binary set.
-    """
-    labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
-    if labels.null_count:
-        raise RetrainError(
-            f"{origin}: {labels.null_count} rows have no value in label column {column!r}"
-        )
-    if pa.types.is_boolean(labels.type):
-        return labels.cast(pa.int8())
-    as_text = pc.utf8_lower(pc.utf8_trim_whitespace(labels.cast(pa.string())))
-    if pa.types.is_floating(labels.type):
-        # 1.0 / 0.0 read from CSV files arrive as floats.
-        as_text = pc.replace_substring_regex(as_text, r"\.0+$", "")
-    positive = pc.is_in(as_text, value_set=pa.array(POSITIVE_LABELS))
-    negative = pc.is_in(as_text, value_set=pa.array(NEGATIVE_LABELS))
-    unknown = pc.invert(pc.or_(positive, negative))
-    if pc.any(unknown).as_py():
-        bad = pc.unique(labels.filter(unknown)).slice(0, 5).to_pylist()
-        raise RetrainError(
-            f"{origin}: label column {column!r} has values outside the binary set, e.g. {bad}; "
-            "use 0/1, true/false, pos/neg or positive/negative"
-        )
-    return positive.cast(pa.int8())
-
-
-def normalize_splits(splits: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
-    """Lower-case and check a split column: every value must be 'train' or 'test'."""
-    as_text = pc.utf8_lower(pc.utf8_trim_whitespace(splits.combine_chunks().cast(pa.string())))
-    unknown = pc.invert(pc.fill_null(pc.is_in(as_text, value_set=pa.array(SPLITS)), False))
-    if pc.any(unknown).as_py():
-        bad = pc.unique(splits.combine_chunks().filter(unknown)).slice(0, 5).to_pylist()
-        raise RetrainError(
-            f"{origin}: split column {column!r} must hold 'train' or 'test', found {bad}"
-        )
-    return as_text
-
-
-def assign_hash_split(texts: pa.Array, test_fraction: float) -> pa.Array:
-    """Split rows by a hash of their text: stable under appends and identical for duplicates.
-
-    The same review always lands in the same split, so next week's data (old reviews plus new
-    ones) never moves a test review into training, and duplicate texts cannot straddle the split.
-    """
-    buckets = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-            for text in texts.to_pylist()
-        ),
-        dtype=np.uint64,
-        count=len(texts),
-    )
-    is_test = buckets < np.uint64(int(test_fraction * 2**64))
-    return pa.array(np.where(is_test, "test", "train"), pa.string())
-
-
-def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:
-    """Drop rows whose text is null or only whitespace; return the table and how many went."""
-    keep = pc.fill_null(
-        pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False
-    )
-    kept = table.filter(keep)
-    return kept, table.num_rows - kept.num_rows
-
-
-def count_rows(snapshot: pa.Table) -> dict[str, int]:
-    """Row counts per split and label, e.g. ``{"train": 80, "train_pos": 40, ...}``."""
-    counts = {"total": snapshot.num_rows}
-    for split in SPLITS:
-        labels = snapshot.filter(pc.equal(snapshot["split"], split))["label"]
-        counts[split] = len(labels)
-        counts[f"{split}_pos"] = int(pc.sum(labels).as_py() or 0)
-        counts[f"{split}_neg"] = counts[split] - counts[f"{split}_pos"]
-    return counts
-
-
-def check_snapshot(counts: dict[str, int], origin: str) -> None:
-    """Refuse snapshots that cannot train or evaluate a binary classifier."""
-    if counts["train"] == 0:
-        raise RetrainError(
-            f"{origin}: no train rows; the split column or test_fraction leaves none"
-        )
-    if counts["test"] == 0:
-        raise RetrainError(
-            f"{origin}: no test rows; add 'test' rows to the split column or raise test_fraction"
-        )
-    if counts["train_pos"] == 0 or counts["train_neg"] == 0:
-        only = "positive" if counts["train_pos"] else "negative"
-        raise RetrainError(f"{origin}: the train split has a single class (only {only} reviews)")
-
-
-def split_method(source: RawSource, test_fraction: float) -> str:
-    """How the snapshot's rows are split into train and test, for the manifest and report."""
-    if source.split_column:
-        return f"column {source.split_column!r}"
-    return f"hash of text, test_fraction={test_fraction}"
-
-
-def snapshot_chunk(
-    chunk: pa.Table, source: RawSource, test_fraction: float, first_row_id: int
-) -> tuple[pa.Table, int]:
-    """Turn one chunk of source rows into snapshot rows numbered from ``first_row_id``.
-
-    Returns:
-        The snapshot rows and the number of empty texts dropped.
-    """
-    text = chunk[source.text_column]
-    require_text(text, source.origin, source.text_column)
-    table = pa.table({"text": text.cast(pa.string()), "label": chunk[source.label_column]})
-    if source.split_column:
-        table = table.append_column("split", chunk[source.split_column])
-    table, dropped = drop_empty_texts(table)
-    labels = normalize_labels(table["label"], source.origin, source.label_column)
-    if source.split_column:
-        splits = normalize_splits(table["split"], source.origin, source.split_column)
-    else:
-        splits = assign_hash_split(table["text"].combine_chunks(), test_fraction)
-    row_ids = np.arange(first_row_id, first_row_id + table.num_rows)
-    snapshot = pa.table(
-        [pa.array(row_ids, pa.int64()), table["text"], labels, splits], schema=SNAPSHOT_SCHEMA
-    )
-    return snapshot, dropped
-
-
-@dataclass
-class SnapshotTally:
-    """What `snapshot_chunks` has seen so far: rows read, rows dropped, and the counts kept."""
-
-    read: int = 0
-    dropped: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, read: int, dropped: int, counts: dict[str, int]) -> None:
-        self.read += read
-        self.dropped += dropped
-        for name, value in counts.items():
-            self.counts[name] = self.counts.get(name, 0) + value
-
-
-def snapshot_chunks(
-    source: RawSource, test_fraction: float, chunk_rows: int, tally: SnapshotTally
-) -> Iterator[pa.Table]:
-    """The raw snapshot, ``chunk_rows`` source rows at a time, with ``tally`` kept up to date.
-
-    The checks that need every row (an empty source, no train or test rows, a single class)
-    run after the last chunk, before the consumer can commit what it received.
-
-    Raises:
-        RetrainError: if a chunk or the whole source cannot make a usable snapshot.
-    """
-    for chunk in source.iter_chunks(chunk_rows):
-        first_row_id = tally.counts.get("total", 0)  # Rows kept so far.
-        snapshot, dropped = snapshot_chunk(chunk, source, test_fraction, first_row_id)
-        tally.add(chunk.num_rows, dropped, count_rows(snapshot))
-        yield snapshot
-    if tally.read == 0:
-        raise RetrainError(f"{source.origin}: the dataset is empty")
-    if tally.read == tally.dropped:
-        raise RetrainError(f"{source.origin}: every text is empty; nothing is left to train on")
-    check_snapshot(tally.counts, source.origin)
-
-
-def source_fingerprint(config: RetrainConfig) -> str:
-    """Digest of the configured source's content, for the stage cache."""
-    return fingerprint_source(config.data, demo_size=config.demo_size, seed=config.seed)
-
-
-# The fields that change the snapshot; the source's content is covered by its fingerprint.
-INGEST_FIELDS = ("text_column", "label_column", "split_column", "test_fraction")
 
 
 @task(
     name="ingest",
-    cache_policy=StageCache(stage="ingest", fields=INGEST_FIELDS, fingerprint=source_fingerprint),
+    cache_policy=StageCache(stage="ingest", slice=CONFIG, fingerprint=source_fingerprint),
     persist_result=True,
     **RETRY_SETTINGS,
 )
 def ingest(config: RetrainConfig) -> IngestResult:
     """Read the configured source chunk by chunk, validate it and write the raw snapshot."""
+    data = config.data
     source = read_source(
-        config.data,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        split_column=config.split_column,
-        demo_size=config.demo_size,
-        seed=config.seed,
+        data.data,
+        text_column=data.text_column,
+        label_column=data.label_column,
+        split_column=data.split_column,
+        demo_size=data.demo_size,
+        seed=config.training.seed,
     )
     tally = SnapshotTally()
-    method = split_method(source, config.test_fraction)
-    chunks = snapshot_chunks(source, config.test_fraction, config.chunk_rows, tally)
+    method = split_method(source, data.test_fraction)
+    chunks = snapshot_chunks(source, data.test_fraction, data.chunk_rows, tally)
     # Written as the chunks come; the checks after the last chunk decide whether it is kept.
     snapshot = store_for(config).write_batches(
         current_run_id(),
@@ -242,6 +47,7 @@ def ingest(config: RetrainConfig) -> IngestResult:
         SNAPSHOT_SCHEMA,
         chunks,
         lambda: {
+            **CONFIG.values(config),
             "source": source.origin,
             "split_method": method,
             "dropped_empty": tally.dropped,

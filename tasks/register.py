@@ -1,14 +1,12 @@
-"""Register: log the run to MLflow, register a new model version, and gate its promotion.
+"""The register task: log the run to MLflow, register a version, and gate its promotion.
 
-The gate re-scores the current champion on this run's test rows, next to the challenger, and
-compares their per-row correctness with an exact McNemar test (a paired test: both models see the
-same reviews), plus a minimum accuracy gain and an absolute accuracy floor.
+The gate's logic is in `rnn_retrain.stages.register`; this module does the MLflow side: it logs
+the run and the servable model, re-scores the champion on this run's test rows, and records the
+decision, all under the promotion lock, undoing a registration whose gate failed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 from typing import Any
 
@@ -17,159 +15,30 @@ import numpy as np
 import pyarrow.compute as pc
 from prefect import get_run_logger, task
 from prefect.runtime import deployment, flow_run
-from pydantic import BaseModel, ConfigDict
-from scipy.stats import binomtest
 
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
 from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
+from rnn_retrain.results import (
+    EvaluateResult,
+    GateDecision,
+    PreparedData,
+    RegisterResult,
+    TrainResult,
+)
 from rnn_retrain.serving import THRESHOLD
-from tasks.runtime import RETRY_SETTINGS, store_for
-
-# Fields that decide where things are stored or how the gate judges, not what model is trained.
-# The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
-NOT_LINEAGE_FIELDS = {
-    "data",
-    "text_column",
-    "label_column",
-    "split_column",
-    "test_fraction",
-    "demo_size",
-    "artifact_root",
-    "tracking_uri",
-    "model_name",
-    "min_accuracy",
-    "promotion_policy",
-    "min_accuracy_gain",
-    "significance_level",
-    "training_threads",
-}
-LINEAGE_TAG = "lineage_key"
-DECISION_TAG = "gate.json"
-
-
-class GateDecision(BaseModel):
-    """The promotion decision and the numbers behind it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    promote: bool
-    reason: str
-    policy: str
-    challenger_accuracy: float
-    min_accuracy: float
-    champion_version: str | None = None
-    champion_accuracy: float | None = None
-    accuracy_gain: float | None = None
-    challenger_only_correct: int | None = None
-    champion_only_correct: int | None = None
-    p_value: float | None = None
-
-
-class RegisterResult(BaseModel):
-    """What register hands back to the flow."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model_name: str
-    version: str
-    decision: GateDecision
-    mlflow_run_id: str
-    tracking_uri: str
-    experiment_id: str
-    reused: bool
-
-
-def mcnemar_exact(
-    challenger_correct: np.ndarray, champion_correct: np.ndarray
-) -> tuple[int, int, float]:
-    """Exact (binomial) McNemar test on paired per-row correctness.
-
-    Returns:
-        b (rows only the challenger got right), c (rows only the champion got right), and the
-        two-sided p-value of b against Binomial(b + c, 1/2).
-    """
-    if challenger_correct.shape != champion_correct.shape:
-        raise ValueError("both models must be scored on the same rows")
-    b = int(np.sum(challenger_correct & ~champion_correct))
-    c = int(np.sum(~challenger_correct & champion_correct))
-    p_value = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return b, c, p_value
-
-
-def decide_promotion(
-    challenger_correct: np.ndarray,
-    champion_correct: np.ndarray | None,
-    champion_version: str | None,
-    config: RetrainConfig,
-) -> GateDecision:
-    """Decide whether the challenger replaces the champion (see `RetrainConfig` gate fields)."""
-    accuracy = float(np.mean(challenger_correct))
-    common = {
-        "policy": config.promotion_policy,
-        "challenger_accuracy": accuracy,
-        "min_accuracy": config.min_accuracy,
-    }
-    if accuracy < config.min_accuracy:
-        return GateDecision(
-            promote=False,
-            reason=f"test accuracy {accuracy:.4f} is below min_accuracy {config.min_accuracy}",
-            champion_version=champion_version,
-            **common,
-        )
-    if champion_correct is None:
-        return GateDecision(
-            promote=True,
-            reason=f"first model: test accuracy {accuracy:.4f} clears min_accuracy {config.min_accuracy}",
-            **common,
-        )
-    b, c, p_value = mcnemar_exact(challenger_correct, champion_correct)
-    champion_accuracy = float(np.mean(champion_correct))
-    gain = accuracy - champion_accuracy
-    significant = p_value < config.significance_level
-    statistics = (
-        f"McNemar b={b} c={c} p={p_value:.4g}; accuracy {accuracy:.4f} vs {champion_accuracy:.4f}"
-    )
-    if config.promotion_policy == "better":
-        promote = significant and b > c
-        verdict = "significantly better" if promote else "not significantly better"
-    else:
-        worse = significant and c > b
-        promote = not worse
-        verdict = "significantly worse" if worse else "not significantly worse"
-    reason = f"{verdict} than champion v{champion_version}"
-    if promote and gain < config.min_accuracy_gain:
-        promote = False
-        reason += f", but the accuracy gain {gain:+.4f} is below min_accuracy_gain {config.min_accuracy_gain}"
-    return GateDecision(
-        promote=promote,
-        reason=f"{reason} ({statistics})",
-        champion_version=champion_version,
-        champion_accuracy=champion_accuracy,
-        accuracy_gain=gain,
-        challenger_only_correct=b,
-        champion_only_correct=c,
-        p_value=p_value,
-        **common,
-    )
-
-
-def lineage_key(snapshot_sha256: str, config: RetrainConfig) -> str:
-    """A key for "this data, this training recipe": a re-run with both unchanged finds its version."""
-    recipe = config.model_dump(exclude=NOT_LINEAGE_FIELDS)
-    payload = json.dumps({"snapshot": snapshot_sha256, "recipe": recipe}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def decision_tags(decision: GateDecision) -> dict[str, str]:
-    """Readable tags of the decision on the challenger's version (the full record is separate)."""
-    return {
-        "gate.decision": "promote" if decision.promote else "keep",
-        "gate.reason": decision.reason,
-        "gate.p_value": "" if decision.p_value is None else f"{decision.p_value:.6g}",
-    }
+from rnn_retrain.stages.register import (
+    DECISION_TAG,
+    LINEAGE_TAG,
+    already_promoted,
+    decide_promotion,
+    decision_tags,
+    lineage_key,
+    serving_preprocessing,
+)
 
 
 def _log_run(
@@ -191,7 +60,7 @@ def _log_run(
             experiment_id=experiment_id, run_name=flow_run.name or None, tags=tags
         ) as run,
     ):
-        mlflow.log_params(config.model_dump())
+        mlflow.log_params(config.flat())
         mlflow.log_metrics(
             {f"test_{name}": value for name, value in metrics.items() if value is not None}
         )
@@ -205,12 +74,7 @@ def _log_run(
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
         # What the next run's data gate compares its data with (see `tasks.validate`).
         mlflow.log_artifact(str(local["profile"]))
-        preprocessing = {
-            "maxlen": config.maxlen,
-            "padding": config.padding,
-            "truncating": config.truncating,
-            "length_buckets": length_buckets,
-        }
+        preprocessing = serving_preprocessing(config, length_buckets)
         info = log_text_classifier(local["model"], local["vocabulary"], preprocessing)
         return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
 
@@ -253,31 +117,26 @@ def _judge(
     scored = store.read_table(refs["predictions"]).sort_by("row_id")
     labels = scored["label"].to_numpy().astype(bool)
     challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
+    gate = config.registry
     champion = registry.champion()
-    if champion is None or np.mean(challenger_correct) < config.min_accuracy:
+    if champion is None or np.mean(challenger_correct) < gate.min_accuracy:
         # No champion, or a challenger below the floor: no need to score the champion at all.
         champion_version = str(champion.version) if champion is not None else None
-        return decide_promotion(challenger_correct, None, champion_version, config)
+        return decide_promotion(challenger_correct, None, champion_version, gate)
     champion_version = str(champion.version)
     if champion_version == version:
         # An earlier attempt promoted this version and stopped before recording the decision.
-        return GateDecision(
-            promote=True,
-            reason="promoted by an earlier attempt of this run",
-            policy=config.promotion_policy,
-            min_accuracy=config.min_accuracy,
-            challenger_accuracy=float(np.mean(challenger_correct)),
-        )
+        return already_promoted(challenger_correct, gate)
     champion_model = registry.load(version=champion_version)
     row_ids, probabilities = _score_test_texts(
-        champion_model, store, refs["snapshot"], config.chunk_rows
+        champion_model, store, refs["snapshot"], config.data.chunk_rows
     )
     if not np.array_equal(row_ids, scored["row_id"].to_numpy()):
         raise RetrainError(
             f"{refs['predictions'].name} does not cover the test rows of {refs['snapshot'].name}"
         )
     return decide_promotion(
-        challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, config
+        challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, gate
     )
 
 
@@ -330,31 +189,25 @@ def _result(
 
 @task(name="register", **RETRY_SETTINGS)
 def register(
-    snapshot: ArtifactRef,
-    vocabulary: ArtifactRef,
-    profile: ArtifactRef,
-    model: ArtifactRef,
-    history: ArtifactRef,
-    length_buckets: list[int],
-    predictions: ArtifactRef,
-    metrics_table: ArtifactRef,
-    metrics: dict[str, float | int | None],
+    prepared: PreparedData,
+    trained: TrainResult,
+    evaluated: EvaluateResult,
     config: RetrainConfig,
 ) -> RegisterResult:
     """Register the trained model as a new version and decide whether it becomes champion."""
     run_logger = get_run_logger()
     store = store_for(config)
-    registry = ModelRegistry(config.tracking_uri, config.model_name)
+    registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
     refs = {
-        "snapshot": snapshot,
-        "vocabulary": vocabulary,
-        "profile": profile,
-        "model": model,
-        "history": history,
-        "predictions": predictions,
-        "metrics": metrics_table,
+        "snapshot": prepared.ingested.snapshot,
+        "vocabulary": prepared.tokens.vocabulary,
+        "profile": prepared.validated.profile,
+        "model": trained.model,
+        "history": trained.history,
+        "predictions": evaluated.predictions,
+        "metrics": evaluated.metrics_table,
     }
-    key = lineage_key(snapshot.sha256, config)
+    key = lineage_key(refs["snapshot"].sha256, config)
     # One decision at a time: an overlapping run waits, then sees this run's version and champion.
     with registry.promotion_lock():
         existing = registry.version_with_tag(LINEAGE_TAG, key)
@@ -367,9 +220,9 @@ def register(
             return _result(registry, str(existing.version), decision, reused=True)
         if existing is None:
             version = _register_new_version(
-                registry, store, refs, metrics, config, key, length_buckets
+                registry, store, refs, evaluated.metrics, config, key, trained.length_buckets
             )
-            run_logger.info("Registered %s version %s", config.model_name, version)
+            run_logger.info("Registered %s version %s", registry.model_name, version)
         else:
             version = str(existing.version)  # Left by an attempt that was killed before its gate.
         try:

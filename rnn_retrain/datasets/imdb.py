@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rnn_retrain.errors import RetrainError
+from rnn_retrain.errors import DataError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def download_imdb_archive(
         # A download that failed or did not match the hash must not be found as "cached" later.
         (Path(cache_dir) / "datasets" / ARCHIVE_NAME).unlink(missing_ok=True)
         reason = " ".join(str(error).split())
-        raise RetrainError(
+        raise ServiceUnavailableError(
             f"data 'imdb': could not download {origin} ({reason}). If this machine is offline, "
             f"download {ARCHIVE_NAME} elsewhere and pass --data /path/to/{ARCHIVE_NAME}, or pass "
             "a Parquet/CSV file of reviews with --data"
@@ -85,11 +85,11 @@ def read_imdb_archive(path: str | os.PathLike[str]) -> pa.Table:
                     (split != "train", polarity == "pos", int(review_id), text, split, source_id)
                 )
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise RetrainError(f"{path}: not a readable aclImdb archive ({error})") from None
+        raise DataError(f"{path}: not a readable aclImdb archive ({error})") from None
     except UnicodeDecodeError as error:
-        raise RetrainError(f"{path}: a review is not valid UTF-8 ({error})") from None
+        raise DataError(f"{path}: a review is not valid UTF-8 ({error})") from None
     if not rows:
-        raise RetrainError(
+        raise DataError(
             f"{path}: no reviews found; expected files like aclImdb/train/pos/0_9.txt"
         )
     rows.sort(key=lambda row: row[:3])

@@ -1,12 +1,13 @@
-"""Prefect-side pieces shared by the stage tasks: run identity, retry policy, the store.
+"""Prefect-side pieces shared by the stage tasks: run identity, retry policy, the store, UI keys.
 
-Pure stage functions never import this module; only the thin @task wrappers do.
+Pure stage functions (`rnn_retrain.stages`) never import this module; the thin @task wrappers in
+`tasks/` and the flows do.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,25 +17,28 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig
-from rnn_retrain.errors import RetrainError
+from rnn_retrain.config import RetrainConfig, SweepSettings
+from rnn_retrain.services import require_dask_scheduler
 
 
 def current_run_id() -> str:
-    """The Prefect flow run id, or a fresh id when a task runs outside a flow (tests, notebooks)."""
-    return flow_run.id or f"local-{uuid.uuid4().hex[:12]}"
+    """The run's id: the top flow run's (a subflow's tasks belong to the run that started it).
+
+    A fresh id when a task runs outside a flow (tests, notebooks).
+    """
+    run_id = flow_run.id
+    return _root_run_id(run_id) if run_id else f"local-{uuid.uuid4().hex[:12]}"
 
 
-def stage_folder(stage: str, candidate: str = "") -> str:
-    """The run's folder for a stage's files; a sweep candidate gets its own below it."""
-    if not candidate:
-        return stage
-    return f"{stage}/{re.sub(r'[^A-Za-z0-9.]+', '-', candidate).strip('-')}"
+@functools.lru_cache(maxsize=1024)
+def _root_run_id(run_id: str) -> str:
+    # Asks the API once per subflow run (a top-level run answers without a call).
+    return flow_run.root_flow_run_id or run_id
 
 
 def store_for(config: RetrainConfig) -> ArtifactStore:
     """The artifact store named by the configuration."""
-    return ArtifactStore(config.artifact_root)
+    return ArtifactStore(config.registry.artifact_root)
 
 
 # Failures worth another attempt: I/O and network errors (OSError covers ConnectionError,
@@ -80,23 +84,23 @@ def training_progress(epochs: int) -> Callable[[float], None]:
     return update
 
 
-def task_runner_for(config: Any, candidates: int) -> Any:
-    """The task runner a sweep trains its candidates on (see `SweepConfig.task_runner`).
+def task_runner_for(settings: SweepSettings, candidates: int) -> Any:
+    """The task runner a sweep trains its candidates on (see `SweepSettings.task_runner`).
 
     ``local``: a thread pool in this process, one thread per candidate. ``dask``: prefect-dask's
     `DaskTaskRunner`, on the scheduler at ``dask_address`` (checked first) or on a local cluster
     of worker processes with one thread each, so every candidate trains in its own process.
     """
-    if config.task_runner == "local":
+    if settings.task_runner == "local":
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=max(candidates, 1))
     from prefect_dask import DaskTaskRunner
 
-    if config.dask_address:
-        require_dask_scheduler(config.dask_address)
-        return DaskTaskRunner(address=config.dask_address)
-    workers = config.dask_workers or max(1, min(candidates, os.cpu_count() or 1))
+    if settings.dask_address:
+        require_dask_scheduler(settings.dask_address)
+        return DaskTaskRunner(address=settings.dask_address)
+    workers = settings.dask_workers or max(1, min(candidates, os.cpu_count() or 1))
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": workers,
@@ -107,16 +111,12 @@ def task_runner_for(config: Any, candidates: int) -> Any:
     )
 
 
-def require_dask_scheduler(address: str, timeout: float = 10.0) -> None:
-    """Refuse, in one line, a Dask scheduler address that does not answer."""
-    from distributed import Client
-
-    try:
-        with Client(address, timeout=timeout):
-            pass
-    except (OSError, TimeoutError, ValueError) as error:
-        raise RetrainError(
-            f"dask_address {address!r}: no Dask scheduler answers there "
-            f"({type(error).__name__}: {error}); start one with `dask scheduler` or leave "
-            "dask_address empty for a local cluster"
-        ) from None
+def warn_if_flat(config: Any, logger: Any) -> None:
+    """Log, into the run log, that the parameters came in the deprecated flat shape."""
+    if config.flat_fields:
+        logger.warning(
+            "Deprecated: the config parameter was given flat (%s). Send it in sections "
+            "(data, model, training, text, data_gate, registry), e.g. {\"model\": {\"cell\": "
+            "\"gru\"}}; the flat shape is accepted for this release only.",
+            ", ".join(config.flat_fields),
+        )

@@ -2,8 +2,8 @@
 
 Prefect's default policy keys on the task's inputs *and the run id*, so nothing is reused across
 runs. `StageCache` keys a stage on what decides its output: the sha256 of every input artifact
-(for ingest, a digest of the source data), the configuration fields the stage reads, the artifact
-root and a code version. Prefect then stores the stage's result (small artifact references) under
+(for ingest, a digest of the source data), the configuration fields that change its output (the
+stage's `ConfigSlice`), the artifact root and a code version. Prefect then stores the stage's result (small artifact references) under
 that key and returns it, as a Cached state, to any later run with the same key.
 
 Before Prefect looks the key up, the policy checks the artifacts of the stored result: a missing
@@ -24,27 +24,17 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config import ConfigSlice, RetrainConfig
 from rnn_retrain.errors import RetrainError
-from tasks.runtime import current_run_id, store_for
+from rnn_retrain.orchestration.runtime import current_run_id, store_for
+from rnn_retrain.results import StageDecision
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
 CACHE_VERSION = 1
 MAX_HEALS = 5
-
-
-class StageDecision(BaseModel):
-    """Whether a stage reused a cached result or ran, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    stage: str
-    status: str  # "cached" or "ran"
-    reason: str
-    key: str
 
 
 _decisions: dict[str, dict[str, StageDecision]] = {}
@@ -69,14 +59,14 @@ class StageCache(CachePolicy):
 
     Attributes:
         stage: The stage name, part of the key and of the log line.
-        fields: The `RetrainConfig` fields that change the stage's output.
+        slice: The configuration fields the stage reads; its ``output`` fields are keyed.
         fingerprint: For a stage that reads outside the artifact store (ingest's source data,
             the data gate's champion), a function of the config that identifies that input.
         fingerprint_name: What the fingerprint identifies, as named in the explanations.
     """
 
     stage: str
-    fields: tuple[str, ...]
+    slice: ConfigSlice
     fingerprint: Callable[[RetrainConfig], str] | None = field(default=None)
     fingerprint_name: str = "source"
 
@@ -128,7 +118,7 @@ class StageCache(CachePolicy):
             "version": CACHE_VERSION,
             "artifact_root": store.root,
             "inputs": upstream,
-            "config": {name: getattr(config, name) for name in sorted(self.fields)},
+            "config": dict(sorted(self.slice.values(config).items())),
         }
         # As stored in the index (tuples become lists), so a comparison sees no false change.
         return json.loads(json.dumps(components, default=str))

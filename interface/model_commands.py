@@ -7,6 +7,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,9 +15,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.table import Table
 
+from interface.report import output_console
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.quiet import load_tensorflow_quietly
-from rnn_retrain.report import output_console
 from rnn_retrain.serving import THRESHOLD
 
 
@@ -124,6 +125,25 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_record(version: Any, aliases: list[str]) -> dict[str, Any]:
+    """One registered version as a JSON-ready record: number, aliases, source, run and tags."""
+    return {
+        "version": str(version.version),
+        "aliases": sorted(aliases),
+        "created_at": datetime.fromtimestamp(
+            version.creation_timestamp / 1000, timezone.utc
+        ).isoformat(),
+        "source": version.source,
+        "mlflow_run_id": version.run_id,
+        "tags": dict(version.tags),
+    }
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout (logs stay on stderr), for scripts."""
+    print(json.dumps(document, indent=2, default=str))
+
+
 def list_command(args: argparse.Namespace) -> int:
     """``retrain models list``: every version with its aliases, metrics and gate decision."""
     registry = _registry(args)
@@ -132,6 +152,19 @@ def list_command(args: argparse.Namespace) -> int:
         raise RetrainError(
             f"model {args.model_name!r} has no versions yet; run `retrain run` first"
         )
+    if args.json:
+        aliases = registry.aliases()
+        print_json(
+            {
+                "model_name": args.model_name,
+                "tracking_uri": registry.tracking_uri,
+                "versions": [
+                    version_record(version, aliases.get(str(version.version), []))
+                    for version in versions
+                ],
+            }
+        )
+        return 0
     table = Table(title=f"{args.model_name} ({registry.tracking_uri})")
     for name in ("version", "aliases", "created (UTC)", "accuracy", "f1", "gate", "reason"):
         table.add_column(name)
@@ -156,6 +189,9 @@ def show_command(args: argparse.Namespace) -> int:
     """``retrain models show``: one version's aliases, metrics, gate decision and lineage."""
     registry = _registry(args)
     version = registry.get_version(**_chosen(args))
+    if args.json:
+        print_json({"model_name": args.model_name, **version_record(version, version.aliases)})
+        return 0
     console = output_console()
     console.print(
         f"[bold]{args.model_name} v{version.version}[/bold]  "
@@ -254,3 +290,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     rollback.set_defaults(handler=rollback_command)
     for parser in (listing, show, history, rollback):
         add_registry_flags(parser)
+    for parser in (listing, show):
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON document on stdout instead"
+        )

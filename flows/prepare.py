@@ -1,0 +1,22 @@
+"""The prepare_data subflow: ingest → tokenize → validate (data gate) → pad, shared by every flow."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.results import PreparedData
+from tasks.ingest import ingest
+from tasks.pad import pad
+from tasks.tokenize import tokenize
+from tasks.validate import validate
+
+
+@flow(name="prepare-data", description="Snapshot, tokenize, check and pad the reviews.")
+def prepare_data(config: RetrainConfig) -> PreparedData:
+    """Turn the configured source into padded rows, stopping at the data gate if it says so."""
+    ingested = ingest(config)
+    tokens = tokenize(ingested.snapshot, config)
+    validated = validate(ingested.snapshot, tokens.vocabulary, config)
+    padded = pad(tokens.token_ids, config)
+    return PreparedData(ingested=ingested, tokens=tokens, validated=validated, padded=padded)

@@ -1,0 +1,1 @@
+"""The `retrain` command and its terminal output: the top layer, which nothing below imports."""

@@ -1,0 +1,280 @@
+"""The ``retrain`` command line.
+
+``retrain run`` has one flag per configuration field, generated from the model so the CLI, the
+flow and the Prefect UI form can never disagree; the flags are the fields' names, whatever
+section of the configuration they sit in. Errors a user can fix are printed as one line
+(``error: ...``) with a distinct exit status per cause (`rnn_retrain.errors`); no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from interface.model_commands import add_model_commands
+from rnn_retrain import __version__
+from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_PROMOTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    RetrainError,
+)
+from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
+from rnn_retrain.services import require_prefect_server
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def config_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """Every field of a sectioned configuration model, by its flat name."""
+    return {
+        name: field
+        for section in model.model_fields.values()
+        for name, field in section.annotation.model_fields.items()  # type: ignore[union-attr]
+    }
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, model: type[RetrainConfig | SweepConfig] = RetrainConfig
+) -> None:
+    """Add one flag per configuration field, with its description and default as help."""
+    for section_name, section in model.model_fields.items():
+        group = parser.add_argument_group(section.title or section_name.replace("_", " ").title())
+        for name, field in section.annotation.model_fields.items():  # type: ignore[union-attr]
+            group.add_argument(_flag(name), **_flag_options(name, field))
+
+
+def _flag_options(name: str, field: Any) -> dict[str, Any]:
+    help_text = f"{field.description} (default: {field.default!r})"
+    # Unset flags stay out of the namespace, so only what the user typed overrides defaults.
+    options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+    if field.annotation is bool:
+        options["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(field.annotation) is tuple:
+        # A list, e.g. --data-gate-errors leakage class_balance, --units-grid 16 32.
+        (item, _) = typing.get_args(field.annotation)
+        if typing.get_origin(item) is typing.Literal:
+            options.update(nargs="*", metavar="NAME")
+        else:
+            options.update(nargs="*", type=item, metavar=item.__name__.upper())
+    else:
+        choices = typing.get_args(field.annotation)
+        if typing.get_origin(field.annotation) is typing.Literal:
+            options["metavar"] = "{" + ",".join(choices) + "}"
+        else:
+            options["metavar"] = field.annotation.__name__.upper()
+    return options
+
+
+def config_from_args(
+    args: argparse.Namespace, model: type[RetrainConfig | SweepConfig] = RetrainConfig
+) -> Any:
+    """Build the configuration from the flags the user gave; pydantic checks every value."""
+    given = {name: getattr(args, name) for name in config_fields(model) if hasattr(args, name)}
+    return model.from_flat(**given)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad flag, its problem and the value given."""
+    flags = config_fields(SweepConfig)
+    problems = []
+    for detail in error.errors():
+        field = str(detail["loc"][-1]) if detail["loc"] else ""
+        flag = _flag(field) if field in flags else ".".join(str(p) for p in detail["loc"])
+        problems.append(f"{flag}: {detail['msg']} (got {detail.get('input')!r})")
+    return "; ".join(problems)
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """--json, --fail-if-not-promoted and --verbose: what scripts and schedulers need."""
+    output = parser.add_argument_group("Output")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run summary as one JSON document on stdout (logs stay on stderr)",
+    )
+    output.add_argument(
+        "--fail-if-not-promoted",
+        action="store_true",
+        help=f"exit with status {EXIT_NOT_PROMOTED} when the model is kept as challenger",
+    )
+    output.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``retrain`` argument parser and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="retrain",
+        description="Retrain Keras recurrent text classifiers with Prefect.",
+        epilog=(
+            "exit status: 0 done, 1 unexpected failure, 2 usage or configuration error, 3 bad "
+            "data, 4 data gate stop, 5 service unavailable, 6 kept as challenger "
+            "(--fail-if-not-promoted), 130 interrupted"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-retrain {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run the retraining flow once, locally",
+        description=(
+            "Run ingest → tokenize → validate → pad → train → evaluate → register once, locally "
+            "(Prefect ephemeral API, or the server at PREFECT_API_URL)."
+        ),
+    )
+    add_config_flags(run)
+    add_output_flags(run)
+    run.set_defaults(handler=run_command)
+    sweep = commands.add_parser(
+        "sweep",
+        help="train several candidate models in parallel and register the best",
+        description=(
+            "Prepare the data once, train and evaluate every candidate (by default SimpleRNN, "
+            "GRU and LSTM) in parallel, locally or on Dask, and send the one with the lowest "
+            "validation loss through the registry gate."
+        ),
+    )
+    add_config_flags(sweep, SweepConfig)
+    add_output_flags(sweep)
+    sweep.set_defaults(handler=sweep_command)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the scheduled and manual deployments (needs a Prefect server)",
+        description=(
+            "Register the deployments of deployments/prefect.yaml with the Prefect server at "
+            "PREFECT_API_URL and run their scheduled and UI-started runs until interrupted."
+        ),
+    )
+    serve.set_defaults(handler=serve_command)
+    add_model_commands(commands)
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``retrain serve``: serve the deployments from this process (Prefect's ``serve``)."""
+    from deployments.serve import serve_deployments
+
+    require_prefect_server()
+    load_tensorflow_quietly()
+    serve_deployments()
+    return EXIT_OK
+
+
+class _HideUserErrorRecords(logging.Filter):
+    """Keep Prefect's records of a `RetrainError` (with tracebacks) off the console.
+
+    The CLI prints such an error once, as one line; the records still reach the Prefect API
+    (its handler is not filtered), so the UI keeps the full story.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, RetrainError) and "RetrainError" not in record.getMessage()
+
+
+def hide_user_error_records() -> None:
+    """Keep Prefect's tracebacks of user errors off the console (the CLI prints one line)."""
+    # Prefect's console handler sits on the root logger (see prefect/logging/logging.yml).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_HideUserErrorRecords())
+
+
+def _import_retrain_flow() -> Callable[..., Any]:
+    from flows.retrain import retrain
+
+    return retrain
+
+
+def _import_sweep_flow() -> Callable[..., Any]:
+    from flows.sweep import sweep
+
+    return sweep
+
+
+def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
+    """Import the flow (seconds of Python imports) while Prefect's ephemeral API starts.
+
+    The API is a separate process that takes seconds to answer; overlapping the two halves the
+    start-up of a run whose stages all come from the cache. TensorFlow is not among the
+    imports: only the stages that train or score load it.
+    """
+    from prefect.settings import get_current_settings
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(load)
+        if ephemeral and get_current_settings().server.ephemeral.enabled:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()  # The one Prefect's client would start on first use.
+        return loading.result()
+
+
+def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[Any], None]) -> int:
+    """Print the summary (text, or one JSON document) and choose the exit status."""
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        print_text(summary)
+    promoted = summary.registration.decision.promote  # type: ignore[attr-defined]
+    return EXIT_NOT_PROMOTED if args.fail_if_not_promoted and not promoted else EXIT_OK
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``retrain run``: validate the flags, run the flow, print the metrics."""
+    from interface.report import print_summary
+
+    config = config_from_args(args)
+    server = require_prefect_server(required=False)
+    retrain = load_flow_while_api_starts(server is None, _import_retrain_flow)
+    if not args.verbose:
+        hide_user_error_records()
+    return finish(retrain(config), args, print_summary)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """``retrain sweep``: validate the flags, run the sweep flow, print the comparison."""
+    from interface.report import print_comparison
+    from rnn_retrain.services import require_dask_scheduler
+    from rnn_retrain.stages.select import candidate_configs
+
+    config = config_from_args(args, SweepConfig)
+    candidate_configs(config)  # A bad grid value fails here, in one line, before any work.
+    if config.sweep.task_runner == "dask" and config.sweep.dask_address:
+        require_dask_scheduler(config.sweep.dask_address)
+    server = require_prefect_server(required=False)
+    sweep = load_flow_while_api_starts(server is None, _import_sweep_flow)
+    if not args.verbose:
+        hide_user_error_records()
+    return finish(sweep(config), args, print_comparison)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``retrain`` command."""
+    args = build_parser().parse_args(argv)
+    prepare_environment()
+    try:
+        return args.handler(args)
+    except ValidationError as error:
+        print(f"error: {describe_validation_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except RetrainError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Terminal rendering of a run summary: the data counts, the training facts and the test metrics."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from rnn_retrain.results import Metrics, RetrainSummary, StageDecision, SweepSummary
+from rnn_retrain.run_report import METRIC_ORDER, describe_verdict, resumed_note
+
+# Width of the printed tables when the output is not a terminal (rich would use 80 columns).
+PIPED_WIDTH = 160
+
+
+def output_console() -> Console:
+    """The console the CLI prints to: the terminal's width, or `PIPED_WIDTH` when piped.
+
+    Piped to a file or a CI log, rich would wrap the tables at 80 columns; ``COLUMNS`` still
+    sets the width when it is given.
+    """
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_WIDTH)
+
+
+def metrics_table(metrics: Metrics) -> Table:
+    """A two-column table of the test metrics and the confusion matrix."""
+    table = Table(title="Test metrics", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in METRIC_ORDER:
+        value = metrics.get(name)
+        table.add_row(name, "n/a" if value is None else f"{value:.4f}")
+    table.add_row(
+        "confusion [tn fp; fn tp]",
+        f"[{metrics['tn']} {metrics['fp']}; {metrics['fn']} {metrics['tp']}]",
+    )
+    table.add_row("test rows", str(metrics["rows"]))
+    return table
+
+
+def stages_table(stages: dict[str, StageDecision]) -> Table:
+    """One row per cached stage: whether it reused an earlier result or ran, and why."""
+    table = Table(title="Stages", show_header=True, header_style="bold")
+    for column in ("stage", "status", "why"):
+        table.add_column(column)
+    for decision in stages.values():
+        table.add_row(decision.stage, decision.status, decision.reason)
+    return table
+
+
+def print_summary(summary: RetrainSummary, console: Console | None = None) -> None:
+    """Print what a retraining run did and how well the model scored."""
+    console = console or output_console()
+    if summary.stages:
+        console.print(stages_table(summary.stages))
+    rows = summary.rows
+    console.print(
+        f"data: {rows['train']} train / {rows['test']} test rows "
+        f"(split by {summary.split_method}; {summary.dropped_empty} empty texts dropped), "
+        f"vocabulary {summary.vocabulary_size} ids"
+    )
+    console.print(
+        f"training: {summary.config.model.cell} on {summary.train_rows} rows, validated on "
+        f"{summary.validation_rows}; {summary.epochs_run} epochs in {summary.train_seconds:.1f}s, "
+        f"best epoch {summary.best_epoch}{resumed_note(summary.resumed_from_epoch)}"
+    )
+    for finding in summary.findings:
+        if finding.severity == "warning":
+            console.print(f"data gate warning: {finding.check}: {finding.message}")
+    console.print(metrics_table(summary.metrics))
+    registration = summary.registration
+    decision = registration.decision
+    verdict = describe_verdict(decision)
+    reused = " (already registered: same data and recipe)" if registration.reused else ""
+    console.print(
+        f"registry: {registration.model_name} v{registration.version}{reused} {verdict}: "
+        f"{decision.reason}"
+    )
+
+
+def print_comparison(summary: SweepSummary, console: Console | None = None) -> None:
+    """Print a sweep's comparison table and what the registry decided for the chosen one."""
+    console = console or output_console()
+    table = Table(title="Sweep candidates (chosen on validation loss)", header_style="bold")
+    columns = ("candidate", "params", "val_loss", "accuracy", "f1", "roc_auc", "train_s", "outcome")
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("candidate", "params", "outcome") else "right"
+        )
+    for row in summary.comparison:
+        table.add_row(*("" if row[column] is None else str(row[column]) for column in columns))
+    console.print(table)
+    registration = summary.registration
+    decision = registration.decision
+    verdict = describe_verdict(decision)
+    console.print(
+        f"registry: {summary.chosen} → {registration.model_name} v{registration.version} "
+        f"{verdict}: {decision.reason}"
+    )

@@ -1,0 +1,1 @@
+"""Prefect-side support shared by the tasks and flows: run identity, retries, the stage cache."""

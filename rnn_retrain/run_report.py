@@ -1,0 +1,103 @@
+"""The run report: what a retraining run did, as markdown for the Prefect UI and as words for the terminal."""
+
+from __future__ import annotations
+
+from rnn_retrain.results import GateDecision, RetrainSummary
+
+METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
+
+
+def describe_verdict(decision: GateDecision) -> str:
+    """What the gate did with the challenger, in words."""
+    return "promoted to champion" if decision.promote else "kept as challenger"
+
+
+def resumed_note(epoch: int) -> str:
+    """ ", resumed from epoch N" when training continued from a checkpoint, else nothing."""
+    return f", resumed from epoch {epoch}" if epoch else ""
+
+
+def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """A markdown link to the MLflow run (or how to open it, for a local store)."""
+    path = f"#/experiments/{experiment_id}/runs/{run_id}"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"[{run_id}]({tracking_uri.rstrip('/')}/{path})"
+    return (
+        f"`{run_id}` in `{tracking_uri}`: run `mlflow ui --backend-store-uri {tracking_uri}` "
+        f"and open http://127.0.0.1:5000/{path}"
+    )
+
+
+def render_run_report(summary: RetrainSummary) -> str:
+    """The markdown run report shown in the Prefect UI: data, findings, metrics, decision."""
+    rows, metrics, config = summary.rows, summary.metrics, summary.config
+    model, gate = config.model, config.registry
+    lines = [
+        f"# Retraining run `{summary.run_id}`",
+        "",
+        "## Data",
+        f"Source `{config.data.data}`, split by {summary.split_method}; "
+        f"vocabulary of {summary.vocabulary_size} ids fitted on the train split.",
+        "",
+        "| split | rows | positive | negative |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for split in ("train", "test"):
+        lines.append(
+            f"| {split} | {rows[split]} | {rows[f'{split}_pos']} | {rows[f'{split}_neg']} |"
+        )
+    if summary.stages:
+        lines += ["", "## Stages", "| stage | status | why |", "| --- | --- | --- |"]
+        lines += [f"| {d.stage} | {d.status} | {d.reason} |" for d in summary.stages.values()]
+    lines += ["", "## Data gate"]
+    if summary.dropped_empty:
+        lines.append(f"- {summary.dropped_empty} rows with an empty or missing text were dropped.")
+    lines += ["", "| check | result | finding |", "| --- | --- | --- |"]
+    lines += [f"| {f.check} | {f.severity} | {f.message} |" for f in summary.findings]
+    lines += [
+        "",
+        "## Training",
+        f"{model.cell} ({model.units} units, embedding {model.embedding_dim}, "
+        f"{model.rnn_layers} layer(s){', bidirectional' if model.bidirectional else ''}) on "
+        f"{summary.train_rows} rows, validated on {summary.validation_rows}: "
+        f"{summary.epochs_run} of {config.training.epochs} epochs in "
+        f"{summary.train_seconds:.1f} s, best epoch {summary.best_epoch}"
+        f"{resumed_note(summary.resumed_from_epoch)}.",
+        "",
+        "## Test metrics",
+        "| metric | value |",
+        "| --- | ---: |",
+    ]
+    for name in METRIC_ORDER:
+        value = metrics.get(name)
+        lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4f}'} |")
+    lines.append(
+        f"| confusion [tn fp; fn tp] | [{metrics['tn']} {metrics['fp']}; "
+        f"{metrics['fn']} {metrics['tp']}] |"
+    )
+    registration = summary.registration
+    decision = registration.decision
+    verdict = describe_verdict(decision)
+    lines += [
+        "",
+        "## Champion / challenger decision",
+        f"**{registration.model_name} v{registration.version} {verdict}**: {decision.reason}",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| policy | {decision.policy} (significance level {gate.significance_level}, "
+        f"min gain {gate.min_accuracy_gain}, floor {decision.min_accuracy}) |",
+        f"| challenger accuracy | {decision.challenger_accuracy:.4f} |",
+    ]
+    if decision.champion_version is not None and decision.champion_accuracy is not None:
+        lines += [
+            f"| champion | v{decision.champion_version}, accuracy {decision.champion_accuracy:.4f} |",
+            f"| accuracy gain | {decision.accuracy_gain:+.4f} |",
+            f"| McNemar b / c / p | {decision.challenger_only_correct} / "
+            f"{decision.champion_only_correct} / {decision.p_value:.4g} |",
+        ]
+    link = mlflow_run_link(
+        registration.tracking_uri, registration.experiment_id, registration.mlflow_run_id
+    )
+    lines += ["", f"MLflow run: {link}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""Train's logic: the stored rows as training sees them, the checkpoint key, the history table.
+
+The Keras model and fit loop live in `rnn_retrain.modeling` (TensorFlow loads only when a stage
+trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
+each group as a random sample of the rows), so the padded data need not fit in memory; what is
+held for every row is its length and role, a few bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rnn_retrain.batching import RowGroups, assign_roles
+from rnn_retrain.chunks import row_hash, validation_cutoff
+from rnn_retrain.config import ConfigSlice, ModelSettings
+from rnn_retrain.preprocessing import to_matrix
+
+# What shapes the model or its training. The padded input's sha256 covers maxlen and padding;
+# the number of threads changes only the speed.
+CONFIG = ConfigSlice(
+    output=(
+        *(f"model.{name}" for name in ModelSettings.model_fields),
+        "training.epochs",
+        "training.learning_rate",
+        "training.batch_size",
+        "training.validation_fraction",
+        "training.early_stopping_patience",
+        "training.seed",
+        "training.length_buckets",
+        "training.xla",
+    ),
+    also_reads=("text.maxlen", "text.padding", "training.training_threads"),
+)
+
+
+def checkpoint_key(padded_sha256: str, vocabulary_size: int, params: dict[str, Any]) -> str:
+    """The training data and recipe's key: a retry or a re-run after a crash finds its checkpoints."""
+    payload = json.dumps([padded_sha256, vocabulary_size, params], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def history_table(rows: list[dict[str, float]]) -> pa.Table:
+    """One row per epoch: epoch number, every metric Keras logged, seconds and process id."""
+    table = pa.Table.from_pylist(rows)
+    names = ["epoch", *sorted(set(table.column_names) - {"epoch", "seconds", "process_id"})]
+    return table.select([*names, "seconds", "process_id"]).cast(
+        pa.schema(
+            [("epoch", pa.int32())]
+            + [(name, pa.float64()) for name in names[1:]]
+            + [("seconds", pa.float64()), ("process_id", pa.int64())]
+        )
+    )
+
+
+def stored_rows(
+    index: Iterable[pa.Table],
+    read_padded: Callable[[int], pa.Table],
+    validation_fraction: float,
+    seed: int,
+) -> RowGroups:
+    """Padded rows stored in groups (Parquet row groups) as `RowGroups`.
+
+    ``index`` gives each group's row_id, split and length columns, in group order;
+    ``read_padded`` reads one group's label and x columns when training needs them. The
+    validation rows are a seeded random ``validation_fraction`` of the train split, the same
+    whatever the groups (`rnn_retrain.chunks.validation_cutoff`).
+    """
+    row_ids, is_train, lengths = [], [], []
+    for table in index:
+        row_ids.append(table["row_id"].to_numpy())
+        is_train.append(pc.equal(table["split"], "train").to_numpy())
+        lengths.append(table["length"].to_numpy())
+    train_hashes = np.concatenate(
+        [row_hash(ids[mask], seed) for ids, mask in zip(row_ids, is_train)]
+    )
+    cutoff = validation_cutoff(train_hashes, validation_fraction)
+    roles = [assign_roles(ids, mask, cutoff, seed) for ids, mask in zip(row_ids, is_train)]
+
+    lock = threading.Lock()
+
+    # One group stays in memory: all of the data when it fits one group, read once. The lock
+    # keeps tf.data's generator threads from reading the one Parquet file at the same time.
+    @functools.lru_cache(maxsize=1)
+    def read_group(group: int) -> tuple[np.ndarray, np.ndarray]:
+        table = read_padded(group)
+        return to_matrix(table["x"]), table["label"].to_numpy().astype(np.float32)
+
+    def read(group: int) -> tuple[np.ndarray, np.ndarray]:
+        with lock:
+            return read_group(group)
+
+    return RowGroups(lengths, roles, read)
