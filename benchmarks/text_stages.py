@@ -138,7 +138,7 @@ def prepare_ours(texts: Any, is_train: Any) -> dict[str, Any]:
 def run_ours(texts: Any, is_train: Any) -> tuple[Any, list[str]]:
     """Tokenize, fit the vocabulary on train rows and encode, then pad: the two stages' steps."""
     from rnn_retrain.preprocessing import pad_token_ids
-    from tasks.tokenize import fit_vocabulary_and_encode
+    from rnn_retrain.stages.tokenize import fit_vocabulary_and_encode
 
     vocabulary, token_ids = fit_vocabulary_and_encode(texts, is_train, VOCAB_SIZE)
     padded = pad_token_ids(token_ids, MAXLEN)

@@ -37,7 +37,7 @@ TUTORIAL_VALIDATION = 0.5
 def padded_arrays(path: str, rows: int | None) -> dict[str, np.ndarray]:
     """Train and test matrices from our own tokenize + pad, train rows shuffled."""
     from rnn_retrain.preprocessing import encode_tokens, pad_token_ids, tokenize_texts
-    from tasks.tokenize import fit_vocabulary
+    from rnn_retrain.stages.tokenize import fit_vocabulary
 
     table = pq.read_table(path, columns=["text", "label", "split"])
     arrays = {}

@@ -60,7 +60,7 @@ def prefect_console_follows_capture() -> None:
 
 @pytest.fixture
 def tiny_config(tmp_path: Path):
-    """A factory of small, fast configurations (any `RetrainConfig` model) for flow tests.
+    """A factory of small, fast configurations (`RetrainConfig` or `SweepConfig`, by flag names).
 
     Artifacts go under this test's folder; the accuracy floor is 0 so every first model becomes
     champion, whatever two epochs on a tiny corpus give.
@@ -77,7 +77,7 @@ def tiny_config(tmp_path: Path):
             "min_accuracy": 0.0,
             "artifact_root": str(tmp_path / "artifacts"),
         }
-        return model(**{**defaults, **overrides})
+        return model.from_flat(**{**defaults, **overrides})
 
     return build
 

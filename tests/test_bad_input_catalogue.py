@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.cli import main
+from interface.cli import main
 from rnn_retrain.datasets.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
 

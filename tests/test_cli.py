@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.cli import main
+from interface.cli import main
 from rnn_retrain.config import RetrainConfig
 
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.cli import main
+from interface.cli import main
 from rnn_retrain.config import RetrainConfig
 
 

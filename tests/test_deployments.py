@@ -14,7 +14,7 @@ from deployments.serve import (
     served_specs,
 )
 from flows.retrain import retrain
-from rnn_retrain.cli import main
+from interface.cli import main
 from rnn_retrain.config import RetrainConfig
 
 

@@ -136,7 +136,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.registry import ModelRegistry
-    from tasks.register import GateDecision
+    from rnn_retrain.results import GateDecision
 
     lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
     configs = [tiny(tmp_path).model_copy(update={"seed": seed, **lenient}) for seed in (1, 2)]

@@ -4,7 +4,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from rnn_retrain.artifacts import ArtifactStore, IntegrityError, default_root
+from rnn_retrain.artifacts import ArtifactStore, IntegrityError
+from rnn_retrain.paths import default_artifact_root
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_file_uris_are_accepted(tmp_path: Path):
 
 
 def test_default_root_follows_retrain_home(retrain_home: Path):
-    assert default_root() == str(retrain_home / "artifacts")
+    assert default_artifact_root() == str(retrain_home / "artifacts")
     assert ArtifactStore().root == str(retrain_home / "artifacts")
 
 

@@ -1,30 +1,47 @@
 import pytest
 from pydantic import ValidationError
 
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config import ConfigSlice, ModelSettings, RetrainConfig, SweepConfig
 
 
 def test_defaults_are_the_tutorial_recipe():
     config = RetrainConfig()
-    assert (config.data, config.maxlen, config.embedding_dim, config.units) == ("demo", 500, 32, 32)
-    assert (config.dropout, config.learning_rate, config.batch_size, config.epochs) == (
-        0.2,
-        1e-3,
-        60,
-        10,
-    )
-    assert (config.padding, config.truncating, config.cell) == ("pre", "pre", "lstm")
+    assert (config.data.data, config.text.maxlen) == ("demo", 500)
+    assert (config.model.embedding_dim, config.model.units, config.model.cell) == (32, 32, "lstm")
+    assert (config.model.dropout, config.training.learning_rate) == (0.2, 1e-3)
+    assert (config.training.batch_size, config.training.epochs) == (60, 10)
+    assert (config.text.padding, config.text.truncating) == ("pre", "pre")
 
 
-def test_every_field_has_a_description():
-    assert all(field.description for field in RetrainConfig.model_fields.values())
+def test_every_field_has_a_description_and_flag_names_are_unique():
+    names = []
+    for model in (RetrainConfig, SweepConfig):
+        for section in model.model_fields.values():
+            assert section.description
+            for name, field in section.annotation.model_fields.items():
+                assert field.description, name
+                names.append((model.__name__, name))
+    assert len(names) == len(set(names))
+
+
+def test_sections_come_in_the_order_a_user_changes_them():
+    assert list(RetrainConfig.model_fields) == [
+        "data",
+        "model",
+        "training",
+        "text",
+        "data_gate",
+        "registry",
+    ]
+    assert list(SweepConfig.model_fields)[:2] == ["data", "sweep"]
 
 
 @pytest.mark.parametrize(
     ("given", "expected"), [("SimpleRNN", "simplernn"), ("simple_rnn", "simplernn"), ("GRU", "gru")]
 )
 def test_cell_accepts_keras_class_names(given, expected):
-    assert RetrainConfig(cell=given).cell == expected
+    assert ModelSettings(cell=given).cell == expected
+    assert RetrainConfig.from_flat(cell=given).model.cell == expected
 
 
 @pytest.mark.parametrize(
@@ -42,11 +59,41 @@ def test_cell_accepts_keras_class_names(given, expected):
 )
 def test_out_of_range_values_are_refused_naming_the_field(field, value):
     with pytest.raises(ValidationError, match=field):
-        RetrainConfig(**{field: value})
+        RetrainConfig.from_flat(**{field: value})
 
 
 def test_unknown_fields_are_refused_and_the_config_is_frozen():
     with pytest.raises(ValidationError, match="extra"):
-        RetrainConfig(epoch=3)
+        RetrainConfig.from_flat(epoch=3)
+    with pytest.raises(ValidationError, match="extra"):
+        RetrainConfig.model_validate({"training": {"epoch": 3}})
     with pytest.raises(ValidationError, match="frozen"):
-        RetrainConfig().epochs = 3
+        RetrainConfig().training.epochs = 3
+
+
+def test_the_grouped_shape_is_the_contract_and_the_flat_one_is_remembered():
+    grouped = RetrainConfig.model_validate({"model": {"cell": "gru"}, "text": {"maxlen": 40}})
+    assert grouped.flat_fields == ()
+    flat = RetrainConfig.model_validate({"cell": "gru", "maxlen": 40})
+    assert flat.flat_fields == ("cell", "maxlen")
+    assert flat == grouped  # The same settings, however they arrived.
+    mixed = RetrainConfig.model_validate({"model": {"units": 8}, "cell": "gru", "data": "x.csv"})
+    assert (mixed.model.cell, mixed.model.units, mixed.data.data) == ("gru", 8, "x.csv")
+    assert RetrainConfig.model_validate_json(grouped.model_dump_json()) == grouped
+
+
+def test_flat_and_pick_read_fields_by_flag_name_and_dotted_name():
+    config = RetrainConfig.from_flat(cell="gru", maxlen=40)
+    assert config.flat()["cell"] == "gru" and config.flat()["maxlen"] == 40
+    assert config.pick(("text.maxlen", "model.cell")) == {"text.maxlen": 40, "model.cell": "gru"}
+    piece = ConfigSlice(output=("text.maxlen",), also_reads=("data.chunk_rows",))
+    assert piece.values(config) == {"text.maxlen": 40}
+    assert piece.reads == {"text.maxlen", "data.chunk_rows"}
+
+
+def test_a_sweep_shares_every_section_but_its_own_with_each_candidate():
+    sweep = SweepConfig.from_flat(cells=["GRU"], epochs=2, maxlen=30)
+    assert sweep.sweep.cells == ("gru",)
+    base = sweep.base()
+    assert isinstance(base, RetrainConfig)
+    assert (base.training.epochs, base.text.maxlen) == (2, 30)

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from tasks.evaluate import compute_metrics, predictions_table
+from rnn_retrain.stages.evaluate import compute_metrics, predictions_table
 
 
 def test_metrics_on_a_hand_checked_example():
@@ -39,7 +39,7 @@ def test_predictions_are_keyed_by_row_id():
 
 
 def test_mlflow_links_point_at_the_run():
-    from rnn_retrain.report import mlflow_run_link
+    from rnn_retrain.run_report import mlflow_run_link
 
     assert (
         mlflow_run_link("http://mlflow:5000/", "3", "abc")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from rnn_retrain.config import RetrainConfig
-from tasks.register import decide_promotion, lineage_key, mcnemar_exact
+from rnn_retrain.config import RegistrySettings, RetrainConfig
+from rnn_retrain.stages.register import decide_promotion, lineage_key, mcnemar_exact
 
 
 def paired(
@@ -36,7 +36,7 @@ def test_mcnemar_needs_the_same_rows():
 
 
 def test_first_model_is_promoted_only_above_the_floor():
-    config = RetrainConfig(min_accuracy=0.7)
+    config = RegistrySettings(min_accuracy=0.7)
     good = decide_promotion(np.array([True] * 8 + [False] * 2), None, None, config)
     assert good.promote and good.reason.startswith("first model")
     bad = decide_promotion(np.array([True] * 6 + [False] * 4), None, None, config)
@@ -44,7 +44,7 @@ def test_first_model_is_promoted_only_above_the_floor():
 
 
 def test_better_policy_needs_a_significant_improvement():
-    config = RetrainConfig(promotion_policy="better")
+    config = RegistrySettings(promotion_policy="better")
     challenger, champion = paired(80, 10, 2, 8)
     decision = decide_promotion(challenger, champion, "3", config)
     assert decision.promote and decision.champion_version == "3"
@@ -56,7 +56,7 @@ def test_better_policy_needs_a_significant_improvement():
 
 
 def test_not_worse_policy_keeps_only_significantly_worse_models_out():
-    config = RetrainConfig(promotion_policy="not_worse", min_accuracy_gain=-0.05)
+    config = RegistrySettings(promotion_policy="not_worse", min_accuracy_gain=-0.05)
     tie, champion = paired(84, 4, 5, 7)
     assert decide_promotion(tie, champion, "1", config).promote
     worse, champion = paired(78, 1, 12, 9)
@@ -65,7 +65,7 @@ def test_not_worse_policy_keeps_only_significantly_worse_models_out():
 
 
 def test_minimum_gain_applies_even_when_significant():
-    config = RetrainConfig(min_accuracy_gain=0.1)
+    config = RegistrySettings(min_accuracy_gain=0.1)
     challenger, champion = paired(80, 10, 2, 8)
     decision = decide_promotion(challenger, champion, "1", config)
     assert not decision.promote and "below min_accuracy_gain 0.1" in decision.reason

@@ -3,7 +3,7 @@ import pytest
 
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.sources import RawSource
-from tasks.ingest import (
+from rnn_retrain.stages.ingest import (
     SnapshotTally,
     assign_hash_split,
     check_snapshot,

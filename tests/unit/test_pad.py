@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from rnn_retrain.preprocessing import ITEMS_PER_SLICE, pad_token_ids
-from tasks.pad import to_fixed_size_list, to_matrix
+from rnn_retrain.preprocessing import to_fixed_size_list, to_matrix
 
 
 @pytest.fixture

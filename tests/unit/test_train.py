@@ -5,16 +5,16 @@ from keras import layers
 
 from rnn_retrain.batching import FIT, VALIDATION, assign_roles, rows_in_memory
 from rnn_retrain.chunks import row_hash, validation_cutoff
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config import ModelSettings, TrainingSettings
 from rnn_retrain.modeling import build_model, fit_model
-from tasks.train import history_table
+from rnn_retrain.stages.train import history_table
 
 
 @pytest.mark.parametrize(
     ("cell", "layer"), [("simplernn", layers.SimpleRNN), ("gru", layers.GRU), ("lstm", layers.LSTM)]
 )
 def test_model_follows_the_tutorial_architecture(cell, layer):
-    model = build_model(100, RetrainConfig(cell=cell))
+    model = build_model(100, ModelSettings(cell=cell), TrainingSettings())
     kinds = [type(item) for item in model.layers]
     assert kinds == [layers.InputLayer, layers.Embedding, layer, layers.Dropout, layers.Dense]
     assert model.get_layer("embedding").output_dim == 32
@@ -22,7 +22,8 @@ def test_model_follows_the_tutorial_architecture(cell, layer):
 
 
 def test_stacked_bidirectional_layers():
-    model = build_model(50, RetrainConfig(cell="gru", rnn_layers=2, bidirectional=True, units=4))
+    settings = ModelSettings(cell="gru", rnn_layers=2, bidirectional=True, units=4)
+    model = build_model(50, settings, TrainingSettings())
     recurrent = [item for item in model.layers if isinstance(item, layers.Bidirectional)]
     assert len(recurrent) == 2
     assert (
@@ -58,13 +59,14 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
     rng = np.random.default_rng(0)
     x = rng.integers(2, 5, size=(400, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
-    config = RetrainConfig(
-        cell="gru", epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0
+    training = TrainingSettings(
+        epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0
     )
     lines: list[str] = []
-    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
+    rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     assert (rows.count(FIT), rows.count(VALIDATION)) == (320, 80)
-    outcome = fit_model(build_model(6, config), rows, config, report=lines.append)
+    model = build_model(6, ModelSettings(cell="gru"), training)
+    outcome = fit_model(model, rows, training, "pre", [6], report=lines.append)
     assert len(lines) == 8 and lines[0].startswith("epoch 1/8 ")
     assert outcome.rows[-1]["val_accuracy"] > 0.9
     assert (outcome.fit_rows, outcome.validation_rows) == (320, 80)
@@ -85,11 +87,10 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     rng = np.random.default_rng(1)
     x = rng.integers(2, 30, size=(200, 10)).astype(np.int32)
     y = rng.integers(0, 2, size=200).astype(np.float32)  # Pure noise: validation loss stalls.
-    config = RetrainConfig(
-        cell="simplernn", epochs=30, learning_rate=0.05, early_stopping_patience=2, units=8
-    )
-    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
-    outcome = fit_model(build_model(30, config), rows, config, report=lambda line: None)
+    training = TrainingSettings(epochs=30, learning_rate=0.05, early_stopping_patience=2)
+    rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
+    model = build_model(30, ModelSettings(cell="simplernn", units=8), training)
+    outcome = fit_model(model, rows, training, "pre", [10], report=lambda line: None)
     assert outcome.epochs_run < 30
     assert outcome.best_epoch == outcome.epochs_run - 2
 
@@ -110,8 +111,9 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.integers(2, 5, size=(200, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
-    config = RetrainConfig(cell="gru", epochs=4, units=4, early_stopping_patience=0)
-    rows = rows_in_memory(x, y, config.validation_fraction, config.seed)
+    settings = ModelSettings(cell="gru", units=4)
+    training = TrainingSettings(epochs=4, early_stopping_patience=0)
+    rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     checkpoints = tmp_path / "checkpoints"
     real_fit = keras.Model.fit
 
@@ -121,9 +123,11 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", fit_then_crash)
     with pytest.raises(KeyboardInterrupt):
         fit_model(
-            build_model(6, config),
+            build_model(6, settings, training),
             rows,
-            config,
+            training,
+            "pre",
+            [6],
             report=lambda line: None,
             checkpoint_dir=checkpoints,
         )
@@ -131,8 +135,16 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
 
     lines: list[str] = []
     outcome = fit_model(
-        build_model(6, config), rows, config, report=lines.append, checkpoint_dir=checkpoints
+        build_model(6, settings, training),
+        rows,
+        training,
+        "pre",
+        [6],
+        report=lines.append,
+        checkpoint_dir=checkpoints,
     )
-    assert [line.split()[1] for line in lines] == ["3/4", "4/4"]  # Only epochs 3 and 4 ran again.
+    assert lines[0].startswith("resumed from epoch 2 ")
+    assert [line.split()[1] for line in lines[1:]] == ["3/4", "4/4"]  # Only 3 and 4 ran again.
     assert [row["epoch"] for row in outcome.rows] == [1, 2, 3, 4]
+    assert outcome.resumed_from_epoch == 2
     assert not (checkpoints / "backup").exists()

@@ -4,10 +4,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config import DataGateSettings
 from rnn_retrain.preprocessing import tokenize_texts
-from tasks.tokenize import fit_vocabulary
-from tasks.validate import (
+from rnn_retrain.stages.tokenize import fit_vocabulary
+from rnn_retrain.stages.validate import (
     DataStats,
     check_data,
     combine_stats,
@@ -81,7 +81,7 @@ def test_length_psi_is_zero_on_the_reference_and_grows_with_a_shift():
 def test_a_clean_snapshot_passes_and_drift_checks_wait_for_a_champion(demo_table):
     splits = ["train"] * 240 + ["test"] * 60
     table = demo_table.append_column("split", pa.array(splits))
-    findings = by_check(check_data(measure(table), None, RetrainConfig()))
+    findings = by_check(check_data(measure(table), None, DataGateSettings(), maxlen=500))
     assert findings["class_balance"].severity == "ok"
     assert findings["truncation"].severity == "ok" and findings["truncation"].value == 0.0
     assert findings["oov_rate"].severity == "skipped"
@@ -93,7 +93,7 @@ def test_leakage_is_an_error_and_duplicates_a_warning_by_default():
     table = snapshot(
         texts, [1, 0, 1, 0, 1, 0], ["train", "train", "test", "train", "train", "test"]
     )
-    findings = by_check(check_data(measure(table), None, RetrainConfig()))
+    findings = by_check(check_data(measure(table), None, DataGateSettings(), maxlen=500))
     assert findings["leakage"].severity == "error" and findings["leakage"].value == 0.5
     assert findings["duplicates"].severity == "warning"
     message = describe_failure(list(findings.values()))
@@ -104,10 +104,10 @@ def test_leakage_is_an_error_and_duplicates_a_warning_by_default():
 def test_severity_follows_data_gate_errors():
     table = snapshot(["a b", "c d", "e f", "g h"], [1, 1, 1, 0], ["train"] * 3 + ["test"])
     stats = measure(table)
-    strict = RetrainConfig(min_class_share=0.4)
-    assert by_check(check_data(stats, None, strict))["class_balance"].severity == "error"
-    lenient = RetrainConfig(min_class_share=0.4, data_gate_errors=())
-    assert by_check(check_data(stats, None, lenient))["class_balance"].severity == "warning"
+    strict = DataGateSettings(min_class_share=0.4)
+    assert by_check(check_data(stats, None, strict, 500))["class_balance"].severity == "error"
+    lenient = DataGateSettings(min_class_share=0.4, data_gate_errors=())
+    assert by_check(check_data(stats, None, lenient, 500))["class_balance"].severity == "warning"
 
 
 def test_new_words_and_longer_reviews_are_flagged_against_the_champion_profile(demo_table):
@@ -117,11 +117,11 @@ def test_new_words_and_longer_reviews_are_flagged_against_the_champion_profile(d
     profile = profile_data(measure(old, vocabulary), vocabulary)
     assert profile["oov_rate"] == 0.0 and len(profile["length_deciles"]) == 9
 
-    same = by_check(check_data(measure(old, vocabulary, profile), profile, RetrainConfig()))
+    same = by_check(check_data(measure(old, vocabulary, profile), profile, DataGateSettings(), 500))
     assert same["oov_rate"].severity == "ok" and same["length_drift"].severity == "ok"
 
     texts = [f"{text} zorblax quuxly frobnicated wibble" for text in old["text"].to_pylist()]
     new = old.set_column(0, "text", pa.array(texts))
-    drifted = by_check(check_data(measure(new, vocabulary, profile), profile, RetrainConfig()))
+    drifted = by_check(check_data(measure(new, vocabulary, profile), profile, DataGateSettings(), 500))
     assert drifted["oov_rate"].severity == "warning" and drifted["oov_rate"].value > 0.1
     assert drifted["length_drift"].severity == "warning"
