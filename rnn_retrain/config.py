@@ -357,6 +357,17 @@ def _sections(model: type[BaseModel]) -> dict[str, str]:
     }
 
 
+def _schema_with_flat_names(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Let the JSON schema accept the deprecated flat names at the top level, and only those.
+
+    Prefect's server checks a deployment run's parameters against this schema, so without this
+    a flat ``{"cell": "gru"}`` would be refused before the flow could regroup it. The form the
+    UI draws from the schema shows the sections alone.
+    """
+    schema["additionalProperties"] = True
+    schema["propertyNames"] = {"enum": sorted({*model.model_fields, *_sections(model)})}
+
+
 class _Grouped(BaseModel):
     """A configuration of sections that also accepts the old flat shape, for one release.
 
@@ -365,7 +376,7 @@ class _Grouped(BaseModel):
     flow can log a deprecation warning into the run log.
     """
 
-    model_config = FROZEN
+    model_config = ConfigDict(FROZEN, json_schema_extra=_schema_with_flat_names)
     _flat_fields: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="wrap")
@@ -436,14 +447,20 @@ class _Grouped(BaseModel):
 class RetrainConfig(_Grouped):
     """Parameters of one retraining run."""
 
-    data: DataSettings = Field(DataSettings(), description="Where the reviews come from.")
-    model: ModelSettings = Field(ModelSettings(), description="The recurrent network.")
-    training: TrainingSettings = Field(TrainingSettings(), description="How it is fitted.")
+    data: DataSettings = Field(
+        DataSettings(), title="Data", description="Where the reviews come from."
+    )
+    model: ModelSettings = Field(
+        ModelSettings(), title="Model", description="The recurrent network."
+    )
+    training: TrainingSettings = Field(
+        TrainingSettings(), title="Training", description="How it is fitted."
+    )
     text: TextSettings = Field(
         TextSettings(), title="Text to ids", description="Vocabulary and padding."
     )
     data_gate: DataGateSettings = Field(
-        DataGateSettings(), description="Checks on the data before training."
+        DataGateSettings(), title="Data gate", description="Checks on the data before training."
     )
     registry: RegistrySettings = Field(
         RegistrySettings(),
@@ -460,15 +477,23 @@ class SweepConfig(_Grouped):
     value of the retraining field.
     """
 
-    data: DataSettings = Field(DataSettings(), description="Where the reviews come from.")
-    sweep: SweepSettings = Field(SweepSettings(), description="The candidates to train.")
-    model: ModelSettings = Field(ModelSettings(), description="The recurrent network.")
-    training: TrainingSettings = Field(TrainingSettings(), description="How it is fitted.")
+    data: DataSettings = Field(
+        DataSettings(), title="Data", description="Where the reviews come from."
+    )
+    sweep: SweepSettings = Field(
+        SweepSettings(), title="Sweep", description="The candidates to train."
+    )
+    model: ModelSettings = Field(
+        ModelSettings(), title="Model", description="The recurrent network."
+    )
+    training: TrainingSettings = Field(
+        TrainingSettings(), title="Training", description="How it is fitted."
+    )
     text: TextSettings = Field(
         TextSettings(), title="Text to ids", description="Vocabulary and padding."
     )
     data_gate: DataGateSettings = Field(
-        DataGateSettings(), description="Checks on the data before training."
+        DataGateSettings(), title="Data gate", description="Checks on the data before training."
     )
     registry: RegistrySettings = Field(
         RegistrySettings(),

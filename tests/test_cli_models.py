@@ -20,7 +20,7 @@ def tracking_uri(tmp_path_factory, prefect_server) -> str:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     for seed in (1, 2):
         retrain(
-            RetrainConfig(
+            RetrainConfig.from_flat(
                 demo_size=1500,
                 maxlen=40,
                 units=16,

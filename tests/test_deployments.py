@@ -57,7 +57,7 @@ def test_served_deployments_match_prefect_yaml():
     for deployment in built.values():
         assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
         assert deployment.enforce_parameter_schema
-    assert weekly.parameters == {"config": {"data": "demo", "cell": "lstm"}}
+    assert weekly.parameters == {"config": {"data": {"data": "demo"}, "model": {"cell": "lstm"}}}
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
@@ -65,34 +65,54 @@ def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
     for spec in load_deployment_specs():
         jsonschema.validate(spec.get("parameters") or {}, schema)
     with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
-        jsonschema.validate({"config": {"maxlen": 0}}, schema)
+        jsonschema.validate({"config": {"text": {"maxlen": 0}}}, schema)
     with pytest.raises(jsonschema.ValidationError, match="'transformer' is not one of"):
-        jsonschema.validate({"config": {"cell": "transformer"}}, schema)
+        jsonschema.validate({"config": {"model": {"cell": "transformer"}}}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+        jsonschema.validate({"config": {"text": {"cell": "gru"}}}, schema)
 
 
-def test_run_form_schema_has_every_field_with_description_and_default(schema):
-    # The Prefect UI draws the form from this schema: one flat model, no nested models.
-    properties = schema["definitions"]["RetrainConfig"]["properties"]
-    assert set(properties) == set(RetrainConfig.model_fields)
+def test_the_schema_still_admits_the_flat_shape_of_the_last_release_and_nothing_else(schema):
+    jsonschema.validate({"config": {"cell": "gru", "maxlen": 40}}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="maxlen_typo"):
+        jsonschema.validate({"config": {"maxlen_typo": 40}}, schema)
+
+
+def test_run_form_schema_is_sections_of_described_fields_with_defaults(schema):
+    # The Prefect UI draws one titled section per sub-model, in this order.
+    definitions = schema["definitions"]
+    sections = definitions["RetrainConfig"]["properties"]
+    assert list(sections) == ["data", "model", "training", "text", "data_gate", "registry"]
     defaults = RetrainConfig().model_dump(mode="json")
-    for name, field in RetrainConfig.model_fields.items():
-        assert properties[name]["description"] == field.description
-        assert properties[name]["default"] == defaults[name]
-        assert "$ref" not in properties[name] and "anyOf" not in properties[name]
+    for name, section in sections.items():
+        model = RetrainConfig.model_fields[name].annotation
+        definition = definitions[section["$ref"].rsplit("/", 1)[-1]]
+        assert section["description"] and section.get("title", definition["title"])
+        assert definition["additionalProperties"] is False
+        properties = definition["properties"]
+        assert list(properties) == list(model.model_fields)
+        for field_name, field in model.model_fields.items():
+            assert properties[field_name]["description"] == field.description
+            assert properties[field_name]["default"] == defaults[name][field_name]
+            assert "$ref" not in properties[field_name]
 
 
 @pytest.mark.parametrize(
-    ("api_url", "message"),
+    ("api_url", "message", "expected"),
     [
-        ("", "error: no Prefect server configured: start one with `prefect server start`"),
-        ("http://127.0.0.1:9/api", "error: Prefect server http://127.0.0.1:9/api is not answering"),
+        ("", "error: no Prefect server configured: start one with `prefect server start`", 2),
+        (
+            "http://127.0.0.1:9/api",
+            "error: Prefect server http://127.0.0.1:9/api is not answering",
+            5,
+        ),
     ],
 )
-def test_serve_without_a_running_server_is_one_line(monkeypatch, capsys, api_url, message):
+def test_serve_without_a_running_server_is_one_line(capsys, api_url, message, expected):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: api_url or None}):
-        assert main(["serve"]) == 2
+        assert main(["serve"]) == expected
     error = capsys.readouterr().err
     assert error.startswith(message) and error.count("\n") == 1
 
@@ -110,4 +130,4 @@ def test_container_variants_run_the_same_flow_from_the_image_with_resources():
     resources = kubernetes["work_pool"]["job_variables"]
     assert (resources["cpu_request"], resources["memory_request"]) == ("2", "8Gi")
     # RetrainConfig accepts the parameters the variants pass.
-    RetrainConfig(**kubernetes["parameters"]["config"])
+    RetrainConfig.model_validate(kubernetes["parameters"]["config"])

@@ -22,7 +22,14 @@ from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
-TINY_RUN = {"demo_size": 300, "epochs": 1, "maxlen": 30, "units": 8, "embedding_dim": 8}
+TINY_RUN = {
+    "data": {"demo_size": 300},
+    "training": {"epochs": 1},
+    "text": {"maxlen": 30},
+    "model": {"units": 8, "embedding_dim": 8},
+}
+# The shape of earlier releases, still accepted for one release with a warning in the run log.
+TINY_RUN_FLAT = {"demo_size": 300, "epochs": 1, "maxlen": 30, "units": 8, "embedding_dim": 8}
 
 
 def free_port() -> int:
@@ -130,15 +137,17 @@ def test_weekly_deployment_is_scheduled_with_its_time_zone(served):
 
 def test_the_server_rejects_invalid_parameters_naming_the_field(served):
     client, deployments, _ = served
-    response = create_run(client, deployments["manual-retrain"], {"maxlen": 0})
+    response = create_run(client, deployments["manual-retrain"], {"text": {"maxlen": 0}})
     assert response.status_code == 409
-    assert "config.maxlen" in response.json()["detail"]
+    assert "config.text.maxlen" in response.json()["detail"]
+    response = create_run(client, deployments["manual-retrain"], {"maxlen_typo": 3})
+    assert response.status_code == 409 and "maxlen_typo" in response.json()["detail"]
 
 
 def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     client, deployments, root = served
     first = create_run(client, deployments["manual-retrain"], TINY_RUN)
-    second = create_run(client, deployments["manual-retrain"], {**TINY_RUN, "seed": 7})
+    second = create_run(client, deployments["manual-retrain"], {**TINY_RUN_FLAT, "seed": 7})
     assert first.status_code == second.status_code == 201
     first_id, second_id = first.json()["id"], second.json()["id"]
 
@@ -161,9 +170,20 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     assert spans[0][1] <= spans[1][0]
 
     parameters = client.get(f"/flow_runs/{first_id}").json()["parameters"]
-    assert parameters["config"]["demo_size"] == 300
+    assert parameters["config"]["data"]["demo_size"] == 300
+    # The flat run was accepted and told, in its own run log, to move to sections.
+    logs = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [second_id]}}})
+    warnings = [item["message"] for item in logs.json() if "Deprecated" in item["message"]]
+    assert warnings and "demo_size" in warnings[0]
+    # The data stages run in the prepare-data subflow: its artifacts belong to that run.
+    subflows = client.post(
+        "/flow_runs/filter",
+        json={"flow_runs": {"parent_flow_run_id": {"any_": [first_id]}}},
+    ).json()
+    assert [run["name"] for run in subflows] and len(subflows) == 1
+    run_ids = [first_id, subflows[0]["id"]]
     artifacts = client.post(
-        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first_id]}}}
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": run_ids}}}
     ).json()
     assert {item["key"] for item in artifacts} == {
         "retrain-data-gate",

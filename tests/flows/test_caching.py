@@ -87,7 +87,7 @@ def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(
     healed = second.artifacts["pad/padded.parquet"]
     assert (
         healed.uri != str(padded)
-        and ArtifactStore(tiny_config().artifact_root).check(healed) is None
+        and ArtifactStore(tiny_config().registry.artifact_root).check(healed) is None
     )
     # The recomputed padding has the same content, so nothing downstream of it reruns.
     assert healed.sha256 == first.artifacts["pad/padded.parquet"].sha256

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import rnn_retrain.stages.pad
 import tasks.pad
 from flows.retrain import retrain
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
@@ -17,9 +18,17 @@ from rnn_retrain.config import RetrainConfig
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def tiny(root: Path) -> RetrainConfig:
-    return RetrainConfig(
-        demo_size=200, epochs=1, maxlen=20, units=4, embedding_dim=4, artifact_root=str(root / "a")
+def tiny(root: Path, **overrides) -> RetrainConfig:
+    return RetrainConfig.from_flat(
+        **{
+            "demo_size": 200,
+            "epochs": 1,
+            "maxlen": 20,
+            "units": 4,
+            "embedding_dim": 4,
+            "artifact_root": str(root / "a"),
+            **overrides,
+        }
     )
 
 
@@ -30,7 +39,7 @@ def no_retry_wait(monkeypatch):
 
 def failing_pad(monkeypatch, errors: list[BaseException]) -> list[int]:
     """Make the pad stage raise ``errors`` one per attempt, then behave normally."""
-    real = tasks.pad.pad_token_ids
+    real = rnn_retrain.stages.pad.pad_token_ids
     attempts: list[int] = []
 
     def flaky(*args, **kwargs):
@@ -39,7 +48,7 @@ def failing_pad(monkeypatch, errors: list[BaseException]) -> list[int]:
             raise errors[len(attempts) - 1]
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tasks.pad, "pad_token_ids", flaky)
+    monkeypatch.setattr(rnn_retrain.stages.pad, "pad_token_ids", flaky)
     return attempts
 
 
@@ -109,20 +118,20 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 
 
 def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
-    config = tiny(tmp_path).model_copy(update={"epochs": 4, "early_stopping_patience": 0})
+    config = tiny(tmp_path, epochs=4, early_stopping_patience=0)
     killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed")
     returncode = finish(killed)
     assert returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-2000:]
     assert list((tmp_path / "a" / "checkpoints").glob("*/backup"))
 
     summary = retrain(config)
-    store = ArtifactStore(config.artifact_root)
+    store = ArtifactStore(config.registry.artifact_root)
     history = store.read_table(summary.artifacts["train/history.parquet"]).to_pydict()
     assert history["epoch"] == [1, 2, 3, 4]
     killed_pid, resumed_pid = history["process_id"][0], history["process_id"][2]
     assert history["process_id"] == [killed_pid, killed_pid, resumed_pid, resumed_pid]
     assert killed_pid != resumed_pid
-    assert summary.epochs_run == 4
+    assert summary.epochs_run == 4 and summary.resumed_from_epoch == 2
     assert not list((tmp_path / "a" / "checkpoints").glob("*/backup"))
 
 
@@ -139,7 +148,7 @@ def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.results import GateDecision
 
     lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
-    configs = [tiny(tmp_path).model_copy(update={"seed": seed, **lenient}) for seed in (1, 2)]
+    configs = [tiny(tmp_path, seed=seed, **lenient) for seed in (1, 2)]
     registry = ModelRegistry("", "review-sentiment")
     registry.experiment_id()  # Creates the MLflow tables once, before the runs race.
     runs = [
@@ -158,7 +167,7 @@ def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     moves = [move.version for move in registry.champion_history()]
     assert moves[-1] == str(registry.champion().version) and moves[0] == "1"
 
-    store = ArtifactStore(configs[0].artifact_root)
+    store = ArtifactStore(configs[0].registry.artifact_root)
     manifests = list((tmp_path / "a" / "runs").glob("*/*/*.manifest.json"))
     assert len({path.parts[-3] for path in manifests}) == 2  # One folder per run.
     for path in manifests:

@@ -33,7 +33,7 @@ def learnable(root: Path, **overrides) -> RetrainConfig:
         "artifact_root": str(root / "artifacts"),
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
     }
-    return RetrainConfig(**{**settings, **overrides})
+    return RetrainConfig.from_flat(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -91,4 +91,4 @@ def test_a_broken_file_in_a_weekly_folder_stops_ingest_and_stores_nothing(tiny_c
     with pytest.raises(RetrainError, match=f"{folder}: not a readable Parquet source"):
         retrain(tiny_config(data=str(folder), chunk_rows=70))
     # The chunks ingest had written before reaching the broken file were not kept.
-    assert list((Path(tiny_config().artifact_root) / "runs").rglob("*.parquet*")) == []
+    assert list((Path(tiny_config().registry.artifact_root) / "runs").rglob("*.parquet*")) == []

@@ -31,11 +31,11 @@ def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
     assert len(models) == 3 and all(
         f"/train/{o.name}/" in o.trained.model.uri for o in summary.outcomes
     )
-    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).artifact_root)
+    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).registry.artifact_root)
     assert all(store.check(o.trained.model) is None for o in summary.outcomes)
     registry = ModelRegistry(summary.registration.tracking_uri, "review-sentiment")
     version = registry.get_version(version=summary.registration.version)
-    assert f'"cell":"{best.config.cell}"' in version.tags["config"]
+    assert f'"cell":"{best.config.model.cell}"' in version.tags["config"]
 
 
 def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_
     real = rnn_retrain.modeling.build_model
 
     def broken_gru(vocabulary_size, config):
-        if config.cell == "gru":
+        if config.model.cell == "gru":
             raise RuntimeError("out of memory while building gru")
         return real(vocabulary_size, config)
 
@@ -80,7 +80,7 @@ def test_dask_sweep_trains_candidates_in_worker_processes(tiny_config, tmp_path)
             workers = set(client.run(os.getpid).values())
     assert len(summary.comparison) == 4
     assert all(row["outcome"] in ("chosen", "finished") for row in summary.comparison)
-    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).artifact_root)
+    store = ArtifactStore(tiny_config(SweepConfig, demo_size=300, epochs=2).registry.artifact_root)
     trainers = {
         pid
         for o in summary.outcomes
@@ -127,12 +127,12 @@ def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny
             task_runner="dask",
             dask_address=cluster.scheduler_address,
         )
-        killer = kill_when_training(Path(config.artifact_root) / "checkpoints", 2)
+        killer = kill_when_training(Path(config.registry.artifact_root) / "checkpoints", 2)
         summary = sweep(config)
         killer.join(timeout=1)
     (outcome,) = summary.outcomes
     assert outcome.error is None and summary.registration.version == "1"
-    history = ArtifactStore(config.artifact_root).read_table(outcome.trained.history)
+    history = ArtifactStore(config.registry.artifact_root).read_table(outcome.trained.history)
     assert history["epoch"].to_pylist() == list(range(1, 13))
     trainers = history["process_id"].to_pylist()
     # The killed worker trained the first epochs; the nanny's new worker resumed after them.
@@ -164,7 +164,7 @@ def test_a_candidate_whose_worker_dies_for_good_is_reported_and_the_others_finis
             task_runner="dask",
             dask_address=cluster.scheduler_address,
         )
-        killer = kill_when_training(Path(config.artifact_root) / "checkpoints", 2)
+        killer = kill_when_training(Path(config.registry.artifact_root) / "checkpoints", 2)
         summary = sweep(config)
         killer.join(timeout=1)
     outcomes = {row["candidate"]: row["outcome"] for row in summary.comparison}
