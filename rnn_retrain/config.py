@@ -519,6 +519,9 @@ SECTION_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
+ARTIFACT_ROOT = "registry.artifact_root"
+
+
 @dataclass(frozen=True)
 class ConfigSlice:
     """The configuration fields one stage reads, declared once beside the stage's logic.
@@ -540,5 +543,8 @@ class ConfigSlice:
 
     @property
     def reads(self) -> frozenset[str]:
-        """Every field the stage may read."""
-        return frozenset(self.output) | frozenset(self.also_reads)
+        """Every field the stage may read: its own, and the artifact root every stage uses.
+
+        The artifact root is part of every stage's cache key (see `StageCache`), not of a slice.
+        """
+        return frozenset(self.output) | frozenset(self.also_reads) | {ARTIFACT_ROOT}

@@ -88,7 +88,7 @@ def test_flat_and_pick_read_fields_by_flag_name_and_dotted_name():
     assert config.pick(("text.maxlen", "model.cell")) == {"text.maxlen": 40, "model.cell": "gru"}
     piece = ConfigSlice(output=("text.maxlen",), also_reads=("data.chunk_rows",))
     assert piece.values(config) == {"text.maxlen": 40}
-    assert piece.reads == {"text.maxlen", "data.chunk_rows"}
+    assert piece.reads == {"text.maxlen", "data.chunk_rows", "registry.artifact_root"}
 
 
 def test_a_sweep_shares_every_section_but_its_own_with_each_candidate():

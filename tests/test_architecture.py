@@ -1,0 +1,101 @@
+"""The house: layers import downward, tasks stay apart, stage logic stays free of Prefect and MLflow.
+
+Layers, bottom to top: the core library (`rnn_retrain`) ← `tasks` ← `flows` ← the interface
+(`interface`, `deployments`). Every import statement in the project, at module level or inside a
+function, is read with `ast`; none may point to a higher layer, and none may go through a string.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+LAYERS = {"rnn_retrain": 0, "tasks": 1, "flows": 2, "interface": 3, "deployments": 3}
+STAGES = ("ingest", "tokenize", "validate", "pad", "train", "evaluate", "register", "select")
+
+
+def project_modules() -> dict[str, Path]:
+    """Every module of the project's packages, by dotted name."""
+    modules = {}
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return modules
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, function-level imports included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def layer_of(module: str) -> int | None:
+    return LAYERS.get(module.split(".", 1)[0])
+
+
+def test_the_walk_finds_every_layer():
+    modules = project_modules()
+    assert {layer_of(name) for name in modules} == {0, 1, 2, 3}
+    assert "interface.cli" in modules and "rnn_retrain.stages.register" in modules
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = []
+    for name, path in project_modules().items():
+        for line, target in imported_modules(path):
+            target_layer = layer_of(target)
+            if target_layer is not None and target_layer > layer_of(name):
+                upward.append(f"{path.relative_to(ROOT)}:{line} {name} → {target}")
+    assert upward == []
+
+
+def test_no_import_goes_through_a_string():
+    strings = []
+    for name, path in project_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                if called.endswith(("import_module", "__import__")):
+                    strings.append(f"{path.relative_to(ROOT)}:{node.lineno} {called}")
+    assert strings == []
+
+
+def test_no_task_module_imports_another():
+    crossings = []
+    for name, path in project_modules().items():
+        if name.startswith("tasks."):
+            for line, target in imported_modules(path):
+                if target.startswith("tasks") and target != name:
+                    crossings.append(f"{path.relative_to(ROOT)}:{line} {name} → {target}")
+    assert crossings == []
+
+
+def test_every_stage_has_its_logic_in_the_core_and_a_task_module():
+    for stage in STAGES:
+        assert (ROOT / "rnn_retrain" / "stages" / f"{stage}.py").is_file()
+        assert (ROOT / "tasks" / f"{stage}.py").is_file()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_logic_loads_without_prefect_mlflow_or_tensorflow(stage):
+    # A fresh interpreter: what importing the stage's logic drags in, nothing else.
+    probe = (
+        f"import sys, rnn_retrain.stages.{stage}; "
+        "print(sorted(n for n in ('prefect', 'mlflow', 'tensorflow', 'keras') if n in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert loaded.stdout.strip() == "[]"
