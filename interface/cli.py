@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import logging
+import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from rnn_retrain.errors import (
     RetrainError,
 )
 from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
-from rnn_retrain.services import require_prefect_server
+from rnn_retrain.services import require_prefect_server, require_tracking_server
 
 
 def _flag(name: str) -> str:
@@ -235,6 +236,9 @@ def run_command(args: argparse.Namespace) -> int:
     from interface.report import print_summary
 
     config = config_from_args(args)
+    require_tracking_server(
+        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    )
     server = require_prefect_server(required=False)
     retrain = load_flow_while_api_starts(server is None, _import_retrain_flow)
     if not args.verbose:
@@ -252,6 +256,9 @@ def sweep_command(args: argparse.Namespace) -> int:
     candidate_configs(config)  # A bad grid value fails here, in one line, before any work.
     if config.sweep.task_runner == "dask" and config.sweep.dask_address:
         require_dask_scheduler(config.sweep.dask_address)
+    require_tracking_server(
+        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    )
     server = require_prefect_server(required=False)
     sweep = load_flow_while_api_starts(server is None, _import_sweep_flow)
     if not args.verbose:

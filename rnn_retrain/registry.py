@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import requests
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from rnn_retrain import paths
-from rnn_retrain.errors import RetrainError, ServiceUnavailableError
+from rnn_retrain.errors import RetrainError
 from rnn_retrain.locks import exclusive_lock
+from rnn_retrain.services import require_tracking_server
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +49,6 @@ def resolve_tracking_uri(configured: str = "") -> str:
     return paths.embedded_tracking_uri()
 
 
-def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, when an HTTP tracking server does not answer.
-
-    MLflow's own client retries for minutes before it gives up.
-    """
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    try:
-        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
-    except requests.RequestException as error:
-        reason = type(error).__name__
-        raise ServiceUnavailableError(
-            f"tracking server {tracking_uri} is unreachable ({reason}); start it, or set "
-            "--tracking-uri / MLFLOW_TRACKING_URI to a running one"
-        ) from None
-
-
 @dataclass(frozen=True)
 class ChampionMove:
     """One change of the ``champion`` alias."""
@@ -83,7 +66,7 @@ class ModelRegistry:
 
     def __init__(self, tracking_uri: str, model_name: str) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        check_reachable(self.tracking_uri)
+        require_tracking_server(self.tracking_uri)
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 

@@ -49,3 +49,20 @@ def require_dask_scheduler(address: str, timeout: float = 10.0) -> None:
             f"({type(error).__name__}: {error}); start one with `dask scheduler` or leave "
             "dask_address empty for a local cluster"
         ) from None
+
+
+def require_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when an HTTP MLflow tracking server does not answer.
+
+    MLflow's own client retries for minutes before it gives up. Other URIs (a SQLite or
+    PostgreSQL store) are not checked here.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        httpx.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except httpx.HTTPError as error:
+        raise ServiceUnavailableError(
+            f"tracking server {tracking_uri} is unreachable ({type(error).__name__}); start it, "
+            "or set --tracking-uri / MLFLOW_TRACKING_URI to a running one"
+        ) from None

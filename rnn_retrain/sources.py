@@ -159,9 +159,7 @@ def open_table_files(data: str) -> pa.Table | pads.Dataset:
         filesystem = None
         matches = sorted(glob.glob(os.path.expanduser(data)))
         if not matches:
-            raise DataError(
-                f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
-            )
+            raise DataError(f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)")
         paths = matches if glob.has_magic(data) else matches[0]
     first = paths[0] if isinstance(paths, list) else paths
     try:

@@ -68,7 +68,7 @@ def test_bad_files_give_one_line_and_leave_the_champion(name, tmp_path, capsys, 
     content, message = ERRORS[name]
     path = tmp_path / name
     path.write_bytes(content)
-    assert main(["run", "--data", str(path), *TINY]) == 2
+    assert main(["run", "--data", str(path), *TINY]) == 3  # Bad data (rnn_retrain.errors).
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {path.parent}/{message}")

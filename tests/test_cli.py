@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from interface.cli import main
+from interface.cli import config_fields, main
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import EXIT_BAD_DATA, EXIT_NOT_PROMOTED, EXIT_UNAVAILABLE
 
 
 def test_run_help_lists_every_config_field_with_its_default(capsys):
@@ -16,7 +17,8 @@ def test_run_help_lists_every_config_field_with_its_default(capsys):
         main(["run", "--help"])
     assert exit_info.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    for name, field in RetrainConfig.model_fields.items():
+    assert "Training:" in help_text and "Data gate:" in help_text  # Flags grouped by section.
+    for name, field in config_fields(RetrainConfig).items():
         assert f"--{name.replace('_', '-')}" in help_text
         assert f"(default: {field.default!r})" in help_text
 
@@ -68,7 +70,7 @@ def test_installed_command_reports_a_missing_file_in_one_line(tmp_path: Path):
         env=env,
         timeout=300,
     )
-    assert result.returncode == 2
+    assert result.returncode == EXIT_BAD_DATA
     assert "Traceback" not in result.stderr + result.stdout
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [
@@ -85,7 +87,46 @@ def test_sweep_refuses_a_bad_grid_value_before_any_work(capsys):
 
 def test_sweep_refuses_an_unreachable_dask_scheduler_in_one_line(capsys):
     code = main(["sweep", "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:9"])
-    assert code == 2
+    assert code == EXIT_UNAVAILABLE
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "dask_address 'tcp://127.0.0.1:9': no Dask scheduler answers there" in error
+
+
+def test_version_names_the_distribution(capsys):
+    from rnn_retrain import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rnn-retrain {__version__}"
+
+
+def test_an_unreachable_tracking_server_stops_before_any_work(capsys, tmp_path):
+    code = main(
+        ["run", "--tracking-uri", "http://127.0.0.1:9", "--artifact-root", str(tmp_path / "a")]
+    )
+    assert code == EXIT_UNAVAILABLE
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "tracking server http://127.0.0.1:9 is unreachable" in error
+    assert not (tmp_path / "a").exists()
+
+
+TINY_RUN = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--demo-size", "200"]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_json_output_and_the_exit_status_of_a_kept_model(tmp_path: Path, capsys):
+    import json
+
+    root = ["--artifact-root", str(tmp_path / "a"), "--min-accuracy", "0"]
+    assert main(["run", *TINY_RUN, *root, "--json", "--fail-if-not-promoted"]) == 0
+    first = json.loads(capsys.readouterr().out)  # One document: stdout holds nothing else.
+    assert first["registration"]["decision"]["promote"] is True
+    assert first["config"]["model"]["cell"] == "lstm" and first["metrics"]["rows"] > 0
+    # A gain of 1.0 is out of reach: the second model is kept, and the caller asked to know.
+    kept = ["--seed", "2", "--min-accuracy-gain", "1", "--json", "--fail-if-not-promoted"]
+    assert main(["run", *TINY_RUN, *root, *kept]) == EXIT_NOT_PROMOTED
+    second = json.loads(capsys.readouterr().out)
+    assert second["registration"]["version"] == "2"
+    assert second["registration"]["decision"]["promote"] is False

@@ -1,5 +1,6 @@
 """`retrain predict` and `retrain models ...` against a registry filled by two real runs."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -109,12 +110,19 @@ def test_predict_refuses_a_non_text_column(tracking_uri, tmp_path, capsys):
     code, _, err = run_cli(
         capsys, "predict", "--file", str(numbers), "--tracking-uri", tracking_uri
     )
-    assert code == 2 and "text column 'text' holds int64, not text" in err
+    assert code == 3 and "text column 'text' holds int64, not text" in err
 
 
 def test_models_list_show_and_history(tracking_uri, capsys):
     code, listing, _ = run_cli(capsys, "models", "list", "--tracking-uri", tracking_uri)
     assert code == 0 and "champion" in listing and "challenger" in listing
+    code, document, _ = run_cli(capsys, "models", "list", "--json", "--tracking-uri", tracking_uri)
+    versions = json.loads(document)["versions"]
+    assert code == 0 and [item["version"] for item in versions] == ["1", "2"]
+    assert "champion" in versions[0]["aliases"] and versions[0]["tags"]["gate.decision"]
+    code, document, _ = run_cli(capsys, "models", "show", "--json", "--tracking-uri", tracking_uri)
+    shown = json.loads(document)
+    assert code == 0 and "champion" in shown["aliases"] and shown["tags"]["lineage_key"]
     assert "promote" in listing
     code, shown, _ = run_cli(capsys, "models", "show", "1", "--tracking-uri", tracking_uri)
     assert (

@@ -89,9 +89,7 @@ def read_imdb_archive(path: str | os.PathLike[str]) -> pa.Table:
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: a review is not valid UTF-8 ({error})") from None
     if not rows:
-        raise DataError(
-            f"{path}: no reviews found; expected files like aclImdb/train/pos/0_9.txt"
-        )
+        raise DataError(f"{path}: no reviews found; expected files like aclImdb/train/pos/0_9.txt")
     rows.sort(key=lambda row: row[:3])
     return pa.table(
         {

@@ -116,7 +116,7 @@ def warn_if_flat(config: Any, logger: Any) -> None:
     if config.flat_fields:
         logger.warning(
             "Deprecated: the config parameter was given flat (%s). Send it in sections "
-            "(data, model, training, text, data_gate, registry), e.g. {\"model\": {\"cell\": "
-            "\"gru\"}}; the flat shape is accepted for this release only.",
+            '(data, model, training, text, data_gate, registry), e.g. {"model": {"cell": '
+            '"gru"}}; the flat shape is accepted for this release only.',
             ", ".join(config.flat_fields),
         )

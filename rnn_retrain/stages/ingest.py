@@ -111,9 +111,7 @@ def count_rows(snapshot: pa.Table) -> dict[str, int]:
 def check_snapshot(counts: dict[str, int], origin: str) -> None:
     """Refuse snapshots that cannot train or evaluate a binary classifier."""
     if counts["train"] == 0:
-        raise DataError(
-            f"{origin}: no train rows; the split column or test_fraction leaves none"
-        )
+        raise DataError(f"{origin}: no train rows; the split column or test_fraction leaves none")
     if counts["test"] == 0:
         raise DataError(
             f"{origin}: no test rows; add 'test' rows to the split column or raise test_fraction"

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.errors import DataGateError
+from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -30,7 +30,9 @@ STAGE_ARTIFACTS = {
 
 
 def small(**overrides) -> RetrainConfig:
-    return RetrainConfig.from_flat(**{"epochs": 2, "maxlen": 40, "units": 8, "embedding_dim": 8, **overrides})
+    return RetrainConfig.from_flat(
+        **{"epochs": 2, "maxlen": 40, "units": 8, "embedding_dim": 8, **overrides}
+    )
 
 
 def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, reviews_csv: Path):

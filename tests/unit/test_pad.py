@@ -3,8 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rnn_retrain.preprocessing import ITEMS_PER_SLICE, pad_token_ids
-from rnn_retrain.preprocessing import to_fixed_size_list, to_matrix
+from rnn_retrain.preprocessing import ITEMS_PER_SLICE, pad_token_ids, to_fixed_size_list, to_matrix
 
 
 @pytest.fixture

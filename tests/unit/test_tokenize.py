@@ -6,7 +6,11 @@ import pyarrow.compute as pc
 import pytest
 
 from rnn_retrain.preprocessing import ITEMS_PER_SLICE, OOV_ID, encode_tokens, tokenize_texts
-from rnn_retrain.stages.tokenize import fit_vocabulary, fit_vocabulary_and_encode, fit_vocabulary_streamed
+from rnn_retrain.stages.tokenize import (
+    fit_vocabulary,
+    fit_vocabulary_and_encode,
+    fit_vocabulary_streamed,
+)
 
 
 def tokens_of(*texts: str) -> list[list[str]]:

@@ -122,6 +122,8 @@ def test_new_words_and_longer_reviews_are_flagged_against_the_champion_profile(d
 
     texts = [f"{text} zorblax quuxly frobnicated wibble" for text in old["text"].to_pylist()]
     new = old.set_column(0, "text", pa.array(texts))
-    drifted = by_check(check_data(measure(new, vocabulary, profile), profile, DataGateSettings(), 500))
+    drifted = by_check(
+        check_data(measure(new, vocabulary, profile), profile, DataGateSettings(), 500)
+    )
     assert drifted["oov_rate"].severity == "warning" and drifted["oov_rate"].value > 0.1
     assert drifted["length_drift"].severity == "warning"
