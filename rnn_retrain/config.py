@@ -134,7 +134,7 @@ class TrainingSettings(BaseModel):
         ),
     )
     seed: int = Field(
-        1337, ge=0, description="Seed for the demo corpus, shuffling, the split and weight init."
+        1337, ge=0, description="Seed for the demo corpus, the validation split, shuffling and weight init."
     )
     length_buckets: int = Field(
         8,
