@@ -22,6 +22,7 @@ COPY pyproject.toml README.md ./
 COPY rnn_retrain rnn_retrain
 COPY tasks tasks
 COPY flows flows
+COPY interface interface
 COPY deployments deployments
 RUN pip install --no-deps . && mkdir -p "$RETRAIN_HOME"
 

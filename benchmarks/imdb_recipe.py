@@ -39,7 +39,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory() as root:
         for cell in args.cells:
-            config = RetrainConfig(
+            config = RetrainConfig.from_flat(
                 data=args.data, cell=cell, epochs=args.epochs, artifact_root=root
             )
             started = time.perf_counter()

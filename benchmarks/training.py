@@ -60,11 +60,10 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def run_plain(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, float]:
     """The tutorial script's fit and evaluate."""
-    from rnn_retrain.config import RetrainConfig
+    from rnn_retrain.config import ModelSettings, TrainingSettings
     from rnn_retrain.modeling import build_model
 
-    config = RetrainConfig(cell=cell, xla=False)
-    model = build_model(5000, config)
+    model = build_model(5000, ModelSettings(cell=cell), TrainingSettings(xla=False))
     started = time.perf_counter()
     history = model.fit(
         data["x_train"],
@@ -93,20 +92,19 @@ def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, f
     from rnn_retrain.modeling import build_model, fit_model
     from rnn_retrain.serving import predict_probabilities
 
-    config = RetrainConfig(cell=cell, epochs=epochs, validation_fraction=TUTORIAL_VALIDATION)
-    rows = rows_in_memory(data["x_train"], data["y_train"], config.validation_fraction, config.seed)
-    boundaries = bucket_boundaries(rows.role_lengths(FIT), config.length_buckets, config.maxlen)
-    model = build_model(5000, config)
-    started = time.perf_counter()
-    outcome = fit_model(
-        model,
-        rows,
-        config,
-        report=lambda line: None,
-        boundaries=boundaries,
+    config = RetrainConfig.from_flat(
+        cell=cell, epochs=epochs, validation_fraction=TUTORIAL_VALIDATION
     )
+    training, text = config.training, config.text
+    rows = rows_in_memory(
+        data["x_train"], data["y_train"], training.validation_fraction, training.seed
+    )
+    boundaries = bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, text.maxlen)
+    model = build_model(5000, config.model, training)
+    started = time.perf_counter()
+    outcome = fit_model(model, rows, training, text.padding, boundaries, report=lambda line: None)
     seconds = time.perf_counter() - started
-    scores = predict_probabilities(model, data["x_test"], boundaries, config.padding)
+    scores = predict_probabilities(model, data["x_test"], boundaries, text.padding)
     return {
         "seconds": seconds,
         "epochs": outcome.epochs_run,

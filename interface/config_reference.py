@@ -19,7 +19,7 @@ REFERENCE = Path(__file__).parents[1] / "docs" / "configuration.md"
 INTRO = """\
 # Configuration reference
 
-Generated from `rnn_retrain/config.py` by `python -m interface.config_reference`; do not edit by
+Generated from `rnn_retrain/sections.py` by `python -m interface.config_reference`; do not edit by
 hand (`tests/test_docs.py` fails when this file and the code differ).
 
 One frozen, typed model, `RetrainConfig`, is at once the `retrain run` flags, the parameter of

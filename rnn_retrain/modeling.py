@@ -212,17 +212,12 @@ def fit_model(
         )
     resumed_from = 0
     if checkpoint_dir is not None:
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        epoch_log = checkpoint_dir / EPOCH_LOG
-        if not (checkpoint_dir / "backup").exists():
-            # Nothing to resume: an epoch log left by a finished fit must not be appended to.
-            epoch_log.unlink(missing_ok=True)
-        elif epoch_log.exists():
-            resumed_from = len(read_epoch_log(epoch_log))
+        resumed_from = resumable_epochs(checkpoint_dir)
+        if resumed_from:
             report(f"resumed from epoch {resumed_from} (checkpoint in {checkpoint_dir})")
         callbacks += [
             keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
-            keras.callbacks.CSVLogger(str(epoch_log), append=True),
+            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
         ]
     batch_size = training.batch_size
     model.fit(
@@ -235,6 +230,20 @@ def fit_model(
     )
     epochs = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
     return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION), resumed_from)
+
+
+def resumable_epochs(checkpoint_dir: Path) -> int:
+    """How many epochs a fit into ``checkpoint_dir`` resumes after (0: it starts afresh).
+
+    An epoch log without a backup was left by a fit that finished: it is removed, so the next
+    fit's log does not append to it.
+    """
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    epoch_log = checkpoint_dir / EPOCH_LOG
+    if not (checkpoint_dir / "backup").exists():
+        epoch_log.unlink(missing_ok=True)
+        return 0
+    return len(read_epoch_log(epoch_log)) if epoch_log.exists() else 0
 
 
 def read_epoch_log(path: Path) -> list[dict[str, float]]:

@@ -83,6 +83,16 @@ def checkpoint_folder(local_root: str | None, key: str) -> Path:
     return base / "checkpoints" / key
 
 
+def checkpoint_lock(folder: Path) -> Path:
+    """The lock file a run holds while it trains into a checkpoint folder."""
+    return folder.with_name(f"{folder.name}.lock")
+
+
+def private_checkpoint_folder(folder: Path, run_id: str) -> Path:
+    """A run's own checkpoint folder, when another run holds the shared one."""
+    return folder.with_name(f"{folder.name}-{run_id}")
+
+
 def run_artifact(root_path: str, run_id: str, stage: str, filename: str) -> str:
     """An artifact's path inside the artifact root's filesystem."""
     return f"{root_path.rstrip('/')}/runs/{run_id}/{stage}/{filename}"

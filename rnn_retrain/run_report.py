@@ -28,15 +28,11 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     )
 
 
-def render_run_report(summary: RetrainSummary) -> str:
-    """The markdown run report shown in the Prefect UI: data, findings, metrics, decision."""
-    rows, metrics, config = summary.rows, summary.metrics, summary.config
-    model, gate = config.model, config.registry
+def _data_section(summary: RetrainSummary) -> list[str]:
+    rows = summary.rows
     lines = [
-        f"# Retraining run `{summary.run_id}`",
-        "",
         "## Data",
-        f"Source `{config.data.data}`, split by {summary.split_method}; "
+        f"Source `{summary.config.data.data}`, split by {summary.split_method}; "
         f"vocabulary of {summary.vocabulary_size} ids fitted on the train split.",
         "",
         "| split | rows | positive | negative |",
@@ -53,14 +49,17 @@ def render_run_report(summary: RetrainSummary) -> str:
     if summary.dropped_empty:
         lines.append(f"- {summary.dropped_empty} rows with an empty or missing text were dropped.")
     lines += ["", "| check | result | finding |", "| --- | --- | --- |"]
-    lines += [f"| {f.check} | {f.severity} | {f.message} |" for f in summary.findings]
-    lines += [
-        "",
+    return lines + [f"| {f.check} | {f.severity} | {f.message} |" for f in summary.findings]
+
+
+def _training_section(summary: RetrainSummary) -> list[str]:
+    model, metrics = summary.config.model, summary.metrics
+    lines = [
         "## Training",
         f"{model.cell} ({model.units} units, embedding {model.embedding_dim}, "
         f"{model.rnn_layers} layer(s){', bidirectional' if model.bidirectional else ''}) on "
         f"{summary.train_rows} rows, validated on {summary.validation_rows}: "
-        f"{summary.epochs_run} of {config.training.epochs} epochs in "
+        f"{summary.epochs_run} of {summary.config.training.epochs} epochs in "
         f"{summary.train_seconds:.1f} s, best epoch {summary.best_epoch}"
         f"{resumed_note(summary.resumed_from_epoch)}.",
         "",
@@ -71,17 +70,19 @@ def render_run_report(summary: RetrainSummary) -> str:
     for name in METRIC_ORDER:
         value = metrics.get(name)
         lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4f}'} |")
-    lines.append(
+    return lines + [
         f"| confusion [tn fp; fn tp] | [{metrics['tn']} {metrics['fp']}; "
         f"{metrics['fn']} {metrics['tp']}] |"
-    )
-    registration = summary.registration
+    ]
+
+
+def _decision_section(summary: RetrainSummary) -> list[str]:
+    registration, gate = summary.registration, summary.config.registry
     decision = registration.decision
-    verdict = describe_verdict(decision)
-    lines += [
-        "",
+    lines = [
         "## Champion / challenger decision",
-        f"**{registration.model_name} v{registration.version} {verdict}**: {decision.reason}",
+        f"**{registration.model_name} v{registration.version} {describe_verdict(decision)}**: "
+        f"{decision.reason}",
         "",
         "| figure | value |",
         "| --- | --- |",
@@ -91,7 +92,8 @@ def render_run_report(summary: RetrainSummary) -> str:
     ]
     if decision.champion_version is not None and decision.champion_accuracy is not None:
         lines += [
-            f"| champion | v{decision.champion_version}, accuracy {decision.champion_accuracy:.4f} |",
+            f"| champion | v{decision.champion_version}, "
+            f"accuracy {decision.champion_accuracy:.4f} |",
             f"| accuracy gain | {decision.accuracy_gain:+.4f} |",
             f"| McNemar b / c / p | {decision.challenger_only_correct} / "
             f"{decision.champion_only_correct} / {decision.p_value:.4g} |",
@@ -99,5 +101,12 @@ def render_run_report(summary: RetrainSummary) -> str:
     link = mlflow_run_link(
         registration.tracking_uri, registration.experiment_id, registration.mlflow_run_id
     )
-    lines += ["", f"MLflow run: {link}"]
-    return "\n".join(lines) + "\n"
+    return lines + ["", f"MLflow run: {link}"]
+
+
+def render_run_report(summary: RetrainSummary) -> str:
+    """The markdown run report shown in the Prefect UI: data, findings, metrics, decision."""
+    lines = [f"# Retraining run `{summary.run_id}`", ""]
+    for section in (_data_section, _training_section, _decision_section):
+        lines += [*section(summary), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

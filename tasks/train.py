@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
+from rnn_retrain import paths
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.batching import FIT, bucket_boundaries
 from rnn_retrain.chunks import read_row_groups
@@ -23,10 +24,15 @@ from rnn_retrain.orchestration.runtime import (
     store_for,
     training_progress,
 )
-from rnn_retrain.paths import stage_folder
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.results import TrainResult
-from rnn_retrain.stages.train import CONFIG, checkpoint_key, history_table, stored_rows
+from rnn_retrain.stages.train import (
+    CONFIG,
+    checkpoint_key,
+    history_table,
+    stored_rows,
+    train_result,
+)
 
 
 @contextlib.contextmanager
@@ -36,13 +42,13 @@ def claimed_checkpoints(folder: Path, run_id: str) -> Iterator[Path]:
     Two runs training the same data and recipe at once must not share it: the first holds a lock
     on it (the OS frees the lock if the process dies), a second keeps its own folder.
     """
-    with lock_if_free(folder.with_name(f"{folder.name}.lock")) as owner:
+    with lock_if_free(paths.checkpoint_lock(folder)) as owner:
         if not owner:
             get_run_logger().warning(
                 "Another run is training the same data and recipe; this run keeps its own "
                 "checkpoints"
             )
-            folder = folder.with_name(f"{folder.name}-{run_id}")
+            folder = paths.private_checkpoint_folder(folder, run_id)
         yield folder
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -76,7 +82,6 @@ def train(
     training, text = config.training, config.text
     if training.training_threads:
         limit_threads(training.training_threads)
-    run_logger = get_run_logger()
     store, run_id = store_for(config), current_run_id()
     params = CONFIG.values(config)
     update_progress = training_progress(training.epochs)
@@ -100,24 +105,13 @@ def train(
             training,
             text.padding,
             boundaries,
-            report=run_logger.info,
+            report=get_run_logger().info,
             on_epoch=update_progress,
             checkpoint_dir=checkpoints,
         )
         update_progress(1.0)  # Early stopping ends training before the planned last epoch.
-        elapsed = time.perf_counter() - started
-        folder = stage_folder("train", candidate)
+        seconds = time.perf_counter() - started
+        folder = paths.stage_folder("train", candidate)
         model_ref = store_model(store, network, run_id, folder, params)
         history = store.write_table(run_id, folder, "history", history_table(outcome.rows), params)
-    return TrainResult(
-        model=model_ref,
-        history=history,
-        epochs_run=outcome.epochs_run,
-        best_epoch=outcome.best_epoch,
-        resumed_from_epoch=outcome.resumed_from_epoch,
-        train_rows=outcome.fit_rows,
-        validation_rows=outcome.validation_rows,
-        seconds=round(elapsed, 2),
-        length_buckets=boundaries,
-        best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
-    )
+    return train_result(outcome, model_ref, history, boundaries, seconds)

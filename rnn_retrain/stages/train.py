@@ -19,10 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.batching import RowGroups, assign_roles
 from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import ConfigSlice, ModelSettings
 from rnn_retrain.preprocessing import to_matrix
+from rnn_retrain.results import TrainResult
 
 # What shapes the model or its training. The padded input's sha256 covers maxlen and padding;
 # the number of threads changes only the speed.
@@ -99,3 +101,21 @@ def stored_rows(
             return read_group(group)
 
     return RowGroups(lengths, roles, read)
+
+
+def train_result(
+    outcome: Any, model: ArtifactRef, history: ArtifactRef, boundaries: list[int], seconds: float
+) -> TrainResult:
+    """What train hands on, from the fit's outcome (`rnn_retrain.modeling.FitOutcome`)."""
+    return TrainResult(
+        model=model,
+        history=history,
+        epochs_run=outcome.epochs_run,
+        best_epoch=outcome.best_epoch,
+        resumed_from_epoch=outcome.resumed_from_epoch,
+        train_rows=outcome.fit_rows,
+        validation_rows=outcome.validation_rows,
+        seconds=round(seconds, 2),
+        length_buckets=boundaries,
+        best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
+    )
