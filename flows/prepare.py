@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.orchestration.runtime import PREPARE_FLOW
 from rnn_retrain.results import PreparedData
 from tasks.ingest import ingest
 from tasks.pad import pad
@@ -12,7 +13,7 @@ from tasks.tokenize import tokenize
 from tasks.validate import validate
 
 
-@flow(name="prepare-data", description="Snapshot, tokenize, check and pad the reviews.")
+@flow(name=PREPARE_FLOW, description="Snapshot, tokenize, check and pad the reviews.")
 def prepare_data(config: RetrainConfig) -> PreparedData:
     """Turn the configured source into padded rows, stopping at the data gate if it says so."""
     ingested = ingest(config)

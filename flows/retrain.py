@@ -31,6 +31,9 @@ def summarize_run(
 ) -> RetrainSummary:
     """Gather the stage results into the run summary."""
     ingested, tokens = prepared.ingested, prepared.tokens
+    stages = stage_decisions(run_id)
+    # A cached model was not trained (nor resumed) by this run.
+    trained_now = "train" not in stages or stages["train"].status == "ran"
     artifacts = [
         ingested.snapshot,
         tokens.vocabulary,
@@ -51,14 +54,14 @@ def summarize_run(
         vocabulary_size=tokens.vocabulary_size,
         epochs_run=trained.epochs_run,
         best_epoch=trained.best_epoch,
-        resumed_from_epoch=trained.resumed_from_epoch,
+        resumed_from_epoch=trained.resumed_from_epoch if trained_now else 0,
         train_rows=trained.train_rows,
         validation_rows=trained.validation_rows,
         train_seconds=trained.seconds,
         metrics=evaluated.metrics,
         artifacts={ref.name: ref for ref in artifacts},
         findings=prepared.validated.findings,
-        stages=stage_decisions(run_id),
+        stages=stages,
         registration=registered,
     )
 

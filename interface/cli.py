@@ -91,7 +91,8 @@ def describe_validation_error(error: ValidationError) -> str:
     flags = config_fields(SweepConfig)
     problems = []
     for detail in error.errors():
-        field = str(detail["loc"][-1]) if detail["loc"] else ""
+        names = [str(part) for part in detail["loc"] if not isinstance(part, int)]
+        field = names[-1] if names else ""
         flag = _flag(field) if field in flags else ".".join(str(p) for p in detail["loc"])
         problems.append(f"{flag}: {detail['msg']} (got {detail.get('input')!r})")
     return "; ".join(problems)
@@ -181,7 +182,21 @@ class _HideUserErrorRecords(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, RetrainError) and "RetrainError" not in record.getMessage()
+        if isinstance(error, RetrainError):
+            return False
+        # Prefect's "Finished in state Failed('... DataError: ...')" records carry only the name.
+        message = record.getMessage()
+        return not any(name in message for name in _user_error_names())
+
+
+def _user_error_names() -> set[str]:
+    """The names of `RetrainError` and every subclass of it."""
+    names, pending = set(), [RetrainError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending += kind.__subclasses__()
+    return names
 
 
 def hide_user_error_records() -> None:

@@ -29,7 +29,7 @@ whatever its section. Through the REST API or in `prefect.yaml`, the parameter i
 sections:
 
 ```json
-{"config": {"data": {"data": "imdb"}, "model": {"cell": "gru"}, "training": {"epochs": 5}}}
+{"config": {"source": {"data": "imdb"}, "model": {"cell": "gru"}, "training": {"epochs": 5}}}
 ```
 
 The flat shape of earlier releases (`{"config": {"data": "imdb", "cell": "gru"}}`) is still

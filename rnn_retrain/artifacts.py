@@ -151,11 +151,16 @@ class ArtifactStore:
         return self._commit(run_id, stage, filename, data, None, None, params)
 
     def write_json(
-        self, run_id: str, stage: str, name: str, payload: dict[str, Any]
+        self,
+        run_id: str,
+        stage: str,
+        name: str,
+        payload: dict[str, Any],
+        params: dict[str, Any] | None = None,
     ) -> ArtifactRef:
         """Write a small JSON document (a run summary, say)."""
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
-        return self._commit(run_id, stage, f"{name}.json", data, None, None, None)
+        return self._commit(run_id, stage, f"{name}.json", data, None, None, params)
 
     # Reading.
 

@@ -1,6 +1,6 @@
 """The retraining configuration: one frozen, typed model for the CLI, the flow and the Prefect UI.
 
-`RetrainConfig` is grouped into sections (data, model, training, text, data gate, registry), in
+`RetrainConfig` is grouped into sections (source, model, training, text, data gate, registry), in
 the order a user changes them, so the Prefect UI draws the run form as titled sections. Every
 field has a description, because the UI shows it and the CLI turns each field into a flag of the
 same name (``--cell``, ``--maxlen``): field names are unique across the sections. Defaults are
@@ -102,8 +102,6 @@ class _Grouped(BaseModel):
         grouped: dict[str, Any] = {}
         flat = []
         for name, value in data.items():
-            # A section arrives as a dict or a model; the "data" section shares its name with
-            # its own first field, a string.
             if name in cls.model_fields and isinstance(value, (dict, BaseModel)):
                 given = value.model_dump() if isinstance(value, BaseModel) else value
                 grouped[name] = {**given, **grouped.get(name, {})}
@@ -126,6 +124,19 @@ class _Grouped(BaseModel):
 
     def __hash__(self) -> int:
         return hash(tuple(self.__dict__.values()))
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy with ``update`` applied, by flag name or by section, validated like any input.
+
+        Pydantic's own `model_copy` would set a flat name as a stray attribute and change nothing.
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        grouped, _ = self.regroup(update)
+        merged = self.model_dump()
+        for name, value in grouped.items():
+            merged[name] = {**merged[name], **value} if isinstance(value, dict) else value
+        return type(self).model_validate(merged)
 
     @property
     def flat_fields(self) -> tuple[str, ...]:
@@ -152,7 +163,7 @@ class _Grouped(BaseModel):
 class RetrainConfig(_Grouped):
     """Parameters of one retraining run."""
 
-    data: DataSettings = Field(
+    source: DataSettings = Field(
         DataSettings(), title="Data", description="Where the reviews come from."
     )
     model: ModelSettings = Field(
@@ -182,7 +193,7 @@ class SweepConfig(_Grouped):
     value of the retraining field.
     """
 
-    data: DataSettings = Field(
+    source: DataSettings = Field(
         DataSettings(), title="Data", description="Where the reviews come from."
     )
     sweep: SweepSettings = Field(

@@ -8,8 +8,8 @@ the subclass's status, so scripts and schedulers can tell the causes apart:
 | --- | --- |
 | 0 | done (with ``--fail-if-not-promoted``: done, and the model became champion) |
 | 1 | an unexpected failure (a bug): the traceback is printed |
-| 2 | usage or configuration error: a bad flag or value, a missing model or file to read |
-| 3 | bad data: the source cannot make a usable snapshot |
+| 2 | usage or configuration error: a bad flag or value, a model version or alias that does not exist |
+| 3 | bad data: the source (or a file to score) is missing or cannot make a usable snapshot |
 | 4 | the data gate stopped the run before training |
 | 5 | a service or shared resource is unavailable (Prefect, MLflow, Dask, a download, a lock) |
 | 6 | ``--fail-if-not-promoted`` was given and the model was kept as challenger |

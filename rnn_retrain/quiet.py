@@ -19,6 +19,9 @@ def prepare_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # MLflow announces its database migrations and environment checks at INFO.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow prints "View run at <url>" on stdout when a run ends on a tracking server; stdout
+    # belongs to the command's own output (`--json` prints one document there).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

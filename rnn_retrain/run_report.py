@@ -32,7 +32,7 @@ def _data_section(summary: RetrainSummary) -> list[str]:
     rows = summary.rows
     lines = [
         "## Data",
-        f"Source `{summary.config.data.data}`, split by {summary.split_method}; "
+        f"Source `{summary.config.source.data}`, split by {summary.split_method}; "
         f"vocabulary of {summary.vocabulary_size} ids fitted on the train split.",
         "",
         "| split | rows | positive | negative |",

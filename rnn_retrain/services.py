@@ -59,9 +59,11 @@ def require_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
     """
     if not tracking_uri.startswith(("http://", "https://")):
         return
+    import requests  # As MLflow's own client: redirects followed, REQUESTS_CA_BUNDLE honoured.
+
     try:
-        httpx.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
-    except httpx.HTTPError as error:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except requests.RequestException as error:
         raise ServiceUnavailableError(
             f"tracking server {tracking_uri} is unreachable ({type(error).__name__}); start it, "
             "or set --tracking-uri / MLFLOW_TRACKING_URI to a running one"

@@ -8,15 +8,21 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.orchestration.caching import StageCache
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
 from rnn_retrain.results import IngestResult
-from rnn_retrain.sources import read_source
+from rnn_retrain.sources import fingerprint_source, read_source
 from rnn_retrain.stages.ingest import (
     CONFIG,
     SNAPSHOT_SCHEMA,
     SnapshotTally,
     snapshot_chunks,
-    source_fingerprint,
     split_method,
 )
+
+
+def source_fingerprint(config: RetrainConfig) -> str:
+    """Digest of the configured source's content (sizes and hashes of its files), for the cache."""
+    return fingerprint_source(
+        config.source.data, demo_size=config.source.demo_size, seed=config.training.seed
+    )
 
 
 @task(
@@ -27,7 +33,7 @@ from rnn_retrain.stages.ingest import (
 )
 def ingest(config: RetrainConfig) -> IngestResult:
     """Read the configured source chunk by chunk, validate it and write the raw snapshot."""
-    data = config.data
+    data = config.source
     source = read_source(
         data.data,
         text_column=data.text_column,

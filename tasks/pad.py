@@ -24,7 +24,7 @@ from rnn_retrain.stages.pad import CONFIG, pad_chunk, padded_schema
 def pad(token_ids: ArtifactRef, config: RetrainConfig) -> ArtifactRef:
     """Pad every row's ids to ``maxlen`` and write the padded rows, shuffled."""
     store = store_for(config)
-    text, chunk_rows, seed = config.text, config.data.chunk_rows, config.training.seed
+    text, chunk_rows, seed = config.text, config.source.chunk_rows, config.training.seed
     with (
         store.open_parquet(token_ids) as parquet,
         tempfile.TemporaryDirectory(dir=paths.scratch_folder()) as scratch,

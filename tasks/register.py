@@ -129,7 +129,7 @@ def _judge(
         return already_promoted(challenger_correct, gate)
     champion_model = registry.load(version=champion_version)
     row_ids, probabilities = _score_test_texts(
-        champion_model, store, refs["snapshot"], config.data.chunk_rows
+        champion_model, store, refs["snapshot"], config.source.chunk_rows
     )
     if not np.array_equal(row_ids, scored["row_id"].to_numpy()):
         raise RetrainError(

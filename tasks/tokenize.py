@@ -38,7 +38,7 @@ def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
     store = store_for(config)
     run_id = current_run_id()
     params = {**CONFIG.values(config), "fitted_on": "train"}
-    vocab_size, chunk_rows = config.text.vocab_size, config.data.chunk_rows
+    vocab_size, chunk_rows = config.text.vocab_size, config.source.chunk_rows
     with store.open_parquet(snapshot) as parquet:
         if parquet.metadata.num_rows <= chunk_rows:
             vocabulary, token_ids = fit_and_encode_table(parquet.read(), vocab_size)

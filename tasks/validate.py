@@ -63,7 +63,7 @@ def validate(
         None if champion_profile is None else pa.array(champion_profile["vocabulary"], pa.string())
     )
     with store.open_parquet(snapshot) as parquet:
-        chunks = read_chunks(parquet, ["text", "label", "split"], config.data.chunk_rows)
+        chunks = read_chunks(parquet, ["text", "label", "split"], config.source.chunk_rows)
         stats = combine_stats(
             [
                 measure_chunk(chunk, own_vocabulary["token"].combine_chunks(), champion_vocabulary)
@@ -81,5 +81,7 @@ def validate(
     if has_errors(findings):
         raise DataGateError(describe_failure(findings))
     profile = profile_data(stats, own_vocabulary)
-    ref = store.write_json(current_run_id(), "validate", "data_profile", profile)
+    ref = store.write_json(
+        current_run_id(), "validate", "data_profile", profile, CONFIG.values(config)
+    )
     return ValidationResult(findings=findings, profile=ref)

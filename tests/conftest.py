@@ -63,7 +63,8 @@ def tiny_config(tmp_path: Path):
     """A factory of small, fast configurations (`RetrainConfig` or `SweepConfig`, by flag names).
 
     Artifacts go under this test's folder; the accuracy floor is 0 so every first model becomes
-    champion, whatever two epochs on a tiny corpus give.
+    champion, whatever two epochs on a tiny corpus give. XLA is off: compiling the training
+    step costs more than the tiny fit (tests/flows/test_retrain_flow.py trains with it on).
     """
     from rnn_retrain.config import RetrainConfig
 
@@ -76,6 +77,8 @@ def tiny_config(tmp_path: Path):
             "embedding_dim": 4,
             "min_accuracy": 0.0,
             "artifact_root": str(tmp_path / "artifacts"),
+            # XLA compiles each bucket's step (seconds per run): a cost, not a subject, here.
+            "xla": False,
         }
         return model.from_flat(**{**defaults, **overrides})
 

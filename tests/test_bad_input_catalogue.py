@@ -11,7 +11,7 @@ from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-TINY = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--embedding-dim", "4"]
+TINY = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--embedding-dim", "4", "--no-xla"]
 
 
 def reviews(count: int = 120) -> list[tuple[str, int]]:

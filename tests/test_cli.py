@@ -112,7 +112,7 @@ def test_an_unreachable_tracking_server_stops_before_any_work(capsys, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-TINY_RUN = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--demo-size", "200"]
+TINY_RUN = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--demo-size", "200", "--no-xla"]
 
 
 @pytest.mark.usefixtures("prefect_server")

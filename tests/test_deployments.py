@@ -57,7 +57,7 @@ def test_served_deployments_match_prefect_yaml():
     for deployment in built.values():
         assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
         assert deployment.enforce_parameter_schema
-    assert weekly.parameters == {"config": {"data": {"data": "demo"}, "model": {"cell": "lstm"}}}
+    assert weekly.parameters == {"config": {"source": {"data": "demo"}, "model": {"cell": "lstm"}}}
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
@@ -73,7 +73,7 @@ def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
 
 
 def test_the_schema_still_admits_the_flat_shape_of_the_last_release_and_nothing_else(schema):
-    jsonschema.validate({"config": {"cell": "gru", "maxlen": 40}}, schema)
+    jsonschema.validate({"config": {"data": "imdb", "cell": "gru", "maxlen": 40}}, schema)
     with pytest.raises(jsonschema.ValidationError, match="maxlen_typo"):
         jsonschema.validate({"config": {"maxlen_typo": 40}}, schema)
 
@@ -82,7 +82,7 @@ def test_run_form_schema_is_sections_of_described_fields_with_defaults(schema):
     # The Prefect UI draws one titled section per sub-model, in this order.
     definitions = schema["definitions"]
     sections = definitions["RetrainConfig"]["properties"]
-    assert list(sections) == ["data", "model", "training", "text", "data_gate", "registry"]
+    assert list(sections) == ["source", "model", "training", "text", "data_gate", "registry"]
     defaults = RetrainConfig().model_dump(mode="json")
     for name, section in sections.items():
         model = RetrainConfig.model_fields[name].annotation

@@ -33,7 +33,7 @@ from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.results import StageDecision
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: configuration fields named by section (text.maxlen).
 MAX_HEALS = 5
 
 
@@ -131,6 +131,8 @@ def explain_recompute(base: str, components: dict[str, Any], entries: dict[str, 
     if not entries:
         return "no earlier run of this stage on this artifact root"
     previous = list(entries.values())[-1]["components"]
+    if previous.get("version") != components["version"]:
+        return "stage code version changed"
     changes = [
         f"{name} {previous['config'].get(name)!r} → {value!r}"
         for name, value in components["config"].items()
@@ -141,8 +143,6 @@ def explain_recompute(base: str, components: dict[str, Any], entries: dict[str, 
         for name, value in components["inputs"].items()
         if previous["inputs"].get(name) != value
     ]
-    if previous.get("version") != components["version"]:
-        changes.append("stage code version changed")
     if previous.get("artifact_root") != components["artifact_root"]:
         changes.append("artifact root changed")
     return "; ".join(changes) or "no earlier run with these inputs"

@@ -20,20 +20,26 @@ from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import RetrainConfig, SweepSettings
 from rnn_retrain.services import require_dask_scheduler
 
+# The subflow whose tasks belong to the run that called it (see `flows.prepare`).
+PREPARE_FLOW = "prepare-data"
+
 
 def current_run_id() -> str:
-    """The run's id: the top flow run's (a subflow's tasks belong to the run that started it).
+    """The run's id: the retrain or sweep flow run (its prepare-data subflow's tasks included).
 
     A fresh id when a task runs outside a flow (tests, notebooks).
     """
     run_id = flow_run.id
-    return _root_run_id(run_id) if run_id else f"local-{uuid.uuid4().hex[:12]}"
+    return _owning_run(run_id) if run_id else f"local-{uuid.uuid4().hex[:12]}"
 
 
 @functools.lru_cache(maxsize=1024)
-def _root_run_id(run_id: str) -> str:
-    # Asks the API once per subflow run (a top-level run answers without a call).
-    return flow_run.root_flow_run_id or run_id
+def _owning_run(run_id: str) -> str:
+    # At most two API calls per run and process (none inside a flow): the flow's name, and for
+    # a prepare-data run its parent. Called on its own, the subflow is the run.
+    if flow_run.flow_name == PREPARE_FLOW:
+        return flow_run.parent_flow_run_id or run_id
+    return run_id
 
 
 def store_for(config: RetrainConfig) -> ArtifactStore:
@@ -116,7 +122,7 @@ def warn_if_flat(config: Any, logger: Any) -> None:
     if config.flat_fields:
         logger.warning(
             "Deprecated: the config parameter was given flat (%s). Send it in sections "
-            '(data, model, training, text, data_gate, registry), e.g. {"model": {"cell": '
+            '(source, model, training, text, data_gate, registry), e.g. {"model": {"cell": '
             '"gru"}}; the flat shape is accepted for this release only.',
             ", ".join(config.flat_fields),
         )

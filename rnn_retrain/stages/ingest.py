@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.config import ConfigSlice, RetrainConfig
+from rnn_retrain.config import ConfigSlice
 from rnn_retrain.errors import DataError
-from rnn_retrain.sources import RawSource, fingerprint_source, require_text
+from rnn_retrain.sources import RawSource, require_text
 
 logger = logging.getLogger(__name__)
 
@@ -195,13 +195,11 @@ def snapshot_chunks(
 # The fields that change the snapshot; the source's content (data, demo_size, seed) is covered
 # by its fingerprint, and chunk_rows changes only how much is held at once.
 CONFIG = ConfigSlice(
-    output=("data.text_column", "data.label_column", "data.split_column", "data.test_fraction"),
-    also_reads=("data.data", "data.demo_size", "training.seed", "data.chunk_rows"),
+    output=(
+        "source.text_column",
+        "source.label_column",
+        "source.split_column",
+        "source.test_fraction",
+    ),
+    also_reads=("source.data", "source.demo_size", "training.seed", "source.chunk_rows"),
 )
-
-
-def source_fingerprint(config: RetrainConfig) -> str:
-    """Digest of the configured source's content, for the stage cache."""
-    return fingerprint_source(
-        config.data.data, demo_size=config.data.demo_size, seed=config.training.seed
-    )

@@ -50,5 +50,5 @@ def pad_chunk(token_ids: pa.Table, maxlen: int, padding: Side, truncating: Side)
 
 # chunk_rows and seed decide the order of the rows (the shuffle), so they key the result too.
 CONFIG = ConfigSlice(
-    output=("text.maxlen", "text.padding", "text.truncating", "data.chunk_rows", "training.seed")
+    output=("text.maxlen", "text.padding", "text.truncating", "source.chunk_rows", "training.seed")
 )

@@ -165,7 +165,7 @@ CONFIG = ConfigSlice(
     ),
     also_reads=(
         "registry.tracking_uri",
-        "data.chunk_rows",
+        "source.chunk_rows",
         "text.maxlen",
         "text.padding",
         "text.truncating",

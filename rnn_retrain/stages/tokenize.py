@@ -177,4 +177,4 @@ def fitted_vocabulary_size(vocabulary: pa.Table) -> int:
 
 
 # The result does not depend on chunk_rows: only how much is held in memory at once does.
-CONFIG = ConfigSlice(output=("text.vocab_size",), also_reads=("data.chunk_rows",))
+CONFIG = ConfigSlice(output=("text.vocab_size",), also_reads=("source.chunk_rows",))

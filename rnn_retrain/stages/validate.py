@@ -277,5 +277,5 @@ CONFIG = ConfigSlice(
         *(f"data_gate.{name}" for name in DataGateSettings.model_fields),
         "text.maxlen",
     ),
-    also_reads=("data.chunk_rows", "registry.tracking_uri", "registry.model_name"),
+    also_reads=("source.chunk_rows", "registry.tracking_uri", "registry.model_name"),
 )

@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 pytestmark = pytest.mark.slow
 
 TINY_RUN = {
-    "data": {"demo_size": 300},
+    "source": {"demo_size": 300},
     "training": {"epochs": 1},
     "text": {"maxlen": 30},
     "model": {"units": 8, "embedding_dim": 8},
@@ -170,7 +170,7 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     assert spans[0][1] <= spans[1][0]
 
     parameters = client.get(f"/flow_runs/{first_id}").json()["parameters"]
-    assert parameters["config"]["data"]["demo_size"] == 300
+    assert parameters["config"]["source"]["demo_size"] == 300
     # The flat run was accepted and told, in its own run log, to move to sections.
     logs = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [second_id]}}})
     warnings = [item["message"] for item in logs.json() if "Deprecated" in item["message"]]

@@ -27,6 +27,7 @@ def tiny(root: Path, **overrides) -> RetrainConfig:
             "units": 4,
             "embedding_dim": 4,
             "artifact_root": str(root / "a"),
+            "xla": False,
             **overrides,
         }
     )

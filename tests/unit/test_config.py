@@ -6,7 +6,7 @@ from rnn_retrain.config import ConfigSlice, ModelSettings, RetrainConfig, SweepC
 
 def test_defaults_are_the_tutorial_recipe():
     config = RetrainConfig()
-    assert (config.data.data, config.text.maxlen) == ("demo", 500)
+    assert (config.source.data, config.text.maxlen) == ("demo", 500)
     assert (config.model.embedding_dim, config.model.units, config.model.cell) == (32, 32, "lstm")
     assert (config.model.dropout, config.training.learning_rate) == (0.2, 1e-3)
     assert (config.training.batch_size, config.training.epochs) == (60, 10)
@@ -26,14 +26,14 @@ def test_every_field_has_a_description_and_flag_names_are_unique():
 
 def test_sections_come_in_the_order_a_user_changes_them():
     assert list(RetrainConfig.model_fields) == [
-        "data",
+        "source",
         "model",
         "training",
         "text",
         "data_gate",
         "registry",
     ]
-    assert list(SweepConfig.model_fields)[:2] == ["data", "sweep"]
+    assert list(SweepConfig.model_fields)[:2] == ["source", "sweep"]
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_the_grouped_shape_is_the_contract_and_the_flat_one_is_remembered():
     assert flat.flat_fields == ("cell", "maxlen")
     assert flat == grouped  # The same settings, however they arrived.
     mixed = RetrainConfig.model_validate({"model": {"units": 8}, "cell": "gru", "data": "x.csv"})
-    assert (mixed.model.cell, mixed.model.units, mixed.data.data) == ("gru", 8, "x.csv")
+    assert (mixed.model.cell, mixed.model.units, mixed.source.data) == ("gru", 8, "x.csv")
     assert RetrainConfig.model_validate_json(grouped.model_dump_json()) == grouped
 
 
@@ -86,9 +86,9 @@ def test_flat_and_pick_read_fields_by_flag_name_and_dotted_name():
     config = RetrainConfig.from_flat(cell="gru", maxlen=40)
     assert config.flat()["cell"] == "gru" and config.flat()["maxlen"] == 40
     assert config.pick(("text.maxlen", "model.cell")) == {"text.maxlen": 40, "model.cell": "gru"}
-    piece = ConfigSlice(output=("text.maxlen",), also_reads=("data.chunk_rows",))
+    piece = ConfigSlice(output=("text.maxlen",), also_reads=("source.chunk_rows",))
     assert piece.values(config) == {"text.maxlen": 40}
-    assert piece.reads == {"text.maxlen", "data.chunk_rows", "registry.artifact_root"}
+    assert piece.reads == {"text.maxlen", "source.chunk_rows", "registry.artifact_root"}
 
 
 def test_a_sweep_shares_every_section_but_its_own_with_each_candidate():
@@ -97,3 +97,12 @@ def test_a_sweep_shares_every_section_but_its_own_with_each_candidate():
     base = sweep.base()
     assert isinstance(base, RetrainConfig)
     assert (base.training.epochs, base.text.maxlen) == (2, 30)
+
+
+def test_a_copy_takes_updates_by_flag_name_or_section_and_validates_them():
+    config = RetrainConfig()
+    copy = config.model_copy(update={"cell": "gru", "text": {"maxlen": 40}})
+    assert (copy.model.cell, copy.text.maxlen, copy.model.units) == ("gru", 40, 32)
+    assert copy.flat_fields == () and config.model.cell == "lstm"
+    with pytest.raises(ValidationError, match="maxlen"):
+        config.model_copy(update={"maxlen": 0})
