@@ -27,7 +27,8 @@ def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
     assert main(["run", "--maxlen", "0", "--cell", "transformer"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert error.startswith("error: --maxlen: Input should be greater than or equal to 1")
+    assert error.startswith("error: --")  # One line, the flags in the form's section order.
+    assert "--maxlen: Input should be greater than or equal to 1 (got '0')" in error
     assert "--cell: Input should be 'simplernn', 'gru' or 'lstm' (got 'transformer')" in error
 
 

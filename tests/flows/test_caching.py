@@ -47,7 +47,7 @@ def test_changing_maxlen_recomputes_only_the_stages_downstream_of_pad(tiny_confi
         "train": "ran",
         "evaluate": "ran",
     }
-    assert summary.stages["pad"].reason == "maxlen 20 → 30"
+    assert summary.stages["pad"].reason == "text.maxlen 20 → 30"
     assert summary.stages["train"].reason == "input padded changed"
 
 

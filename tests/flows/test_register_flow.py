@@ -53,7 +53,7 @@ def test_first_run_registers_the_champion_and_second_run_is_gated(two_runs):
     assert second.registration.version == "2"
     assert gate.champion_version == "1" and gate.p_value is not None
     assert gate.challenger_only_correct is not None and gate.champion_only_correct is not None
-    registry = ModelRegistry(learnable(root).tracking_uri, "review-sentiment")
+    registry = ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment")
     version = registry.get_version(version=2)
     assert json.loads(version.tags["gate.json"])["p_value"] == gate.p_value
     assert version.tags["gate.decision"] == ("promote" if gate.promote else "keep")
@@ -76,7 +76,7 @@ def test_rerunning_the_same_data_and_recipe_registers_no_new_version(two_runs):
     again = retrain(learnable(root, seed=2))
     assert again.registration.reused and again.registration.version == "2"
     assert again.registration.decision == second.registration.decision
-    assert len(ModelRegistry(learnable(root).tracking_uri, "review-sentiment").versions()) == 2
+    assert len(ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment").versions()) == 2
 
 
 def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_runs, tmp_path):
@@ -94,7 +94,7 @@ def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_r
         "print(json.dumps(model.predict(json.load(open(sys.argv[2])))))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, learnable(root).tracking_uri, str(texts)],
+        [sys.executable, "-c", script, learnable(root).registry.tracking_uri, str(texts)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -122,7 +122,7 @@ def shuffled_labels_parquet(path: Path, seed: int = 5) -> Path:
 
 def test_a_model_trained_on_shuffled_labels_never_becomes_champion(two_runs, tmp_path):
     root, _, _ = two_runs
-    registry = ModelRegistry(learnable(root).tracking_uri, "review-sentiment")
+    registry = ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment")
     champion_before = str(registry.champion().version)
     data = shuffled_labels_parquet(tmp_path / "shuffled.parquet")
     summary = retrain(learnable(root, data=str(data)))
@@ -135,7 +135,7 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
     summary = retrain(learnable(tmp_path, data=str(data)))
     decision = summary.registration.decision
     assert not decision.promote and "below min_accuracy" in decision.reason
-    assert ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment").champion() is None
+    assert ModelRegistry(learnable(tmp_path).registry.tracking_uri, "review-sentiment").champion() is None
 
 
 def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, monkeypatch):
@@ -167,7 +167,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, m
             )
         )
     assert len(attempts) == 3  # The first try and two retries, each reaching the alias move.
-    registry = ModelRegistry(learnable(tmp_path).tracking_uri, "review-sentiment")
+    registry = ModelRegistry(learnable(tmp_path).registry.tracking_uri, "review-sentiment")
     assert str(registry.champion().version) == "1"
     # Each failed attempt discarded its version: none is left without a decision.
     assert [str(version.version) for version in registry.versions()] == ["1"]

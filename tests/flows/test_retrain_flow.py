@@ -78,14 +78,25 @@ def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, rev
 
 
 def ui_artifacts(flow_run_id: str) -> dict:
+    """The run's UI artifacts, its prepare-data subflow's (the data gate's) included."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])
+        subflows = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(flow_run_id)])
             )
+        )
+        assert [run.name for run in subflows] and len(subflows) == 1
+        run_ids = [UUID(flow_run_id), subflows[0].id]
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))
         )
     return {artifact.key: artifact for artifact in found}
 
