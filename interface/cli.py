@@ -246,19 +246,24 @@ def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[A
     return EXIT_NOT_PROMOTED if args.fail_if_not_promoted and not promoted else EXIT_OK
 
 
+def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> BaseModel:
+    """Check the services the run needs, then run the flow with user errors kept to one line."""
+    require_tracking_server(
+        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    )
+    server = require_prefect_server(required=False)
+    flow = load_flow_while_api_starts(server is None, load)
+    if not args.verbose:
+        hide_user_error_records()
+    return flow(config)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``retrain run``: validate the flags, run the flow, print the metrics."""
     from interface.report import print_summary
 
     config = config_from_args(args)
-    require_tracking_server(
-        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    )
-    server = require_prefect_server(required=False)
-    retrain = load_flow_while_api_starts(server is None, _import_retrain_flow)
-    if not args.verbose:
-        hide_user_error_records()
-    return finish(retrain(config), args, print_summary)
+    return finish(run_flow(args, config, _import_retrain_flow), args, print_summary)
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -271,14 +276,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     candidate_configs(config)  # A bad grid value fails here, in one line, before any work.
     if config.sweep.task_runner == "dask" and config.sweep.dask_address:
         require_dask_scheduler(config.sweep.dask_address)
-    require_tracking_server(
-        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    )
-    server = require_prefect_server(required=False)
-    sweep = load_flow_while_api_starts(server is None, _import_sweep_flow)
-    if not args.verbose:
-        hide_user_error_records()
-    return finish(sweep(config), args, print_comparison)
+    return finish(run_flow(args, config, _import_sweep_flow), args, print_comparison)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

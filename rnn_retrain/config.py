@@ -13,7 +13,7 @@ Stages never read the whole configuration blindly: each declares the fields it r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -160,29 +160,33 @@ class _Grouped(BaseModel):
         return picked
 
 
+# Each section once, with the title and description the run form shows above it.
+Source = Annotated[DataSettings, Field(title="Data", description="Where the reviews come from.")]
+Model = Annotated[ModelSettings, Field(title="Model", description="The recurrent network.")]
+Training = Annotated[TrainingSettings, Field(title="Training", description="How it is fitted.")]
+Text = Annotated[TextSettings, Field(title="Text to ids", description="Vocabulary and padding.")]
+DataGate = Annotated[
+    DataGateSettings, Field(title="Data gate", description="Checks on the data before training.")
+]
+Registry = Annotated[
+    RegistrySettings,
+    Field(
+        title="Registry, gate and storage",
+        description="The MLflow registry, the promotion gate and the artifact root.",
+    ),
+]
+Sweep = Annotated[SweepSettings, Field(title="Sweep", description="The candidates to train.")]
+
+
 class RetrainConfig(_Grouped):
     """Parameters of one retraining run."""
 
-    source: DataSettings = Field(
-        DataSettings(), title="Data", description="Where the reviews come from."
-    )
-    model: ModelSettings = Field(
-        ModelSettings(), title="Model", description="The recurrent network."
-    )
-    training: TrainingSettings = Field(
-        TrainingSettings(), title="Training", description="How it is fitted."
-    )
-    text: TextSettings = Field(
-        TextSettings(), title="Text to ids", description="Vocabulary and padding."
-    )
-    data_gate: DataGateSettings = Field(
-        DataGateSettings(), title="Data gate", description="Checks on the data before training."
-    )
-    registry: RegistrySettings = Field(
-        RegistrySettings(),
-        title="Registry, gate and storage",
-        description="The MLflow registry, the promotion gate and the artifact root.",
-    )
+    source: Source = DataSettings()
+    model: Model = ModelSettings()
+    training: Training = TrainingSettings()
+    text: Text = TextSettings()
+    data_gate: DataGate = DataGateSettings()
+    registry: Registry = RegistrySettings()
 
 
 class SweepConfig(_Grouped):
@@ -193,29 +197,13 @@ class SweepConfig(_Grouped):
     value of the retraining field.
     """
 
-    source: DataSettings = Field(
-        DataSettings(), title="Data", description="Where the reviews come from."
-    )
-    sweep: SweepSettings = Field(
-        SweepSettings(), title="Sweep", description="The candidates to train."
-    )
-    model: ModelSettings = Field(
-        ModelSettings(), title="Model", description="The recurrent network."
-    )
-    training: TrainingSettings = Field(
-        TrainingSettings(), title="Training", description="How it is fitted."
-    )
-    text: TextSettings = Field(
-        TextSettings(), title="Text to ids", description="Vocabulary and padding."
-    )
-    data_gate: DataGateSettings = Field(
-        DataGateSettings(), title="Data gate", description="Checks on the data before training."
-    )
-    registry: RegistrySettings = Field(
-        RegistrySettings(),
-        title="Registry, gate and storage",
-        description="The MLflow registry, the promotion gate and the artifact root.",
-    )
+    source: Source = DataSettings()
+    sweep: Sweep = SweepSettings()
+    model: Model = ModelSettings()
+    training: Training = TrainingSettings()
+    text: Text = TextSettings()
+    data_gate: DataGate = DataGateSettings()
+    registry: Registry = RegistrySettings()
 
     def base(self) -> RetrainConfig:
         """The retraining configuration shared by every candidate."""

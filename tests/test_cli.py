@@ -51,6 +51,7 @@ def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Pa
             "8",
             "--artifact-root",
             str(tmp_path / "a"),
+            "--no-xla",
         ]
     )
     assert code == 0
@@ -86,6 +87,7 @@ def test_sweep_refuses_a_bad_grid_value_before_any_work(capsys):
     assert error.startswith("error: sweep candidate cell=gru dropout=1.5: dropout: Input should be")
 
 
+@pytest.mark.slow  # Dask's client waits out its 10 s connect timeout.
 def test_sweep_refuses_an_unreachable_dask_scheduler_in_one_line(capsys):
     code = main(["sweep", "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:9"])
     assert code == EXIT_UNAVAILABLE

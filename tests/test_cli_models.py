@@ -16,6 +16,10 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 
+# Two models that must learn (8 epochs each), shared by the module.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory, prefect_server) -> str:
     root = tmp_path_factory.mktemp("cli-registry")

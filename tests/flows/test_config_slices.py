@@ -66,13 +66,17 @@ def test_every_stage_reads_only_the_fields_it_declares(tiny_config, recorded_rea
 
 
 def test_the_recorder_sees_a_read_that_no_slice_declares(recorded_reads):
-    from prefect import task
+    from prefect import flow, task
 
     @task(name="peek")
     def peek(config: RetrainConfig) -> int:
         return config.training.epochs
 
-    peek(RetrainConfig())
+    @flow(name="peek-flow")
+    def peeking(config: RetrainConfig) -> int:
+        return peek(config)
+
+    peeking(RetrainConfig())
     assert recorded_reads["peek"] == {"training.epochs"}
 
 

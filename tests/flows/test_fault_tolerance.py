@@ -118,6 +118,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
 
 
+@pytest.mark.slow
 def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
     config = tiny(tmp_path, epochs=4, early_stopping_patience=0)
     killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed")
@@ -144,6 +145,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.registry import ModelRegistry
     from rnn_retrain.results import GateDecision

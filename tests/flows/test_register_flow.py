@@ -17,7 +17,8 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.datasets.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# Models that must learn (8 epochs, two runs): the gate is judged on real accuracy.
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
 def learnable(root: Path, **overrides) -> RetrainConfig:
@@ -76,7 +77,10 @@ def test_rerunning_the_same_data_and_recipe_registers_no_new_version(two_runs):
     again = retrain(learnable(root, seed=2))
     assert again.registration.reused and again.registration.version == "2"
     assert again.registration.decision == second.registration.decision
-    assert len(ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment").versions()) == 2
+    assert (
+        len(ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment").versions())
+        == 2
+    )
 
 
 def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_runs, tmp_path):
@@ -135,7 +139,10 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
     summary = retrain(learnable(tmp_path, data=str(data)))
     decision = summary.registration.decision
     assert not decision.promote and "below min_accuracy" in decision.reason
-    assert ModelRegistry(learnable(tmp_path).registry.tracking_uri, "review-sentiment").champion() is None
+    assert (
+        ModelRegistry(learnable(tmp_path).registry.tracking_uri, "review-sentiment").champion()
+        is None
+    )
 
 
 def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, monkeypatch):

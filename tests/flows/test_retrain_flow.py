@@ -109,6 +109,7 @@ def test_run_publishes_metrics_report_and_progress_to_the_ui(tmp_path: Path, rev
             label_column="sentiment",
             artifact_root=str(tmp_path / "a"),
             epochs=3,
+            xla=False,
         )
     )
     artifacts = ui_artifacts(summary.run_id)

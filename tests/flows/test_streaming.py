@@ -32,6 +32,7 @@ def weekly_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_streaming_in_small_chunks_prepares_the_same_data_as_one_chunk(tiny_config, tmp_path):
     folder = weekly_folder(tmp_path)
     whole = retrain(tiny_config(data=str(folder), artifact_root=str(tmp_path / "whole")))

@@ -87,7 +87,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     rng = np.random.default_rng(1)
     x = rng.integers(2, 30, size=(200, 10)).astype(np.int32)
     y = rng.integers(0, 2, size=200).astype(np.float32)  # Pure noise: validation loss stalls.
-    training = TrainingSettings(epochs=30, learning_rate=0.05, early_stopping_patience=2)
+    training = TrainingSettings(epochs=30, learning_rate=0.05, early_stopping_patience=2, xla=False)
     rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     model = build_model(30, ModelSettings(cell="simplernn", units=8), training)
     outcome = fit_model(model, rows, training, "pre", [10], report=lambda line: None)
@@ -112,7 +112,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     x = rng.integers(2, 5, size=(200, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
     settings = ModelSettings(cell="gru", units=4)
-    training = TrainingSettings(epochs=4, early_stopping_patience=0)
+    training = TrainingSettings(epochs=4, early_stopping_patience=0, xla=False)
     rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     checkpoints = tmp_path / "checkpoints"
     real_fit = keras.Model.fit
