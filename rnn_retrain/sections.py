@@ -38,7 +38,7 @@ def _not_blank(value: str) -> str:
 class DataSettings(BaseModel):
     """Where the reviews come from and how they are split."""
 
-    model_config = ConfigDict(FROZEN, title="Data")
+    model_config = FROZEN
 
     data: str = Field(
         "demo",
@@ -86,7 +86,7 @@ class DataSettings(BaseModel):
 class ModelSettings(BaseModel):
     """The network: the tutorial's Embedding → recurrent layer(s) → Dropout → Dense."""
 
-    model_config = ConfigDict(FROZEN, title="Model")
+    model_config = FROZEN
 
     cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
     units: int = Field(32, ge=1, le=4096, description="Units in each recurrent layer.")
@@ -108,7 +108,7 @@ class ModelSettings(BaseModel):
 class TrainingSettings(BaseModel):
     """How the network is fitted."""
 
-    model_config = ConfigDict(FROZEN, title="Training")
+    model_config = FROZEN
 
     epochs: int = Field(10, ge=1, le=1000, description="Maximum number of training epochs.")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
@@ -164,7 +164,7 @@ class TrainingSettings(BaseModel):
 class TextSettings(BaseModel):
     """How texts become fixed-length rows of integer ids."""
 
-    model_config = ConfigDict(FROZEN, title="Text to ids")
+    model_config = FROZEN
 
     vocab_size: int = Field(
         5000,
@@ -183,7 +183,7 @@ class TextSettings(BaseModel):
 class DataGateSettings(BaseModel):
     """The checks on the data before any training; see docs/registry-and-gate.md."""
 
-    model_config = ConfigDict(FROZEN, title="Data gate")
+    model_config = FROZEN
 
     max_duplicate_share: float = Field(
         0.05,
@@ -239,7 +239,7 @@ class DataGateSettings(BaseModel):
 class RegistrySettings(BaseModel):
     """Where models and artifacts are stored, and the champion/challenger gate."""
 
-    model_config = ConfigDict(FROZEN, title="Registry, gate and storage")
+    model_config = FROZEN
 
     model_name: str = Field(
         "review-sentiment", description="Name of the registered model in the MLflow registry."
@@ -295,7 +295,7 @@ class RegistrySettings(BaseModel):
 class SweepSettings(BaseModel):
     """The sweep's candidates and where they train."""
 
-    model_config = ConfigDict(FROZEN, title="Sweep")
+    model_config = FROZEN
 
     cells: tuple[Cell, ...] = Field(
         ("simplernn", "gru", "lstm"), min_length=1, description="Recurrent cells to try."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Screenshot the Prefect UI's "Custom run" form of both served deployments in headless Chromium,
-# to check that every RetrainConfig field is drawn with its description and default.
+# to check that every RetrainConfig section is drawn, titled, with each field's description and default.
 #
 #   bash tests/e2e/run_form_screenshot.sh [OUTPUT_DIR]      (needs Debian's `chromium` package)
 #
@@ -50,5 +50,5 @@ shoot deployments 900 /deployments
 for pair in $ids; do
   name=${pair%%=*} id=${pair#*=}
   shoot "$name" 1200 "/deployments/deployment/$id"
-  shoot "$name-run-form" 4400 "/deployments/deployment/$id/run"
+  shoot "$name-run-form" 6400 "/deployments/deployment/$id/run"
 done
