@@ -88,7 +88,14 @@ def correct_files(tmp_path: Path) -> dict[str, Path]:
     return {name: tmp_path / name for name in files}
 
 
-@pytest.mark.parametrize("name", ["bom.csv", "float_labels.csv", "huge_review.csv"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bom.csv",
+        pytest.param("float_labels.csv", marks=pytest.mark.slow),
+        pytest.param("huge_review.csv", marks=pytest.mark.slow),
+    ],
+)
 def test_odd_but_valid_files_train(name, tmp_path, capsys):
     path = correct_files(tmp_path)[name]
     if name == "huge_review.csv":

@@ -66,7 +66,15 @@ def test_changed_source_data_is_seen_even_under_the_same_file_name(
     assert summary.rows["total"] == 250
 
 
-@pytest.mark.parametrize("damage", ["truncate", "alter", "delete"])
+# One kind of damage in the fast subset; every kind in CI.
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param("truncate", marks=pytest.mark.slow),
+        pytest.param("alter", marks=pytest.mark.slow),
+        "delete",
+    ],
+)
 def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(
     tiny_config, tmp_path, damage
 ):
