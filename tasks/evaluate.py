@@ -11,10 +11,9 @@ from prefect.artifacts import create_table_artifact
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.orchestration.caching import StageCache
+from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     METRICS_ARTIFACT_KEY,
-    RETRY_SETTINGS,
     current_run_id,
     store_for,
 )
@@ -25,12 +24,7 @@ from rnn_retrain.serving import THRESHOLD
 from rnn_retrain.stages.evaluate import CONFIG, compute_metrics, predictions_table, score_test_rows
 
 
-@task(
-    name="evaluate",
-    cache_policy=StageCache(stage="evaluate", slice=CONFIG),
-    persist_result=True,
-    **RETRY_SETTINGS,
-)
+@task(**cached_stage("evaluate", CONFIG))
 def evaluate(
     padded: ArtifactRef, trained: TrainResult, config: RetrainConfig, candidate: str = ""
 ) -> EvaluateResult:

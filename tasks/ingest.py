@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.orchestration.caching import StageCache
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.caching import cached_stage
+from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.results import IngestResult
 from rnn_retrain.sources import fingerprint_source, read_source
 from rnn_retrain.stages.ingest import (
@@ -25,12 +25,7 @@ def source_fingerprint(config: RetrainConfig) -> str:
     )
 
 
-@task(
-    name="ingest",
-    cache_policy=StageCache(stage="ingest", slice=CONFIG, fingerprint=source_fingerprint),
-    persist_result=True,
-    **RETRY_SETTINGS,
-)
+@task(**cached_stage("ingest", CONFIG, fingerprint=source_fingerprint))
 def ingest(config: RetrainConfig) -> IngestResult:
     """Read the configured source chunk by chunk, validate it and write the raw snapshot."""
     data = config.source

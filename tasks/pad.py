@@ -10,17 +10,12 @@ from rnn_retrain import paths
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.chunks import read_chunks, shuffle_into_chunks
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.orchestration.caching import StageCache
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.caching import cached_stage
+from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.stages.pad import CONFIG, pad_chunk, padded_schema
 
 
-@task(
-    name="pad",
-    cache_policy=StageCache(stage="pad", slice=CONFIG),
-    persist_result=True,
-    **RETRY_SETTINGS,
-)
+@task(**cached_stage("pad", CONFIG))
 def pad(token_ids: ArtifactRef, config: RetrainConfig) -> ArtifactRef:
     """Pad every row's ids to ``maxlen`` and write the padded rows, shuffled."""
     store = store_for(config)

@@ -10,8 +10,8 @@ from prefect import task
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
-from rnn_retrain.orchestration.caching import StageCache
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.caching import cached_stage
+from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.preprocessing import encode_tokens, tokenize_texts
 from rnn_retrain.results import TokenizeResult
 from rnn_retrain.stages.tokenize import (
@@ -24,12 +24,7 @@ from rnn_retrain.stages.tokenize import (
 )
 
 
-@task(
-    name="tokenize",
-    cache_policy=StageCache(stage="tokenize", slice=CONFIG),
-    persist_result=True,
-    **RETRY_SETTINGS,
-)
+@task(**cached_stage("tokenize", CONFIG))
 def tokenize(snapshot: ArtifactRef, config: RetrainConfig) -> TokenizeResult:
     """Fit the vocabulary on train rows and write it with the encoded token ids of all rows.
 

@@ -17,9 +17,8 @@ from rnn_retrain.batching import FIT, bucket_boundaries
 from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.locks import lock_if_free
-from rnn_retrain.orchestration.caching import StageCache
+from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
-    RETRY_SETTINGS,
     current_run_id,
     store_for,
     training_progress,
@@ -63,12 +62,7 @@ def store_model(
         return store.write_file(run_id, folder, "model.keras", path, params)
 
 
-@task(
-    name="train",
-    cache_policy=StageCache(stage="train", slice=CONFIG),
-    persist_result=True,
-    **RETRY_SETTINGS,
-)
+@task(**cached_stage("train", CONFIG))
 def train(
     padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig, candidate: str = ""
 ) -> TrainResult:

@@ -10,10 +10,9 @@ from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import DataGateError
-from rnn_retrain.orchestration.caching import StageCache
+from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     DATA_GATE_ARTIFACT_KEY,
-    RETRY_SETTINGS,
     current_run_id,
     store_for,
 )
@@ -38,15 +37,9 @@ def champion_fingerprint(config: RetrainConfig) -> str:
 
 
 @task(
-    name="validate",
-    cache_policy=StageCache(
-        stage="validate",
-        slice=CONFIG,
-        fingerprint=champion_fingerprint,
-        fingerprint_name="champion",
-    ),
-    persist_result=True,
-    **RETRY_SETTINGS,
+    **cached_stage(
+        "validate", CONFIG, fingerprint=champion_fingerprint, fingerprint_name="champion"
+    )
 )
 def validate(
     snapshot: ArtifactRef, vocabulary: ArtifactRef, config: RetrainConfig

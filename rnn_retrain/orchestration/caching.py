@@ -29,11 +29,18 @@ from pydantic import BaseModel
 from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.config import ConfigSlice, RetrainConfig
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.orchestration.runtime import current_run_id, store_for
+from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.serializer import (
+    MissingRecordError,
+    StageResultSerializer,
+    UnsafeRecordError,
+    read_vetted_record,
+)
 from rnn_retrain.results import StageDecision
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
-CACHE_VERSION = 2  # 2: configuration fields named by section (text.maxlen).
+# 2: configuration fields named by section (text.maxlen); results stored as JSON, not pickle.
+CACHE_VERSION = 2
 MAX_HEALS = 5
 
 
@@ -85,8 +92,8 @@ class StageCache(CachePolicy):
             return None  # Unreadable source: the stage itself reports the error, uncached.
         base = f"retrain-{self.stage}-{_digest(components)[:40]}"
         entries = store.read_cache_entries(self.stage)
-        key, problem = _healthy_key(base, task_ctx.result_store, store)
-        if problem is None and task_ctx.result_store.exists(key):
+        key, problem, found = _healthy_key(base, task_ctx.result_store, store)
+        if found:
             origin = entries.get(base, {}).get("run_id", "an earlier run")
             decision = StageDecision(
                 stage=self.stage,
@@ -124,6 +131,24 @@ class StageCache(CachePolicy):
         return json.loads(json.dumps(components, default=str))
 
 
+def cached_stage(
+    stage: str,
+    slice: ConfigSlice,
+    fingerprint: Callable[[RetrainConfig], str] | None = None,
+    fingerprint_name: str = "source",
+) -> dict[str, Any]:
+    """The @task options of a cached stage: its cache policy, JSON results, and retries."""
+    return {
+        "name": stage,
+        "cache_policy": StageCache(
+            stage=stage, slice=slice, fingerprint=fingerprint, fingerprint_name=fingerprint_name
+        ),
+        "persist_result": True,
+        "result_serializer": StageResultSerializer(),
+        **RETRY_SETTINGS,
+    }
+
+
 def explain_recompute(base: str, components: dict[str, Any], entries: dict[str, Any]) -> str:
     """Say why a stage must run: what changed since the most recent other key, or what is gone."""
     if base in entries:
@@ -148,28 +173,35 @@ def explain_recompute(base: str, components: dict[str, Any], entries: dict[str, 
     return "; ".join(changes) or "no earlier run with these inputs"
 
 
-def _healthy_key(base: str, result_store: Any, store: ArtifactStore) -> tuple[str, str | None]:
+def _healthy_key(
+    base: str, result_store: Any, store: ArtifactStore
+) -> tuple[str, str | None, bool]:
     """Follow heal keys from ``base`` until one is unused or holds a result that verifies.
 
+    Records are read by `read_vetted_record`, never by Prefect's `exists` or `read`, which
+    would decode whatever serializer a record names (pickle included).
+
     Returns:
-        The key to use, and why the stage must recompute (None when the key's result is good
-        or there is none yet).
+        The key to use; why the stage must recompute (None when the key's result is good or
+        there is none yet); and whether the key holds a good result (a cache hit).
     """
     key, problem = base, None
     for _ in range(MAX_HEALS):
-        if not result_store.exists(key):
-            return key, problem
         try:
-            cached = result_store.read(key).result
+            cached = read_vetted_record(result_store, key)
+        except MissingRecordError:
+            return key, problem, False
+        except UnsafeRecordError as error:  # Never decoded: a pickle would run code.
+            found = f"{error}; it was not loaded"
         except Exception as error:  # An unreadable record (an old class, say) is recomputed.
             found = f"the cached result cannot be read ({type(error).__name__})"
         else:
             found = next(filter(None, map(store.check, artifact_refs(cached))), None)
         if found is None:
-            return key, None
+            return key, None, True
         problem = f"{found}; recomputed"
         key = f"{base}-heal-{_digest({'key': key, 'problem': found})[:12]}"
-    return key, problem
+    return key, problem, False
 
 
 def artifact_refs(result: Any) -> list[ArtifactRef]:

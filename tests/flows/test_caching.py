@@ -104,3 +104,54 @@ def test_a_damaged_cached_artifact_is_detected_by_checksum_and_recomputed(
     third = retrain(tiny_config())
     assert statuses(third) == dict.fromkeys(STAGES, "cached")
     assert third.artifacts["pad/padded.parquet"] == healed
+
+
+class _Exploit:
+    """Unpickling it would create a file: proof that a record was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def cache_record_path(key: str) -> Path:
+    from prefect.results import get_default_result_storage
+
+    return Path(get_default_result_storage(_sync=True).basepath) / key
+
+
+@pytest.mark.parametrize("tampering", ["pickle record", "raw pickle", "garbage"])
+def test_a_tampered_cache_record_is_never_loaded_and_the_stage_recomputes(
+    tiny_config, tmp_path, tampering
+):
+    import base64
+    import json
+    import pickle
+
+    first = retrain(tiny_config())
+    record = cache_record_path(first.stages["tokenize"].key)
+    stored = json.loads(record.read_bytes())
+    # What the cache holds: JSON, tagged with the stage result's model, no pickle.
+    assert stored["metadata"]["serializer"]["type"] == "rnn-retrain-json"
+    assert json.loads(stored["result"])["model"] == "TokenizeResult"
+
+    marker = tmp_path / "executed"
+    payload = pickle.dumps(_Exploit(marker))
+    if tampering == "pickle record":  # A well-formed record that names Prefect's pickle.
+        stored["metadata"]["serializer"] = {"type": "pickle", "picklelib": "pickle"}
+        stored["result"] = base64.b64encode(payload).decode()
+        record.write_text(json.dumps(stored))
+    elif tampering == "raw pickle":  # Prefect would hand non-JSON bytes to its pickle loader.
+        record.write_bytes(payload)
+    else:
+        record.write_bytes(b"\x00 not a record")
+
+    second = retrain(tiny_config())
+    tokenize = second.stages["tokenize"]
+    assert tokenize.status == "ran" and "it was not loaded" in tokenize.reason
+    assert not marker.exists()
+    # The recomputed vocabulary is the same bytes: everything downstream stays cached.
+    assert statuses(second)["pad"] == statuses(second)["train"] == "cached"
+    assert second.registration.reused
