@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import os
 import sys
+import traceback
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from interface.model_commands import add_model_commands
-from rnn_retrain import __version__
+from rnn_retrain import __version__, paths
 from rnn_retrain.config import RetrainConfig, SweepConfig
 from rnn_retrain.errors import (
     EXIT_INTERRUPTED,
@@ -29,6 +30,8 @@ from rnn_retrain.errors import (
     EXIT_USAGE,
     RetrainError,
 )
+from rnn_retrain.faults import describe_fault, describe_text
+from rnn_retrain.locks import exclusive_lock
 from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
 from rnn_retrain.services import require_prefect_server, require_tracking_server
 
@@ -122,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit status: 0 done, 1 unexpected failure, 2 usage or configuration error, 3 bad "
             "data, 4 data gate stop, 5 service unavailable, 6 kept as challenger "
-            "(--fail-if-not-promoted), 130 interrupted"
+            "(--fail-if-not-promoted), 7 disk full, read-only folder or out of memory, "
+            "130 interrupted"
         ),
     )
     parser.add_argument("--version", action="version", version=f"rnn-retrain {__version__}")
@@ -174,18 +178,20 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 class _HideUserErrorRecords(logging.Filter):
-    """Keep Prefect's records of a `RetrainError` (with tracebacks) off the console.
+    """Keep Prefect's records of a `RetrainError` or an environmental fault off the console.
 
-    The CLI prints such an error once, as one line; the records still reach the Prefect API
-    (its handler is not filtered), so the UI keeps the full story.
+    The CLI prints such an error once, as one line; the records, tracebacks included, still
+    reach the Prefect API (its handler is not filtered), so the run log keeps the full story.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, RetrainError):
+        if isinstance(error, RetrainError) or (error is not None and describe_fault(error)):
             return False
         # Prefect's "Finished in state Failed('... DataError: ...')" records carry only the name.
         message = record.getMessage()
+        if describe_text(message) is not None:
+            return False
         return not any(name in message for name in _user_error_names())
 
 
@@ -204,6 +210,8 @@ def hide_user_error_records() -> None:
     # Prefect's console handler sits on the root logger (see prefect/logging/logging.yml).
     for handler in logging.getLogger().handlers:
         handler.addFilter(_HideUserErrorRecords())
+    # MLflow logs a failed SQL statement with its traceback before raising it to the run.
+    logging.getLogger("mlflow.store.db.utils").addFilter(_HideUserErrorRecords())
 
 
 def _import_retrain_flow() -> Callable[..., Any]:
@@ -229,10 +237,15 @@ def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         loading = pool.submit(load)
-        if ephemeral and get_current_settings().server.ephemeral.enabled:
+        settings = get_current_settings()
+        if ephemeral and settings.server.ephemeral.enabled:
             from prefect.server.api.server import SubprocessASGIServer
 
-            SubprocessASGIServer().start()  # The one Prefect's client would start on first use.
+            # The server creates or upgrades Prefect's database as it starts: one process at a
+            # time, so runs started together on a new machine do not race on the migrations.
+            lock = paths.lock_file("prefect-database", str(settings.home))
+            with exclusive_lock(lock, 600, purpose="start of Prefect's local API"):
+                SubprocessASGIServer().start()  # The one Prefect's client would start on use.
         return loading.result()
 
 
@@ -248,6 +261,9 @@ def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[A
 
 def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> BaseModel:
     """Check the services the run needs, then run the flow with user errors kept to one line."""
+    from rnn_retrain.artifacts import ArtifactStore
+
+    ArtifactStore(config.registry.artifact_root)  # Created now: a path that cannot be fails here.
     require_tracking_server(
         config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     )
@@ -294,6 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:
+        fault = describe_fault(error)
+        if fault is None:
+            raise  # A bug: the traceback is what a report needs.
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"error: {fault.message}", file=sys.stderr)
+        return fault.exit_code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain import paths
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.faults import describe_fault
 
 HASH_CHUNK_BYTES = 8 << 20
 MANIFEST_SUFFIX = ".manifest.json"
@@ -84,6 +85,21 @@ class ArtifactStore:
             ) from None
         self._scheme = root.split("://", 1)[0] if "://" in root else ""
         self.root = root
+        if isinstance(self._filesystem, pafs.LocalFileSystem):
+            self._require_local_root()
+
+    def _require_local_root(self) -> None:
+        """Create a local root up front, so a path that cannot hold it fails in one line."""
+        try:
+            self._filesystem.create_dir(self._base, recursive=True)
+        except OSError as error:
+            if describe_fault(error) is not None:
+                raise  # A full or read-only disk: told as such by the CLI.
+            reason = " ".join(str(error).split())
+            raise RetrainError(
+                f"artifact_root {self.root!r} cannot be created ({reason}); pass a folder this "
+                "user can create, or leave it empty for $RETRAIN_HOME/artifacts"
+            ) from None
 
     # Writing.
 

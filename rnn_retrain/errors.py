@@ -13,6 +13,7 @@ the subclass's status, so scripts and schedulers can tell the causes apart:
 | 4 | the data gate stopped the run before training |
 | 5 | a service or shared resource is unavailable (Prefect, MLflow, Dask, a download, a lock) |
 | 6 | ``--fail-if-not-promoted`` was given and the model was kept as challenger |
+| 7 | this machine failed the run: a full disk, a read-only or missing folder, out of memory |
 | 130 | interrupted (Ctrl-C) |
 """
 
@@ -23,6 +24,7 @@ EXIT_BAD_DATA = 3
 EXIT_DATA_GATE = 4
 EXIT_UNAVAILABLE = 5
 EXIT_NOT_PROMOTED = 6
+EXIT_ENVIRONMENT = 7
 EXIT_INTERRUPTED = 130
 
 

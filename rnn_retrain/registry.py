@@ -49,6 +49,25 @@ def resolve_tracking_uri(configured: str = "") -> str:
     return paths.embedded_tracking_uri()
 
 
+_initialised: set[str] = set()
+
+
+def initialise_store(client: MlflowClient, tracking_uri: str) -> None:
+    """Create or upgrade a SQLite store under a lock, once per process.
+
+    MLflow creates a new SQLite store's tables, and upgrades an old one, with Alembic on first
+    use; two runs doing it at once on an empty home fail (``table _alembic_tmp_experiments
+    already exists``). A server-backed or PostgreSQL store does this on its own side.
+    """
+    if not tracking_uri.startswith("sqlite:") or tracking_uri in _initialised:
+        return
+    lock = paths.lock_file("mlflow-store", tracking_uri)
+    with exclusive_lock(lock, PROMOTION_LOCK_SECONDS, purpose="creation of the MLflow store"):
+        client.search_experiments(max_results=1)  # The tracking store's tables.
+        client.search_registered_models(max_results=1)  # The registry's, same database.
+    _initialised.add(tracking_uri)
+
+
 @dataclass(frozen=True)
 class ChampionMove:
     """One change of the ``champion`` alias."""
@@ -69,6 +88,7 @@ class ModelRegistry:
         require_tracking_server(self.tracking_uri)
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        initialise_store(self.client, self.tracking_uri)
 
     @contextlib.contextmanager
     def activated(self) -> Iterator[None]:

@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 
 from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import RetrainConfig, SweepSettings
+from rnn_retrain.faults import describe_fault
 from rnn_retrain.services import require_dask_scheduler
 
 # The subflow whose tasks belong to the run that called it (see `flows.prepare`).
@@ -54,9 +55,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, httpx.TransportErr
 
 
 def retry_on_transient_errors(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry condition: retry I/O and network errors, never a user error or a bug."""
+    """Retry condition: retry I/O and network errors, never a user error or a bug.
+
+    A full disk, a read-only folder or memory running out are I/O errors too, but they do not
+    clear in seconds: they fail at once, with the one-line message of `rnn_retrain.faults`.
+    """
     error = state.result(raise_on_failure=False)
-    return isinstance(error, TRANSIENT_ERRORS)
+    return isinstance(error, TRANSIENT_ERRORS) and describe_fault(error) is None
 
 
 # Every stage task uses these settings: a transient failure is retried twice with growing,

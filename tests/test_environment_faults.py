@@ -1,0 +1,155 @@
+"""Faults from the environment, caused for real: one `error:` line, a documented exit status,
+nothing half-written, the champion untouched, and the same command succeeds once the cause is gone.
+
+The disk faults mount small tmpfs file systems, which needs root: where that is not allowed the
+tests skip with a message, and `.ci/run` (RETRAIN_REQUIRE_PRIVILEGED=1) turns the skip into a
+failure, so CI always runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from interface.cli import main
+from rnn_retrain.errors import EXIT_ENVIRONMENT, EXIT_UNAVAILABLE, EXIT_USAGE
+from rnn_retrain.registry import ModelRegistry
+
+TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
+TINY += ["--min-accuracy", "0", "--promotion-policy", "not_worse", "--min-accuracy-gain", "-1"]
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path):
+    """Mount a small tmpfs under this test's folder: ``mount(name, size, read_only)``."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str = "4m", read_only: bool = False) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        options = f"size={size},mode=0777" + (",ro" if read_only else "")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            message = f"needs root to mount a small tmpfs ({done.stderr.strip() or 'mount failed'})"
+            if os.environ.get("RETRAIN_REQUIRE_PRIVILEGED") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def run(capsys, *args: str) -> tuple[int, list[str], str]:
+    code = main(["run", *TINY, *args])
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    return code, errors, captured.out + captured.err
+
+
+def champion_version() -> str | None:
+    champion = ModelRegistry("", "review-sentiment").champion()
+    return None if champion is None else str(champion.version)
+
+
+def half_written(root: Path) -> list[str]:
+    """Temporary files left behind, and data files without the manifest that completes them."""
+    left = [str(path) for path in root.rglob("*.tmp-*")]
+    for path in (root / "runs").rglob("*"):
+        if path.is_file() and not path.name.endswith(".manifest.json"):
+            if not path.with_name(path.name + ".manifest.json").exists():
+                left.append(str(path))
+    return left
+
+
+@pytest.mark.slow
+@pytest.mark.privileged
+@pytest.mark.usefixtures("prefect_server")
+def test_a_full_artifact_root_is_one_line_and_the_same_command_succeeds_after(
+    capsys, tmp_path, mount_tmpfs
+):
+    assert run(capsys, "--artifact-root", str(tmp_path / "first"))[0] == 0
+    disk = mount_tmpfs("disk", "4m")
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    filler.write_bytes(b"\0" * (free - 16 * 1024))  # 16 KiB left: the snapshot does not fit.
+    root = disk / "artifacts"
+
+    code, errors, output = run(capsys, "--seed", "2", "--artifact-root", str(root))
+    assert code == EXIT_ENVIRONMENT, output[-3000:]
+    assert len(errors) == 1 and errors[0].startswith("error: no space left on the device")
+    assert "Traceback" not in output
+    assert half_written(root) == []
+    assert champion_version() == "1" and len(ModelRegistry("", "review-sentiment").versions()) == 1
+
+    filler.unlink()
+    code, errors, output = run(capsys, "--seed", "2", "--artifact-root", str(root))
+    assert code == 0 and errors == [], output[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.privileged
+@pytest.mark.usefixtures("prefect_server")
+def test_a_read_only_artifact_root_is_one_line(capsys, mount_tmpfs):
+    disk = mount_tmpfs("read-only", read_only=True)
+    code, errors, output = run(capsys, "--artifact-root", str(disk / "artifacts"))
+    assert code == EXIT_ENVIRONMENT, output[-3000:]
+    assert errors == [
+        f"error: {disk / 'artifacts'} is on a read-only file system: make it writable, or point "
+        "--artifact-root (or RETRAIN_HOME) at a folder this user can write"
+    ]
+    assert champion_version() is None
+
+
+def test_an_artifact_root_that_cannot_be_created_is_one_line(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, errors, output = run(capsys, "--artifact-root", str(blocker / "artifacts"))
+    assert code == EXIT_USAGE
+    assert len(errors) == 1 and "cannot be created" in errors[0] and "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_locked_registry_database_is_one_line_and_the_same_command_succeeds_after(
+    capsys, tmp_path, retrain_home
+):
+    root = str(tmp_path / "artifacts")
+    assert run(capsys, "--artifact-root", root)[0] == 0
+    database = sqlite3.connect(retrain_home / "mlflow.db", timeout=1)
+    database.execute("BEGIN EXCLUSIVE")  # Another process holding the registry database.
+    try:
+        code, errors, output = run(capsys, "--seed", "2", "--artifact-root", root)
+    finally:
+        database.rollback()
+        database.close()
+    assert code == EXIT_UNAVAILABLE, output[-3000:]
+    assert len(errors) == 1 and errors[0].startswith("error: the registry database is locked")
+    assert "Traceback" not in output
+    registry = ModelRegistry("", "review-sentiment")
+    assert [str(v.version) for v in registry.versions()] == ["1"] and champion_version() == "1"
+
+    code, errors, output = run(capsys, "--seed", "2", "--artifact-root", root)
+    assert code == 0 and errors == [], output[-3000:]
+
+
+def test_an_unreachable_prefect_server_stops_before_any_work(capsys, tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        code, errors, _ = run(capsys, "--artifact-root", str(tmp_path / "a"))
+    assert code == EXIT_UNAVAILABLE
+    assert errors == [
+        "error: Prefect server http://127.0.0.1:9/api is not answering (ConnectError); start it "
+        "with `prefect server start` or fix PREFECT_API_URL"
+    ]
