@@ -106,3 +106,37 @@ def test_a_broken_archive_is_refused(tmp_path: Path):
     path.write_bytes(b"this is not gzip")
     with pytest.raises(RetrainError, match="not a readable aclImdb archive"):
         read_imdb_archive(path)
+
+
+def test_an_interrupted_download_leaves_nothing_and_the_next_one_succeeds(archive, tmp_path):
+    import http.server
+    import threading
+
+    from rnn_retrain.errors import ServiceUnavailableError
+
+    payload = archive.read_bytes()
+    cut = {"short": True}
+
+    class HalfThenHang(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            # The connection drops half-way through, as a flaky network would.
+            self.wfile.write(payload[: len(payload) // 2] if cut["short"] else payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HalfThenHang)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz"
+    cache = tmp_path / "cache"
+    try:
+        with pytest.raises(ServiceUnavailableError, match="could not download"):
+            download_imdb_archive(cache, origin=url, file_hash=sha256(archive))
+        assert list((cache / "datasets").glob("aclImdb_v1.tar.gz*")) == []
+        cut["short"] = False
+        assert download_imdb_archive(cache, origin=url, file_hash=sha256(archive)).exists()
+    finally:
+        server.shutdown()
