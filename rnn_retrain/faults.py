@@ -20,6 +20,9 @@ from rnn_retrain.errors import EXIT_ENVIRONMENT, EXIT_UNAVAILABLE
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 _PATH = re.compile(r"'(/[^']+)'|\"(/[^\"]+)\"")
+# MLflow's REST client: "API request to http://host:port/api/2.0/... failed with exception ...".
+_SERVER_REQUEST = re.compile(r"API request to (https?://[^/\s]+)")
+_CONNECTION_LOST = ("connection refused", "max retries exceeded", "connectionerror")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ def describe_text(text: str) -> Fault | None:
         )
     if "resourceexhaustederror" in lowered or "memoryerror" in lowered:
         return out_of_memory()
+    server = _SERVER_REQUEST.search(text)
+    if server and any(sign in lowered for sign in _CONNECTION_LOST):
+        return Fault(
+            f"the MLflow tracking server {server.group(1)} stopped answering during the run; "
+            "start it again and run the same command (the stages done so far come from the "
+            "cache)",
+            EXIT_UNAVAILABLE,
+        )
     return None
 
 

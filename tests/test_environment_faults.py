@@ -153,3 +153,135 @@ def test_an_unreachable_prefect_server_stops_before_any_work(capsys, tmp_path, m
         "error: Prefect server http://127.0.0.1:9/api is not answering (ConnectError); start it "
         "with `prefect server start` or fix PREFECT_API_URL"
     ]
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` but for ``leave`` bytes; return the filler to delete later."""
+    filler = disk / "filler"
+    stats = os.statvfs(disk)
+    filler.write_bytes(b"\0" * max(stats.f_bavail * stats.f_frsize - leave, 0))
+    return filler
+
+
+@pytest.mark.slow
+@pytest.mark.privileged
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize("full", ["scratch folder", "MLflow store"])
+def test_a_full_scratch_folder_or_mlflow_store_is_one_line_and_keeps_the_champion(
+    capsys, tmp_path, mount_tmpfs, monkeypatch, full
+):
+    disk = mount_tmpfs("disk", "8m")
+    root = str(tmp_path / "artifacts")
+    if full == "MLflow store":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{disk / 'mlflow.db'}")
+    assert run(capsys, "--artifact-root", root)[0] == 0  # v1, the champion.
+    if full == "scratch folder":
+        monkeypatch.setenv("RETRAIN_HOME", str(disk))  # Pad shuffles through $RETRAIN_HOME/scratch.
+    filler = fill(disk, leave=0)
+    # Data in chunks: pad shuffles them through scratch files (one chunk needs none).
+    second = ["--seed", "2", "--artifact-root", root, "--chunk-rows", "70"]
+
+    code, errors, output = run(capsys, *second)
+    assert code == EXIT_ENVIRONMENT, output[-3000:]
+    assert len(errors) == 1 and errors[0].startswith("error: no space left on the device")
+    assert "Traceback" not in output
+    filler.unlink()
+    registry = ModelRegistry("", "review-sentiment")
+    assert champion_version() == "1"
+    # No version is left without a gate decision.
+    assert all("gate.json" in version.tags for version in registry.versions())
+
+    code, errors, output = run(capsys, *second)
+    assert code == 0 and errors == [], output[-3000:]
+
+
+def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on loopback, with its own SQLite store and artifact folder."""
+    import sys
+    import time
+
+    import httpx
+
+    command = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination",
+        str(root / "server-artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    log = (root / "mlflow-server.log").open("a")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(1)
+    stop_server(server)
+    raise AssertionError(f"mlflow server did not start: {(root / 'mlflow-server.log').read_text()}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    import signal
+
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(
+    capsys, tmp_path, monkeypatch
+):
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    # MLflow's client retries a refused request for minutes by default; the test has no time.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    root = tmp_path / "artifacts"
+    server = start_mlflow_server(tmp_path, port)
+    try:
+        assert run(capsys, "--tracking-uri", uri, "--artifact-root", str(root))[0] == 0
+        checkpoints_before = set((root / "checkpoints").glob("*"))
+
+        def stop_when_training_starts() -> None:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if set((root / "checkpoints").glob("*")) - checkpoints_before:
+                    stop_server(server)  # The server goes away while the model trains.
+                    return
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=stop_when_training_starts, daemon=True)
+        watcher.start()
+        second = ["--seed", "2", "--tracking-uri", uri, "--artifact-root", str(root)]
+        code, errors, output = run(capsys, *second)
+        watcher.join(timeout=1)
+        assert server.poll() is not None, "the server was still up when the run ended"
+        assert code == EXIT_UNAVAILABLE, output[-3000:]
+        # Register checks the server before it writes: "tracking server <uri> is unreachable".
+        assert len(errors) == 1 and f"tracking server {uri}" in errors[0]
+        assert "Traceback" not in output
+
+        server = start_mlflow_server(tmp_path, port)
+        registry = ModelRegistry(uri, "review-sentiment")
+        assert [str(v.version) for v in registry.versions()] == ["1"]
+        assert str(registry.champion().version) == "1"
+        code, errors, output = run(capsys, *second)
+        assert code == 0 and errors == [], output[-3000:]
+    finally:
+        stop_server(server)
