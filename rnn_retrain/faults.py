@@ -23,6 +23,7 @@ _PATH = re.compile(r"'(/[^']+)'|\"(/[^\"]+)\"")
 # MLflow's REST client: "API request to http://host:port/api/2.0/... failed with exception ...".
 _SERVER_REQUEST = re.compile(r"API request to (https?://[^/\s]+)")
 _CONNECTION_LOST = ("connection refused", "max retries exceeded", "connectionerror")
+_LOST = {"ConnectError", "ConnectTimeout", "ReadError", "ReadTimeout", "RemoteProtocolError"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ def describe_fault(error: BaseException) -> Fault | None:
     """The fault behind ``error`` (or anything in its cause chain), None when it is not one."""
     for cause in _chain(error):
         fault = _from_os_error(cause) if isinstance(cause, OSError) else None
-        fault = fault or _from_kind(cause) or describe_text(f"{type(cause).__name__}: {cause}")
+        fault = fault or _from_kind(cause) or _from_lost_connection(cause)
+        fault = fault or describe_text(f"{type(cause).__name__}: {cause}")
         if fault is not None:
             return fault
     return None
@@ -111,6 +113,22 @@ def _from_kind(error: BaseException) -> Fault | None:
     if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
         return out_of_memory()
     return None
+
+
+def _from_lost_connection(error: BaseException) -> Fault | None:
+    """Prefect's client (httpx) losing its server: the request says which server."""
+    if type(error).__name__ not in _LOST:
+        return None
+    try:
+        url = error.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when there is none.
+        return None
+    return Fault(
+        f"the Prefect server at {url.scheme}://{url.netloc.decode()} stopped answering during the "
+        f"run ({type(error).__name__}); start it again and run the same command (the stages "
+        "done so far come from the cache)",
+        EXIT_UNAVAILABLE,
+    )
 
 
 def _path_in(text: str) -> str | None:

@@ -285,3 +285,131 @@ def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion
         assert code == 0 and errors == [], output[-3000:]
     finally:
         stop_server(server)
+
+
+@pytest.mark.slow
+def test_a_prefect_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(tmp_path):
+    import signal
+    import socket
+    import sys
+    import time
+
+    import httpx
+
+    bin_dir = Path(sys.executable).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_API_URL=api,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Prefect's client retries a lost server with backoff (about 6 minutes here): not now.
+        PREFECT_CLIENT_MAX_RETRIES="0",
+    )
+
+    def start_server() -> subprocess.Popen:
+        command = [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1"]
+        log = (tmp_path / "server.log").open("a")
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(180):
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                time.sleep(1)
+        raise AssertionError((tmp_path / "server.log").read_text()[-2000:])
+
+    root = tmp_path / "artifacts"
+    command = [str(bin_dir / "retrain"), "run", *TINY, "--artifact-root", str(root)]
+    server = start_server()
+    try:
+        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stderr[-3000:]
+        before = set((root / "checkpoints").glob("*"))
+        run = subprocess.Popen(
+            [*command, "--seed", "2", "--epochs", "3"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        while not set((root / "checkpoints").glob("*")) - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(server.pid, signal.SIGKILL)  # The server goes away while the model trains.
+        server.wait()
+        output = run.communicate(timeout=600)[0]
+        errors = [line for line in output.splitlines() if line.startswith("error:")]
+        assert run.returncode == EXIT_UNAVAILABLE, output[-3000:]
+        assert errors == [
+            f"error: the Prefect server at http://127.0.0.1:{port} stopped answering during the "
+            "run (ConnectError); start it again and run the same command (the stages done so far "
+            "come from the cache)"
+        ]
+        assert "Traceback" not in output
+        assert champion_version() == "1"
+        assert len(ModelRegistry("", "review-sentiment").versions()) == 1
+
+        server = start_server()
+        again = subprocess.run(
+            [*command, "--seed", "2", "--epochs", "3"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+OUT_OF_MEMORY = """
+import os, resource, sys
+from interface.cli import main
+from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
+prepare_environment()
+load_tensorflow_quietly()
+import flows.retrain  # Everything the run imports is loaded before memory is capped.
+pages = int(open("/proc/self/statm").read().split()[0])
+limit = pages * os.sysconf("SC_PAGE_SIZE") + 700 * 2**20  # What is mapped now, plus 700 MiB.
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_out_of_memory_in_training_is_one_line(tmp_path):
+    import sys
+
+    # An LSTM of 4096 units needs about 1 GiB for its weights and Adam's slots: over the cap.
+    command = [sys.executable, "-c", OUT_OF_MEMORY, "run", *TINY, "--units", "4096"]
+    env = {**os.environ}
+    env.pop("PREFECT_API_URL", None)  # Its own ephemeral API, as a user's run would have.
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    ModelRegistry("", "review-sentiment")  # The MLflow store is created before memory is capped.
+    done = subprocess.run(
+        [*command, "--artifact-root", str(tmp_path / "a")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert done.returncode == EXIT_ENVIRONMENT, output[-3000:]
+    assert errors == [
+        "error: out of memory while training: lower --batch-size, --maxlen, --units or "
+        "--embedding-dim, or --chunk-rows for the data stages, then run again"
+    ]
+    assert "Traceback" not in output
+    assert champion_version() is None
