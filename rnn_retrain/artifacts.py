@@ -318,12 +318,15 @@ class ArtifactStore:
     @contextlib.contextmanager
     def _temporary(self, path: str) -> Iterator[str]:
         """A temporary name to write ``path`` under: renamed to it on success, else deleted."""
-        self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
+            self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
             yield temporary
             self._filesystem.move(temporary, path)
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(Exception):
                 self._filesystem.delete_file(temporary)
+            if isinstance(error, OSError) and not error.filename and describe_fault(error):
+                # pyarrow's write errors name no file: say which artifact a full disk stopped.
+                raise OSError(error.errno, str(error), path) from error
             raise

@@ -15,7 +15,6 @@ from interface.cli import main
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
-
 # Two models that must learn (8 epochs each), shared by the module.
 pytestmark = pytest.mark.slow
 
