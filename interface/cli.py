@@ -263,11 +263,11 @@ def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> 
     """Check the services the run needs, then run the flow with user errors kept to one line."""
     from rnn_retrain.artifacts import ArtifactStore
 
-    ArtifactStore(config.registry.artifact_root)  # Created now: a path that cannot be fails here.
     require_tracking_server(
         config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     )
     server = require_prefect_server(required=False)
+    ArtifactStore(config.registry.artifact_root)  # Created now: a path that cannot be fails here.
     flow = load_flow_while_api_starts(server is None, load)
     if not args.verbose:
         hide_user_error_records()
