@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import logging
 import os
 import sys
@@ -195,14 +196,15 @@ class _HideUserErrorRecords(logging.Filter):
         return not any(name in message for name in _user_error_names())
 
 
-def _user_error_names() -> set[str]:
+@functools.cache
+def _user_error_names() -> frozenset[str]:
     """The names of `RetrainError` and every subclass of it."""
     names, pending = set(), [RetrainError]
     while pending:
         kind = pending.pop()
         names.add(kind.__name__)
         pending += kind.__subclasses__()
-    return names
+    return frozenset(names)
 
 
 def hide_user_error_records() -> None:
