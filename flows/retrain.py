@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger
 from flows.prepare import prepare_data
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
+from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, warn_if_flat
 from rnn_retrain.results import (
     EvaluateResult,
@@ -66,7 +67,12 @@ def summarize_run(
     )
 
 
-@flow(name="retrain", description="Retrain the recurrent review classifier from fresh data.")
+@flow(
+    name="retrain",
+    description="Retrain the recurrent review classifier from fresh data.",
+    on_failure=[report_failed_run],
+    on_crashed=[report_failed_run],
+)
 def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     """Prepare the data, train, evaluate on the test split, then register behind the gate."""
     warn_if_flat(config, get_run_logger())

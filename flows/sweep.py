@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from flows.prepare import prepare_data
 from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
 from rnn_retrain.results import CandidateOutcome, SweepSummary
 from rnn_retrain.stages.select import (
@@ -44,7 +45,12 @@ def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -
     return CandidateOutcome(name=name, config=config, trained=trained_result, evaluated=evaluated)
 
 
-@flow(name="sweep", description="Train several candidate models in parallel; gate the best.")
+@flow(
+    name="sweep",
+    description="Train several candidate models in parallel; gate the best.",
+    on_failure=[report_failed_run],
+    on_crashed=[report_failed_run],
+)
 def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     """Prepare the data once, train and evaluate every candidate, register the best one."""
     warn_if_flat(config, get_run_logger())

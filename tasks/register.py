@@ -20,6 +20,7 @@ from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
 from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
 from rnn_retrain.results import (
@@ -233,7 +234,9 @@ def register(
             _discard_unless_champion(registry, version)
             raise
     run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
-    return _result(registry, version, decision, reused=False)
+    registered = _result(registry, version, decision, reused=False)
+    emit_gate_decision(registered)  # After the registry holds the decision: alerts tell the truth.
+    return registered
 
 
 def _discard_unless_champion(registry: ModelRegistry, version: str) -> None:

@@ -17,6 +17,7 @@ from rnn_retrain.batching import FIT, bucket_boundaries
 from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.locks import lock_if_free
+from rnn_retrain.memory import check_fits
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     current_run_id,
@@ -70,10 +71,13 @@ def train(
 
     A sweep names each ``candidate``, so candidates of one run store their files apart.
     """
+    training, text = config.training, config.text
+    # Refuse a recipe that cannot fit before anything is built: an allocation that fails later
+    # often kills the process instead of raising (`rnn_retrain.memory`).
+    check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
     from rnn_retrain.modeling import build_model, fit_model, limit_threads
 
-    training, text = config.training, config.text
     if training.training_threads:
         limit_threads(training.training_threads)
     store, run_id = store_for(config), current_run_id()

@@ -11,6 +11,7 @@ from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import DataGateError
 from rnn_retrain.orchestration.caching import cached_stage
+from rnn_retrain.orchestration.events import emit_data_gate_stopped
 from rnn_retrain.orchestration.runtime import (
     DATA_GATE_ARTIFACT_KEY,
     current_run_id,
@@ -72,7 +73,10 @@ def validate(
         if finding.severity in ("warning", "error"):
             logger.warning("Data gate %s: %s: %s", finding.severity, finding.check, finding.message)
     if has_errors(findings):
-        raise DataGateError(describe_failure(findings))
+        message = describe_failure(findings)
+        errors = [finding.model_dump() for finding in findings if finding.severity == "error"]
+        emit_data_gate_stopped(config.registry.model_name, message, errors)
+        raise DataGateError(message)
     profile = profile_data(stats, own_vocabulary)
     ref = store.write_json(
         current_run_id(), "validate", "data_profile", profile, CONFIG.values(config)

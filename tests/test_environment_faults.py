@@ -371,3 +371,67 @@ def test_a_prefect_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def memory_cgroup(tmp_path: Path, limit: int) -> Path:
+    """A new memory cgroup (v2, else v1 under this process's own) limited to ``limit`` bytes;
+    returns its ``cgroup.procs`` file, which a child joins by writing its pid there."""
+    root = Path("/sys/fs/cgroup")
+    controllers = root / "cgroup.controllers"
+    if controllers.exists() and "memory" in controllers.read_text().split():
+        group, limit_file = root / f"retrain-test-{tmp_path.name}", "memory.max"
+    else:
+        own = next(
+            line.split(":", 2)[2]
+            for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if "memory" in line.split(":", 2)[1].split(",")
+        )
+        group = root / "memory" / own.lstrip("/") / f"retrain-test-{tmp_path.name}"
+        limit_file = "memory.limit_in_bytes"
+    try:
+        group.mkdir()
+        (group / limit_file).write_text(str(limit))
+    except OSError as error:
+        message = f"needs root to create a memory cgroup ({error})"
+        if os.environ.get("RETRAIN_REQUIRE_PRIVILEGED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return group / "cgroup.procs"
+
+
+@pytest.mark.slow
+@pytest.mark.privileged
+@pytest.mark.usefixtures("prefect_server")
+def test_a_recipe_too_big_for_the_memory_limit_is_one_line_and_keeps_the_champion(tmp_path):
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    root = str(tmp_path / "artifacts")
+    assert main(["run", *TINY, "--artifact-root", root]) == 0  # Champion v1.
+    procs = memory_cgroup(tmp_path, 1536 * 2**20)  # A container of 1.5 GiB.
+    # Eight stacked LSTMs of 4096 units need about 16 GiB to train; without the check, the
+    # kernel kills the process (SIGKILL) when the cgroup runs out, with nothing printed.
+    command = [sys.executable, "-m", "interface.cli", "run", *TINY, "--artifact-root", root]
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    try:
+        done = subprocess.run(
+            [*command, "--units", "4096", "--rnn-layers", "8"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=lambda: procs.write_text(str(os.getpid())),
+        )
+    finally:
+        procs.parent.rmdir()  # The child has exited: the group is empty.
+    output = done.stdout + done.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert done.returncode == EXIT_ENVIRONMENT, output[-3000:]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: out of memory for training: this recipe needs at least ")
+    assert "this container's (cgroup's) memory limit leaves" in errors[0]
+    assert "Traceback" not in output
+    assert champion_version() == "1"
+    assert len(ModelRegistry("", "review-sentiment").versions()) == 1
+    assert half_written(Path(root)) == []

@@ -6,6 +6,7 @@ from keras import layers
 from rnn_retrain.batching import FIT, VALIDATION, assign_roles, rows_in_memory
 from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import ModelSettings, TrainingSettings
+from rnn_retrain.memory import count_weights
 from rnn_retrain.modeling import build_model, fit_model
 from rnn_retrain.stages.train import history_table
 
@@ -24,6 +25,11 @@ def test_model_follows_the_tutorial_architecture(cell, layer):
 def test_stacked_bidirectional_layers():
     settings = ModelSettings(cell="gru", rnn_layers=2, bidirectional=True, units=4)
     model = build_model(50, settings, TrainingSettings())
+    # The memory check before training counts the same weights Keras builds.
+    assert count_weights(50, settings) == model.count_params()
+    for cell in ("simplernn", "lstm"):
+        other = ModelSettings(cell=cell, rnn_layers=3, units=5, embedding_dim=3)
+        assert count_weights(50, other) == build_model(50, other, TrainingSettings()).count_params()
     recurrent = [item for item in model.layers if isinstance(item, layers.Bidirectional)]
     assert len(recurrent) == 2
     assert (

@@ -1,0 +1,134 @@
+"""Prefect events the pipeline emits, for automations (alerts, triggers) to react to.
+
+Each event names the registered model as its resource (``rnn-retrain.model.<name>``); emitted
+inside a flow or task run, Prefect relates it to that run, its flow, deployment and tags, so an
+automation can match on any of them. The payloads carry the numbers an on-call engineer needs to
+read the alert without opening the UI: the version, both accuracies, the McNemar figures and the
+reason. `deployments/automations.yaml` holds the automations that notify on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect.events import emit_event
+
+from rnn_retrain.results import GateDecision, RegisterResult
+
+logger = logging.getLogger(__name__)
+
+PROMOTED = "rnn-retrain.model.promoted"
+KEPT = "rnn-retrain.model.kept"
+DATA_GATE_STOPPED = "rnn-retrain.data-gate.stopped"
+RUN_FAILED = "rnn-retrain.run.failed"
+SOURCE_CHANGED = "rnn-retrain.source.changed"
+
+
+def model_resource(model_name: str) -> dict[str, str]:
+    """The resource every model event is about."""
+    return {
+        "prefect.resource.id": f"rnn-retrain.model.{model_name}",
+        "prefect.resource.name": model_name,
+    }
+
+
+def decision_payload(decision: GateDecision) -> dict[str, Any]:
+    """The gate's numbers, as an event payload."""
+    return {
+        "reason": decision.reason,
+        "policy": decision.policy,
+        "challenger_accuracy": decision.challenger_accuracy,
+        "champion_version": decision.champion_version,
+        "champion_accuracy": decision.champion_accuracy,
+        "accuracy_gain": decision.accuracy_gain,
+        "mcnemar": {
+            "challenger_only_correct": decision.challenger_only_correct,
+            "champion_only_correct": decision.champion_only_correct,
+            "p_value": decision.p_value,
+        },
+    }
+
+
+def _emit(
+    event: str,
+    resource: dict[str, str],
+    payload: dict[str, Any],
+    related: list[dict[str, str]] | None = None,
+) -> None:
+    # An alert that cannot be sent must not fail the run it reports on: Prefect's event client
+    # already queues and retries; anything it still raises is logged, not propagated.
+    try:
+        emit_event(event=event, resource=resource, payload=payload, related=related)
+    except Exception as error:  # noqa: BLE001 - see above
+        logger.warning("Could not emit the %s event: %s", event, error)
+
+
+def emit_gate_decision(registered: RegisterResult) -> None:
+    """``rnn-retrain.model.promoted`` or ``rnn-retrain.model.kept``, with the gate's numbers."""
+    decision = registered.decision
+    payload = {
+        "model_name": registered.model_name,
+        "version": registered.version,
+        "mlflow_run_id": registered.mlflow_run_id,
+        "tracking_uri": registered.tracking_uri,
+        **decision_payload(decision),
+    }
+    resource = model_resource(registered.model_name)
+    _emit(PROMOTED if decision.promote else KEPT, resource, payload)
+
+
+def emit_data_gate_stopped(model_name: str, message: str, errors: list[dict[str, Any]]) -> None:
+    """``rnn-retrain.data-gate.stopped``: the checks that failed and the one-line reason."""
+    _emit(DATA_GATE_STOPPED, model_resource(model_name), {"reason": message, "errors": errors})
+
+
+def emit_run_failed(model_name: str, flow_name: str, state_name: str, message: str) -> None:
+    """``rnn-retrain.run.failed``: a retrain or sweep run that ended in failure, and why."""
+    payload = {"flow": flow_name, "state": state_name, "reason": message}
+    _emit(RUN_FAILED, model_resource(model_name), payload)
+
+
+def emit_source_changed(
+    source: str, fingerprint: str, changed: list[str], files: int, model_name: str
+) -> None:
+    """``rnn-retrain.source.changed``: new or changed files in a watched training source."""
+    resource = {
+        "prefect.resource.id": f"rnn-retrain.source.{fingerprint_key(source)}",
+        "prefect.resource.name": source,
+    }
+    related = model_resource(model_name) | {"prefect.resource.role": "model"}
+    payload = {"source": source, "fingerprint": fingerprint, "changed": changed, "files": files}
+    _emit(SOURCE_CHANGED, resource, payload, [related])
+
+
+def fingerprint_key(source: str) -> str:
+    """A short, stable name for a source, safe in a resource id and a Prefect Variable name."""
+    import hashlib
+
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def report_failed_run(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow hook (on_failure, on_crashed): emit ``rnn-retrain.run.failed``.
+
+    A process that dies outright cannot run this hook; the automations also match Prefect's own
+    ``prefect.flow-run.Crashed`` event, which the server emits when it notices.
+    """
+    config = flow_run.parameters.get("config")
+    emit_run_failed(model_name_of(config), flow.name, state.name, state.message or "")
+
+
+def model_name_of(config: Any) -> str:
+    """The registered model a run's ``config`` parameter names: a config model, or its JSON form
+    (sectioned or the last release's flat one), as the flow run's parameters hold it."""
+    from rnn_retrain.sections import RegistrySettings
+
+    registry = getattr(config, "registry", None)
+    if registry is not None:
+        return registry.model_name
+    if isinstance(config, dict):
+        section = config.get("registry", config)
+        if isinstance(section, dict) and isinstance(section.get("model_name"), str):
+            return section["model_name"]
+    return RegistrySettings().model_name

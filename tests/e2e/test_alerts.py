@@ -1,0 +1,160 @@
+"""Alerts as code, end to end: the automations of deployments/automations.yaml, applied by
+`retrain alerts apply` to a real `prefect server`, notify a real webhook on a new champion, a
+data-gate stop, a failed run and a scheduled run that does not start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from interface.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_api(tmp_path):
+    """A real `prefect server start` with all its services (triggers, late runs), on loopback."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A run counts as Late one second after its slot, checked every second (15 s and 5 s by
+        # default), so the late-run alert fires within the test's time.
+        PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS="1",
+        PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS="1",
+    )
+    log = (tmp_path / "server.log").open("w")
+    command = [str(Path(sys.executable).parent / "prefect"), "server", "start"]
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(180):
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        else:
+            raise AssertionError((tmp_path / "server.log").read_text()[-2000:])
+        with temporary_settings({PREFECT_API_URL: api}):
+            yield api
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.fixture
+def webhook():
+    """A loopback HTTP endpoint that keeps every JSON body POSTed to it."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", received
+    server.shutdown()
+
+
+def wait_for(received: list[dict], words: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for alert in received:
+            if words in alert["subject"]:
+                return alert
+        time.sleep(0.5)
+    raise AssertionError(f"no alert with {words!r} in {timeout} s; received: {received}")
+
+
+def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run(
+    prefect_api, webhook, tiny_config, tmp_path, demo_table, capsys
+):
+    from prefect import tags
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    from flows.retrain import retrain
+    from rnn_retrain.errors import DataGateError
+
+    url, received = webhook
+    assert main(["alerts", "apply", "--webhook-url", url, "--late-after-minutes", "0.2"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert len(first) == 4 and all(line.startswith("created automation") for line in first)
+    # Applying again updates the same four in place: no duplicates.
+    assert main(["alerts", "apply", "--late-after-minutes", "0.2"]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert [line.split("(")[0] for line in again] == [
+        line.split("(")[0].replace("created", "updated") for line in first
+    ]
+    with get_client(sync_client=True) as client:
+        assert len(client.read_automations()) == 4
+
+    summary = retrain(tiny_config())
+    promoted = wait_for(received, "v1 is the new champion")
+    assert summary.registration.decision.reason in promoted["text"]
+    assert f"Test accuracy {summary.registration.decision.challenger_accuracy}" in promoted["text"]
+    assert "McNemar:" in promoted["text"]
+
+    # Test rows copied from the train split: the data gate stops the run.
+    train, test = demo_table.slice(0, 240), demo_table.slice(240)
+    test = pa.concat_tables([train.slice(0, 6), test.slice(6)])
+    splits = pa.array(["train"] * train.num_rows + ["test"] * test.num_rows)
+    leaky = tmp_path / "leaky.parquet"
+    pq.write_table(pa.concat_tables([train, test]).append_column("split", splits), leaky)
+    with tags("rnn-retrain"), pytest.raises(DataGateError):
+        retrain(tiny_config(data=str(leaky)))
+    stopped = wait_for(received, "the data gate stopped a run of review-sentiment")
+    assert "leakage:" in stopped["text"]
+    failed = wait_for(received, "ended Failed")
+    assert "leakage:" in failed["text"]
+
+    # A scheduled run of a tagged deployment that no worker picks up.
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("retrain")
+        deployment_id = client.create_deployment(
+            flow_id=flow_id, name="no-worker", tags=["rnn-retrain"]
+        )
+        slot = datetime.now(timezone.utc) - timedelta(seconds=30)
+        run = client.create_flow_run_from_deployment(
+            deployment_id, state=Scheduled(scheduled_time=slot)
+        )
+    late = wait_for(received, f"scheduled run {run.name} has not started")
+    assert "Is a worker polling its work pool?" in late["text"]
