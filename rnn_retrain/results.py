@@ -188,3 +188,17 @@ class SweepSummary(BaseModel):
     comparison: list[dict]
     chosen: str
     registration: RegisterResult
+
+
+class WatchResult(BaseModel):
+    """One look at a watched source: what changed since the last look, and whether a run starts."""
+
+    model_config = _FROZEN
+
+    source: str
+    files: int
+    first_look: bool = False
+    changed: list[str] = []
+    removed: list[str] = []
+    settling: list[str] = []  # Changed, but touched less than settle_seconds ago.
+    start_run: bool = False

@@ -118,6 +118,20 @@ def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
     return f"files:{digest.hexdigest()}"
 
 
+def stat_source_files(data: str) -> dict[str, tuple[int, int]]:
+    """Each file behind a path, folder, glob or URI, with its size and modification time (ns).
+
+    Only the file system's listing is read, never the files: cheap enough to poll an object
+    store every few minutes.
+    """
+    filesystem, paths = _source_files(data)
+    return {
+        info.path: (info.size or 0, info.mtime_ns or 0)
+        for info in filesystem.get_file_info(paths)
+        if info.type == pafs.FileType.File
+    }
+
+
 def _source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
     """The files behind a path, folder, glob or URI, sorted by name."""
     if "://" in data:

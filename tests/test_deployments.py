@@ -1,5 +1,7 @@
 """The deployments: prefect.yaml, what `retrain serve` builds from it, the run form's schema."""
 
+from datetime import timedelta
+
 import jsonschema
 import pytest
 import yaml
@@ -8,7 +10,9 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
 from deployments.serve import (
+    FLOWS,
     PREFECT_FILE,
+    build_deployment,
     build_deployments,
     load_deployment_specs,
     served_specs,
@@ -16,6 +20,7 @@ from deployments.serve import (
 from flows.retrain import retrain
 from interface.cli import main
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.errors import RetrainError
 
 
 @pytest.fixture(scope="module")
@@ -23,47 +28,70 @@ def schema() -> dict:
     return parameter_schema(retrain).model_dump_for_openapi()
 
 
-def test_prefect_yaml_declares_a_weekly_and_a_manual_deployment():
+def test_prefect_yaml_declares_weekly_manual_and_watcher_deployments():
     document = yaml.safe_load(PREFECT_FILE.read_text())
     deployments = {spec["name"]: spec for spec in served_specs(document["deployments"])}
-    assert set(deployments) == {"weekly-retrain", "manual-retrain"}
+    assert set(deployments) == {"weekly-retrain", "manual-retrain", "watch-source"}
     weekly, manual = deployments["weekly-retrain"], deployments["manual-retrain"]
     assert weekly["schedules"] == [{"cron": "0 3 * * 1", "timezone": "UTC", "active": True}]
     assert manual["schedules"] == []
     for spec in deployments.values():
         assert spec["work_pool"]["name"] == "retrain-pool"
         assert spec["enforce_parameter_schema"] is True
+    for spec in (weekly, manual):
         assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     step = document["pull"][0]["prefect.deployments.steps.set_working_directory"]
     assert step["directory"] == "{{ $PWD }}"
 
 
-def test_every_entrypoint_imports_the_retrain_flow():
+def test_every_entrypoint_is_a_flow_serve_knows():
     for spec in load_deployment_specs():
         flow = load_flow_from_entrypoint(spec["entrypoint"])
-        assert flow.name == "retrain"
+        assert flow.name == FLOWS[spec["entrypoint"]]().name
 
 
-def test_served_deployments_match_prefect_yaml():
-    built = {
-        deployment.name: deployment
-        for deployment in build_deployments(served_specs(load_deployment_specs()))
-    }
-    assert set(built) == {"weekly-retrain", "manual-retrain"}
-    weekly = built["weekly-retrain"]
+def test_served_deployments_match_prefect_yaml_with_nothing_dropped():
+    specs = {spec["name"]: spec for spec in served_specs(load_deployment_specs())}
+    built = {deployment.name: deployment for deployment in build_deployments(list(specs.values()))}
+    assert set(built) == set(specs)
+    weekly, watcher = built["weekly-retrain"], built["watch-source"]
     assert [schedule.schedule.cron for schedule in weekly.schedules] == ["0 3 * * 1"]
     assert [schedule.schedule.timezone for schedule in weekly.schedules] == ["UTC"]
     assert built["manual-retrain"].schedules == []
-    for deployment in built.values():
-        assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
+    [interval] = watcher.schedules
+    assert interval.schedule.interval == timedelta(minutes=5) and interval.active is False
+    assert watcher.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+    # The data trigger: the event, and the run's parameters templated from it.
+    [trigger] = weekly.triggers
+    assert trigger.expect == {"rnn-retrain.source.changed"}
+    assert trigger.parameters["config"]["source"] == {"data": "{{ event.payload.source }}"}
+    for name, deployment in built.items():
+        spec = specs[name]
         assert deployment.enforce_parameter_schema
+        assert deployment.parameters == (spec.get("parameters") or {})
+        assert deployment.description == spec["description"]
+        assert deployment.tags == spec["tags"]
+        assert len(deployment.triggers) == len(spec.get("triggers") or [])
+        assert deployment.concurrency_limit == spec["concurrency_limit"]["limit"]
     assert weekly.parameters == {"config": {"source": {"data": "demo"}, "model": {"cell": "lstm"}}}
+
+
+def test_a_key_serve_cannot_honour_is_refused_not_dropped():
+    spec = {**served_specs(load_deployment_specs())[0], "sla": [{"duration": 60}]}
+    with pytest.raises(RetrainError, match=r"keys `retrain serve` cannot honour: sla; serve it"):
+        build_deployment(spec)
+    bad = {**spec, "schedules": [{"every": "day"}]}
+    bad.pop("sla")
+    with pytest.raises(RetrainError, match="Unknown schedule type"):
+        build_deployment(bad)
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
     jsonschema.validate({"config": RetrainConfig().model_dump(mode="json")}, schema)
     for spec in load_deployment_specs():
-        jsonschema.validate(spec.get("parameters") or {}, schema)
+        flow = FLOWS[spec["entrypoint"]]()
+        flow_schema = parameter_schema(flow).model_dump_for_openapi()
+        jsonschema.validate(spec.get("parameters") or {}, flow_schema)
     with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
         jsonschema.validate({"config": {"text": {"maxlen": 0}}}, schema)
     with pytest.raises(jsonschema.ValidationError, match="'transformer' is not one of"):

@@ -1,0 +1,70 @@
+"""Watch's logic: has a training source changed since the last look, and has it settled?
+
+A source (a folder of weekly Parquet files, a glob, an ``s3://`` prefix) is fingerprinted from
+its listing alone: each file's size and modification time. Comparing two fingerprints says which
+files are new, changed or gone. A change is reported only once the newest of those files has
+not been touched for ``settle_seconds``: files that land together (or one still being copied)
+then start one run, not one run each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rnn_retrain.results import WatchResult
+
+# What a fingerprint holds for each file: its size in bytes and modification time in ns.
+Fingerprint = dict[str, tuple[int, int]]
+
+
+class WatchSettings(BaseModel):
+    """Parameters of the source watcher (the ``watch-source`` flow)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(
+        description="The training data to watch: a Parquet or CSV file, a folder, a glob, or a "
+        "filesystem URI such as s3://bucket/prefix/."
+    )
+    model_name: str = Field(
+        "review-sentiment", description="The registered model that this source trains."
+    )
+    settle_seconds: float = Field(
+        60.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Report a change only when its newest file is at least this old, so that "
+        "files landing together start one run.",
+    )
+
+
+def compare_fingerprints(
+    source: str, previous: Fingerprint | None, current: Fingerprint, now_ns: int, settle_ns: int
+) -> WatchResult:
+    """What changed between two looks at a source, and whether it should start a run.
+
+    The first look (no ``previous``) only records the source: the files already there are the
+    ones the last scheduled run trained on.
+    """
+    if previous is None:
+        return WatchResult(source=source, files=len(current), first_look=True)
+    changed = sorted(path for path, stat in current.items() if previous.get(path) != stat)
+    removed = sorted(set(previous) - set(current))
+    recent = [path for path in changed if now_ns - current[path][1] < settle_ns]
+    return WatchResult(
+        source=source,
+        files=len(current),
+        changed=changed,
+        removed=removed,
+        settling=sorted(recent),
+        start_run=bool((changed or removed) and not recent),
+    )
+
+
+def fingerprint_digest(fingerprint: Fingerprint) -> str:
+    """A short digest of a whole fingerprint, for the event (which run saw which state)."""
+    text = json.dumps(sorted(fingerprint.items()), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,28 @@
+from rnn_retrain.stages.watch import compare_fingerprints, fingerprint_digest
+
+SECOND = 10**9
+
+
+def test_the_first_look_only_records_the_source():
+    result = compare_fingerprints("in/", None, {"in/a": (10, 0)}, 100 * SECOND, 60 * SECOND)
+    assert result.first_look and result.files == 1 and not result.start_run
+
+
+def test_new_changed_and_removed_files_start_a_run_once_settled():
+    before = {"in/a": (10, 1 * SECOND), "in/b": (20, 1 * SECOND), "in/c": (5, 1 * SECOND)}
+    after = {"in/a": (10, 1 * SECOND), "in/b": (21, 50 * SECOND), "in/d": (7, 60 * SECOND)}
+    fresh = compare_fingerprints("in/", before, after, 100 * SECOND, 60 * SECOND)
+    assert (fresh.changed, fresh.removed) == (["in/b", "in/d"], ["in/c"])
+    assert fresh.settling == ["in/b", "in/d"] and not fresh.start_run
+    settled = compare_fingerprints("in/", before, after, 200 * SECOND, 60 * SECOND)
+    assert settled.settling == [] and settled.start_run
+    gone = compare_fingerprints("in/", before, {"in/a": (10, 1 * SECOND)}, 200, 60 * SECOND)
+    assert gone.removed == ["in/b", "in/c"] and gone.start_run
+
+
+def test_nothing_changed_starts_nothing_and_the_digest_follows_the_listing():
+    listing = {"in/a": (10, 1 * SECOND)}
+    same = compare_fingerprints("in/", dict(listing), listing, 100 * SECOND, 0)
+    assert not same.start_run and not same.changed and not same.removed
+    assert fingerprint_digest(listing) == fingerprint_digest(dict(listing))
+    assert fingerprint_digest(listing) != fingerprint_digest({"in/a": (11, 1 * SECOND)})
