@@ -5,6 +5,9 @@ data-gate stop, a failed run and a scheduled run that does not start."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -53,12 +56,11 @@ def wait_for(received: list[dict], words: str, timeout: float = 90) -> dict:
 def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run(
     prefect_api, webhook, tiny_config, tmp_path, demo_table, capsys
 ):
-    from prefect import tags
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
+    from deployments.serve import build_deployment, load_deployment_specs
     from flows.retrain import retrain
-    from rnn_retrain.errors import DataGateError
 
     url, received = webhook
     assert main(["alerts", "apply", "--webhook-url", url, "--late-after-minutes", "0.2"]) == 0
@@ -73,24 +75,43 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     with get_client(sync_client=True) as client:
         assert len(client.read_automations()) == 4
 
-    summary = retrain(tiny_config())
+    first_model = retrain(tiny_config())
     promoted = wait_for(received, "v1 is the new champion")
-    assert summary.registration.decision.reason in promoted["text"]
-    assert f"Test accuracy {summary.registration.decision.challenger_accuracy}" in promoted["text"]
-    assert "McNemar:" in promoted["text"]
+    assert first_model.registration.decision.reason in promoted["text"]
+    assert "there was no previous champion" in promoted["text"]
+    second = retrain(tiny_config(seed=2, promotion_policy="not_worse", min_accuracy_gain=-1))
+    decision = second.registration.decision
+    assert decision.promote
+    promoted = wait_for(received, "v2 is the new champion")
+    assert f"Test accuracy {decision.challenger_accuracy} against" in promoted["text"]
+    assert (
+        f"McNemar: {decision.challenger_only_correct} test rows only the new model got right, "
+        f"{decision.champion_only_correct} only the previous one, p = {decision.p_value}"
+    ) in promoted["text"]
 
-    # Test rows copied from the train split: the data gate stops the run.
+    # A run of the manual deployment, executed as a worker executes it, on data whose test rows
+    # were copied from the train split: the data gate stops it.
     train, test = demo_table.slice(0, 240), demo_table.slice(240)
     test = pa.concat_tables([train.slice(0, 6), test.slice(6)])
     splits = pa.array(["train"] * train.num_rows + ["test"] * test.num_rows)
     leaky = tmp_path / "leaky.parquet"
     pq.write_table(pa.concat_tables([train, test]).append_column("split", splits), leaky)
-    with tags("rnn-retrain"), pytest.raises(DataGateError):
-        retrain(tiny_config(data=str(leaky)))
+    manual = next(s for s in load_deployment_specs() if s["name"] == "manual-retrain")
+    manual_id = build_deployment(manual).apply()
+    config = tiny_config(data=str(leaky)).model_dump(mode="json")
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(manual_id, parameters={"config": config})
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT__FLOW_RUN_ID": str(run.id)}
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect.engine"], env=env, capture_output=True, text=True
+    )
+    assert "leakage:" in done.stdout + done.stderr
     stopped = wait_for(received, "the data gate stopped a run of review-sentiment")
     assert "leakage:" in stopped["text"]
-    failed = wait_for(received, "ended Failed")
+    failed = wait_for(received, f"manual-retrain run {run.name} ended Failed")
     assert "leakage:" in failed["text"]
+    time.sleep(3)  # The prepare-data subflow failed too, but is not a deployment's run.
+    assert sum("ended Failed" in alert["subject"] for alert in received) == 1
 
     # A scheduled run of a tagged deployment that no worker picks up.
     with get_client(sync_client=True) as client:
