@@ -7,8 +7,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
 from rnn_retrain.results import ScoreResult
+from rnn_retrain.run_report import render_score_report
 from rnn_retrain.score_config import ScoreConfig
-from rnn_retrain.stages.score import render_score_report
 from tasks.score import score_files
 
 

@@ -292,20 +292,3 @@ def _result(
         rows=predictions.rows or 0,
         predictions=predictions,
     )
-
-
-def render_score_report(result: ScoreResult) -> str:
-    """The markdown report of a scoring run for the Prefect UI: rows, model, input, output."""
-    chosen = f" (alias `{result.model_alias}`)" if result.model_alias else ""
-    lines = [
-        f"# Batch scoring run `{result.run_id}`",
-        "",
-        "| figure | value |",
-        "| --- | --- |",
-        f"| rows scored | {result.rows} |",
-        f"| model | {result.model_name} v{result.model_version}{chosen} |",
-        f"| input | `{result.config.input}`: {len(result.inputs)} file(s), "
-        f"sha256 `{result.input_sha256[:12]}…` |",
-        f"| predictions | `{result.predictions.uri}` |",
-    ]
-    return "\n".join(lines) + "\n"
