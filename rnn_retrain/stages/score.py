@@ -135,14 +135,14 @@ def first_blank(texts: pa.Array | pa.ChunkedArray) -> int | None:
 
 
 def _checked_batches(
-    files: Sequence[str], text_column: str, roles: dict[str, str], rows: int
+    files: Sequence[str], text_column: str, roles: dict[str, str] | None, rows: int
 ) -> Iterator[pa.RecordBatch]:
     """Every file's rows in order, in batches, each checked and cast to the first file's schema."""
     schema = None
     columns = list(dict.fromkeys(roles.values())) if roles else None
     for location in files:
         opened = open_table_files(location)
-        require_columns(opened.schema, location, {**roles, "text": text_column})
+        require_columns(opened.schema, location, {**(roles or {}), "text": text_column})
         scanned = 0
         for batch in read_column_batches(opened, columns, rows, location):
             require_text(batch.column(text_column), location, text_column)
