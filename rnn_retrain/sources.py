@@ -69,9 +69,18 @@ def read_column_batches(
             max_chunksize=rows
         )
         return
-    # The scanner's default read-ahead (16 batches) would hold many chunks at once.
+    # The scanner's default read-ahead (16 batches) would hold many chunks at once. Even with
+    # one, its threads and pre-buffering race ahead of a slow consumer (a model scoring each
+    # chunk) and held about half the file in memory (tests/unit/test_score.py measures this).
+    # Pre-buffering saves round trips to remote storage, so it stays on there.
+    local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
     batches = data.to_batches(
-        columns=columns, batch_size=rows, batch_readahead=1, fragment_readahead=1
+        columns=columns,
+        batch_size=rows,
+        batch_readahead=1,
+        fragment_readahead=1,
+        use_threads=False,
+        fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=not local),
     )
     try:
         yield from batches

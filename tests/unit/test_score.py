@@ -8,6 +8,8 @@ registered model is tested in tests/flows/test_score_flow.py.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.artifacts import HASH_CHUNK_BYTES, ArtifactStore
 from rnn_retrain.errors import DataError
 from rnn_retrain.score_config import ScoreConfig
 from rnn_retrain.stages.score import (
@@ -223,3 +225,59 @@ def test_first_blank():
 def test_the_config_refuses_bad_values(overrides):
     with pytest.raises(ValidationError):
         ScoreConfig(**{"input": "reviews.parquet", **overrides})
+
+
+# Scores a file in a fresh interpreter and prints the peak bytes held by Arrow's memory pool and
+# by Python objects: the two places a chunk's rows live.
+PEAK_PROBE = """
+import sys, tracemalloc
+import pyarrow as pa
+from rnn_retrain.artifacts import HASH_CHUNK_BYTES, ArtifactStore
+from rnn_retrain.score_config import ScoreConfig
+from rnn_retrain.stages.score import prepare_input, write_predictions
+
+tracemalloc.start()
+config = ScoreConfig(input=sys.argv[1], chunk_rows=2000, artifact_root=sys.argv[2])
+model = lambda texts: [0.5] * len(texts)
+store = ArtifactStore(config.artifact_root)
+write_predictions(store, "memory", config, prepare_input(config), model, "1")
+print(pa.default_memory_pool().max_memory(), tracemalloc.get_traced_memory()[1])
+"""
+
+
+def peak_bytes(path: Path, root: Path) -> tuple[int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, str(path), str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    arrow, python = done.stdout.split()
+    return int(arrow), int(python)
+
+
+def write_reviews(path: Path, rows: int) -> int:
+    """``rows`` reviews of about 300 characters, in row groups of 5,000; returns the text bytes."""
+    filler = "the plot was not good although the acting was wonderful " * 5
+    with pq.ParquetWriter(path, pa.schema([("text", pa.string())])) as writer:
+        for start in range(0, rows, 5000):
+            writer.write_table(
+                pa.table({"text": [f"{i} {filler}" for i in range(start, start + 5000)]})
+            )
+    return rows * (len(filler) + 7)
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_by_the_chunk_not_the_input(tmp_path):
+    # 300,000 reviews (about 85 MB of text) against 30,000, in chunks of 2,000 either way: what
+    # is held at the peak must not follow the input's size. Besides a chunk, the store's sha256
+    # reads of the input and of the predictions hold up to HASH_CHUNK_BYTES each.
+    small, large = tmp_path / "small.parquet", tmp_path / "large.parquet"
+    write_reviews(small, 30_000)
+    text_bytes = write_reviews(large, 300_000)
+    small_arrow, small_python = peak_bytes(small, tmp_path / "a")
+    large_arrow, large_python = peak_bytes(large, tmp_path / "b")
+    assert large_arrow - small_arrow < 2 * HASH_CHUNK_BYTES + (4 << 20), (small_arrow, large_arrow)
+    assert large_arrow < text_bytes / 2, (large_arrow, text_bytes)
+    assert large_python - small_python < 8 << 20 and large_python < text_bytes / 4
