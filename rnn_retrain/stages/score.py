@@ -73,7 +73,7 @@ def resolve_input(spec: str) -> list[str]:
     Raises:
         DataError: naming ``spec``, if it does not exist or holds no Parquet or CSV file.
     """
-    filesystem, found = source_files(spec)
+    _, found = source_files(spec)
     scheme = spec.split("://", 1)[0] if "://" in spec else ""
     files = [
         f"{scheme}://{path}" if scheme else path
@@ -82,9 +82,8 @@ def resolve_input(spec: str) -> list[str]:
         and not path.rsplit("/", 1)[-1].startswith((".", "_"))
     ]
     if not files:
-        raise DataError(
-            f"{spec}: no Parquet or CSV files to score (found {len(found)} other file(s))"
-        )
+        others = f" (only {len(found)} other file(s))" if found else ""
+        raise DataError(f"{spec}: no Parquet or CSV files to score{others}")
     return files
 
 
@@ -217,7 +216,7 @@ def predictions_manifest(
     return {
         "model_name": config.model_name,
         "model_version": model_version,
-        "model_alias": None if config.model_version is not None else config.alias,
+        "model_alias": config.model_choice().get("alias"),
         "input": scoring_input.spec,
         "input_sha256": scoring_input.sha256,
         "input_files": [file.model_dump() for file in scoring_input.files],
@@ -286,7 +285,7 @@ def _result(
         config=config,
         model_name=config.model_name,
         model_version=model_version,
-        model_alias=None if config.model_version is not None else config.alias,
+        model_alias=config.model_choice().get("alias"),
         inputs=scoring_input.files,
         input_sha256=scoring_input.sha256,
         rows=predictions.rows or 0,
