@@ -88,9 +88,12 @@ def add_score_command(commands: argparse._SubParsersAction) -> None:
         "--model-version",
         dest="model_version",
         default=keep,
+        metavar="N",
         help=fields["model_version"].description,
     )
-    choice.add_argument("--alias", default=keep, help="registry alias (default: champion)")
+    choice.add_argument(
+        "--alias", default=keep, metavar="NAME", help="registry alias (default: champion)"
+    )
     score.add_argument(
         "--chunk-rows",
         default=keep,
