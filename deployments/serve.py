@@ -60,6 +60,12 @@ def _sweep() -> Any:
     return sweep
 
 
+def _score() -> Any:
+    from flows.score import score
+
+    return score
+
+
 def _watch_source() -> Any:
     from flows.watch import watch_source
 
@@ -71,6 +77,7 @@ def _watch_source() -> Any:
 FLOWS: dict[str, Callable[[], Any]] = {
     "flows/retrain.py:retrain": _retrain,
     "flows/sweep.py:sweep": _sweep,
+    "flows/score.py:score": _score,
     "flows/watch.py:watch_source": _watch_source,
 }
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.table import Table
@@ -19,6 +18,9 @@ from interface.report import output_console
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.serving import THRESHOLD
+
+# `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
+PREDICT_FILE_CHUNK_ROWS = 100_000
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
@@ -61,23 +63,25 @@ def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
     """The reviews to score, from the command line or a Parquet/CSV file, checked for content."""
     if args.texts and args.file:
         raise RetrainError("give review texts or --file, not both")
-    if args.file:
-        from rnn_retrain.sources import read_table_files, require_columns, require_text
+    # The same reading, checks and scoring as `retrain score` (imported on use: pyarrow's
+    # dataset and CSV readers are not needed by the other commands).
+    from rnn_retrain.stages.score import first_blank, read_input_chunks, resolve_input
 
-        table = read_table_files(args.file)
+    if args.file:
+        # Unlike `retrain score`, this command holds the whole file (it prints or writes it).
         origin, column = args.file, args.text_column
-        require_columns(table.schema, origin, {"text": column})
-        require_text(table[column], origin, column)
+        chunks = list(read_input_chunks(resolve_input(origin), column, PREDICT_FILE_CHUNK_ROWS))
+        table = (
+            pa.concat_tables(chunks) if chunks else pa.table({column: pa.array([], pa.string())})
+        )
     elif args.texts:
         table, origin, column = pa.table({"text": args.texts}), "command line", "text"
     else:
         raise RetrainError("nothing to score: give review texts, or --file reviews.parquet|csv")
     if table.num_rows == 0:
         raise RetrainError(f"{origin}: no reviews to score")
-    blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table[column])), 0), True)
-    if pc.any(blank).as_py():
-        first = pc.index(blank, True).as_py()
-        raise RetrainError(f"{origin}: review {first + 1} is empty; remove it or give it text")
+    if (blank := first_blank(table[column])) is not None:
+        raise RetrainError(f"{origin}: review {blank + 1} is empty; remove it or give it text")
     return table, column
 
 
@@ -104,10 +108,10 @@ def predict_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
-    probabilities = pa.array(model.predict(table[column].to_pylist()), pa.float64())
-    scored = table.append_column("probability", probabilities).append_column(
-        "prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
-    )
+    from rnn_retrain.stages.score import score_table
+
+    scored = score_table(table, column, model.predict)
+    probabilities = scored["probability"]
     console = output_console()
     if args.out:
         write_scores(scored, args.out)

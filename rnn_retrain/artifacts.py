@@ -127,31 +127,38 @@ class ArtifactStore:
         schema: pa.Schema,
         chunks: Iterable[pa.Table | pa.RecordBatch],
         params: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        target: str = "",
     ) -> ArtifactRef:
         """Stream ``chunks`` into one Parquet artifact, one row group per chunk.
 
         Only one chunk is held at a time. If iterating ``chunks`` raises, nothing is stored.
         ``params`` may be a function, called after the last chunk, for figures known only then.
+        ``target`` (a ``.parquet`` path or URI) puts the artifact, and its manifest beside it,
+        there instead of in the run's folder: a user's chosen output, such as batch predictions.
         """
-        path, uri = self._locate(run_id, stage, f"{name}.parquet")
+        filesystem, path, uri = (
+            self._locate_target(target)
+            if target
+            else (self._filesystem, *self._locate(run_id, stage, f"{name}.parquet"))
+        )
         rows = 0
-        with self._temporary(path) as temporary:
-            with self._filesystem.open_output_stream(temporary) as stream:
+        with self._temporary(path, filesystem) as temporary:
+            with filesystem.open_output_stream(temporary) as stream:
                 with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
                     for chunk in chunks:
                         if chunk.num_rows:
                             writer.write(chunk, row_group_size=chunk.num_rows)
                             rows += chunk.num_rows
             digest = hashlib.sha256()
-            with self._filesystem.open_input_stream(temporary) as stream:
+            with filesystem.open_input_stream(temporary) as stream:
                 hash_stream(stream, digest)
-            size = self._filesystem.get_file_info(temporary).size
+            size = filesystem.get_file_info(temporary).size
         ref = ArtifactRef(
             name=f"{stage}/{name}.parquet", uri=uri, sha256=digest.hexdigest(), rows=rows
         )
         columns = [{"name": field.name, "type": str(field.type)} for field in schema]
         params = params() if callable(params) else params
-        self._write_manifest(path, ref, size, columns, run_id, stage, params)
+        self._write_manifest(path, ref, size, columns, run_id, stage, params, filesystem)
         return ref
 
     def write_file(
@@ -286,6 +293,15 @@ class ArtifactStore:
         path = paths.run_artifact(self._base, run_id, stage, filename)
         return path, f"{self._scheme}://{path}" if self._scheme else path
 
+    def _locate_target(self, target: str) -> tuple[pafs.FileSystem, str, str]:
+        """The filesystem, path and URI of an explicitly chosen artifact location."""
+        uri = paths.output_file(target)
+        try:
+            filesystem, path = pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+            raise RetrainError(f"output {target!r} is not a usable location: {error}") from None
+        return filesystem, path, uri if "://" in target else path
+
     def _write_manifest(
         self,
         path: str,
@@ -295,6 +311,7 @@ class ArtifactStore:
         run_id: str,
         stage: str,
         params: dict[str, Any] | None,
+        filesystem: pafs.FileSystem | None = None,
     ) -> None:
         # Written after the data file: a manifest means the artifact is complete.
         manifest = {
@@ -307,25 +324,31 @@ class ArtifactStore:
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
         self._write_atomic(
-            path + MANIFEST_SUFFIX, json.dumps(manifest, indent=2, default=str).encode()
+            path + MANIFEST_SUFFIX,
+            json.dumps(manifest, indent=2, default=str).encode(),
+            filesystem,
         )
 
-    def _write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
-        with self._temporary(path) as temporary:
-            with self._filesystem.open_output_stream(temporary) as stream:
+    def _write_atomic(
+        self, path: str, data: bytes | pa.Buffer, filesystem: pafs.FileSystem | None = None
+    ) -> None:
+        filesystem = filesystem or self._filesystem
+        with self._temporary(path, filesystem) as temporary:
+            with filesystem.open_output_stream(temporary) as stream:
                 stream.write(data)
 
     @contextlib.contextmanager
-    def _temporary(self, path: str) -> Iterator[str]:
+    def _temporary(self, path: str, filesystem: pafs.FileSystem | None = None) -> Iterator[str]:
         """A temporary name to write ``path`` under: renamed to it on success, else deleted."""
+        filesystem = filesystem or self._filesystem
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
-            self._filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
             yield temporary
-            self._filesystem.move(temporary, path)
+            filesystem.move(temporary, path)
         except BaseException as error:
             with contextlib.suppress(Exception):
-                self._filesystem.delete_file(temporary)
+                filesystem.delete_file(temporary)
             if isinstance(error, OSError) and not error.filename and describe_fault(error):
                 # pyarrow's write errors name no file: say which artifact a full disk stopped.
                 raise OSError(error.errno, str(error), path) from error

@@ -98,6 +98,13 @@ def run_artifact(root_path: str, run_id: str, stage: str, filename: str) -> str:
     return f"{root_path.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
 
 
+def output_file(target: str) -> str:
+    """A file the user named for an output: a URI as given, a local path made absolute."""
+    if "://" in target:
+        return target
+    return os.path.abspath(os.path.expanduser(target))
+
+
 def cache_index(root_path: str, stage: str, key: str | None = None) -> str:
     """A stage's cache index folder, or one key's entry in it."""
     folder = f"{root_path.rstrip('/')}/cache/{stage}"

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.score_config import ScoreConfig
 
 Metrics = dict[str, float | int | None]
 _FROZEN = ConfigDict(frozen=True)
@@ -202,3 +203,29 @@ class WatchResult(BaseModel):
     removed: list[str] = []
     settling: list[str] = []  # Changed, but touched less than settle_seconds ago.
     start_run: bool = False
+
+
+class InputFile(BaseModel):
+    """One scored input file: where it was and the sha256 of its bytes when it was read."""
+
+    model_config = _FROZEN
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+class ScoreResult(BaseModel):
+    """What a batch-scoring run returns: the model it used, its input and the predictions."""
+
+    model_config = _FROZEN
+
+    run_id: str | None
+    config: ScoreConfig
+    model_name: str
+    model_version: str  # The resolved number, also when the model was chosen by alias.
+    model_alias: str | None  # The alias it was chosen by, if any.
+    inputs: list[InputFile]
+    input_sha256: str  # One file's sha256; for several, the sha256 of theirs (see stages.score).
+    rows: int
+    predictions: ArtifactRef

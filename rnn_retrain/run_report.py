@@ -1,8 +1,8 @@
-"""The run report: what a retraining run did, as markdown for the Prefect UI and as words for the terminal."""
+"""The run reports: what a retraining or a scoring run did, for the Prefect UI and the terminal."""
 
 from __future__ import annotations
 
-from rnn_retrain.results import GateDecision, RetrainSummary
+from rnn_retrain.results import GateDecision, RetrainSummary, ScoreResult
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
 
@@ -110,3 +110,20 @@ def render_run_report(summary: RetrainSummary) -> str:
     for section in (_data_section, _training_section, _decision_section):
         lines += [*section(summary), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_score_report(result: ScoreResult) -> str:
+    """The markdown report of a scoring run for the Prefect UI: rows, model, input, output."""
+    chosen = f" (alias `{result.model_alias}`)" if result.model_alias else ""
+    lines = [
+        f"# Batch scoring run `{result.run_id}`",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| rows scored | {result.rows} |",
+        f"| model | {result.model_name} v{result.model_version}{chosen} |",
+        f"| input | `{result.config.input}`: {len(result.inputs)} file(s), "
+        f"sha256 `{result.input_sha256[:12]}…` |",
+        f"| predictions | `{result.predictions.uri}` |",
+    ]
+    return "\n".join(lines) + "\n"

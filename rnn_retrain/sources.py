@@ -51,18 +51,42 @@ class RawSource:
         columns = [self.text_column, self.label_column] + (
             [self.split_column] if self.split_column else []
         )
-        if isinstance(self.data, pa.Table):
-            batches = self.data.select(columns).to_batches(max_chunksize=rows)
-        else:
-            # The scanner's default read-ahead (16 batches) would hold many chunks at once.
-            batches = self.data.to_batches(
-                columns=columns, batch_size=rows, batch_readahead=1, fragment_readahead=1
-            )
-        try:
-            yield from rechunk(batches, rows)
-        except (pa.ArrowException, OSError) as error:
-            # A dataset reads each file when it gets there: a broken one fails mid-scan.
-            raise _unreadable_parquet(self.origin, error) from None
+        yield from rechunk(read_column_batches(self.data, columns, rows, self.origin), rows)
+
+
+def read_column_batches(
+    data: pa.Table | pads.Dataset, columns: list[str] | None, rows: int, origin: str
+) -> Iterator[pa.RecordBatch]:
+    """The ``columns`` (all, if None) of an opened source in batches of at most ``rows`` rows.
+
+    Parquet is scanned as the batches are consumed, so only about one batch is held at a time.
+
+    Raises:
+        DataError: naming ``origin``, if a Parquet file turns out unreadable during the scan.
+    """
+    if isinstance(data, pa.Table):
+        yield from (data if columns is None else data.select(columns)).to_batches(
+            max_chunksize=rows
+        )
+        return
+    # The scanner's default read-ahead (16 batches) would hold many chunks at once. Even with
+    # one, its threads and pre-buffering race ahead of a slow consumer (a model scoring each
+    # chunk) and held about half the file in memory (tests/unit/test_score.py measures this).
+    # Pre-buffering saves round trips to remote storage, so it stays on there.
+    local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
+    batches = data.to_batches(
+        columns=columns,
+        batch_size=rows,
+        batch_readahead=1,
+        fragment_readahead=1,
+        use_threads=False,
+        fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=not local),
+    )
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as error:
+        # A dataset reads each file when it gets there: a broken one fails mid-scan.
+        raise _unreadable_parquet(origin, error) from None
 
 
 def read_source(
@@ -109,7 +133,7 @@ def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
         return f"demo:v{GENERATOR_VERSION}:{demo_size}:{seed}"
     if data == "imdb":
         return f"imdb:{os.environ.get('RETRAIN_IMDB_URL', IMDB_URL)}:{IMDB_SHA256}"
-    filesystem, paths = _source_files(data)
+    filesystem, paths = source_files(data)
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.encode() + b"\0")
@@ -124,7 +148,7 @@ def stat_source_files(data: str) -> dict[str, tuple[int, int]]:
     Only the file system's listing is read, never the files: cheap enough to poll an object
     store every few minutes.
     """
-    filesystem, paths = _source_files(data)
+    filesystem, paths = source_files(data)
     return {
         info.path: (info.size or 0, info.mtime_ns or 0)
         for info in filesystem.get_file_info(paths)
@@ -132,8 +156,12 @@ def stat_source_files(data: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def _source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
-    """The files behind a path, folder, glob or URI, sorted by name."""
+def source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
+    """The files behind a path, folder (recursively), glob or URI, sorted by name.
+
+    Raises:
+        DataError: if a path (not a glob) does not exist.
+    """
     if "://" in data:
         filesystem, path = pafs.FileSystem.from_uri(data)
     else:

@@ -16,7 +16,17 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 LAYERS = {"rnn_retrain": 0, "tasks": 1, "flows": 2, "interface": 3, "deployments": 3}
-STAGES = ("ingest", "tokenize", "validate", "pad", "train", "evaluate", "register", "select")
+STAGES = (
+    "ingest",
+    "tokenize",
+    "validate",
+    "pad",
+    "train",
+    "evaluate",
+    "register",
+    "select",
+    "score",
+)
 
 
 def project_modules() -> dict[str, Path]:

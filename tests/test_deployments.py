@@ -31,7 +31,7 @@ def schema() -> dict:
 def test_prefect_yaml_declares_weekly_manual_and_watcher_deployments():
     document = yaml.safe_load(PREFECT_FILE.read_text())
     deployments = {spec["name"]: spec for spec in served_specs(document["deployments"])}
-    assert set(deployments) == {"weekly-retrain", "manual-retrain", "watch-source"}
+    assert set(deployments) == {"weekly-retrain", "manual-retrain", "watch-source", "batch-score"}
     weekly, manual = deployments["weekly-retrain"], deployments["manual-retrain"]
     assert weekly["schedules"] == [{"cron": "0 3 * * 1", "timezone": "UTC", "active": True}]
     assert manual["schedules"] == []
@@ -62,6 +62,8 @@ def test_served_deployments_match_prefect_yaml_with_nothing_dropped():
     assert interval.schedule.interval == timedelta(minutes=5) and interval.active is False
     assert watcher.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
     # The data trigger: the event, and the run's parameters templated from it.
+    [daily] = built["batch-score"].schedules
+    assert daily.schedule.cron == "0 5 * * *" and daily.active is False
     [trigger] = weekly.triggers
     assert trigger.expect == {"rnn-retrain.source.changed"}
     assert trigger.parameters["config"]["source"] == {"data": "{{ event.payload.source }}"}

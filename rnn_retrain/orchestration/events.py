@@ -84,7 +84,7 @@ def emit_data_gate_stopped(model_name: str, message: str, errors: list[dict[str,
 
 
 def emit_run_failed(model_name: str, flow_name: str, state_name: str, message: str) -> None:
-    """``rnn-retrain.run.failed``: a retrain or sweep run that ended in failure, and why."""
+    """``rnn-retrain.run.failed``: a retrain, sweep or score run that ended in failure, and why."""
     payload = {"flow": flow_name, "state": state_name, "reason": message}
     _emit(RUN_FAILED, model_resource(model_name), payload)
 
@@ -124,8 +124,8 @@ def model_name_of(config: Any) -> str:
     (sectioned or the last release's flat one), as the flow run's parameters hold it."""
     from rnn_retrain.sections import RegistrySettings
 
-    registry = getattr(config, "registry", None)
-    if registry is not None:
+    registry = getattr(config, "registry", config)  # The score flow's config names it directly.
+    if isinstance(getattr(registry, "model_name", None), str):
         return registry.model_name
     if isinstance(config, dict):
         section = config.get("registry", config)

@@ -81,6 +81,7 @@ METRICS_ARTIFACT_KEY = "retrain-test-metrics"
 REPORT_ARTIFACT_KEY = "retrain-run-report"
 DATA_GATE_ARTIFACT_KEY = "retrain-data-gate"
 COMPARISON_ARTIFACT_KEY = "retrain-sweep-comparison"
+SCORE_REPORT_ARTIFACT_KEY = "retrain-score-report"
 
 
 def training_progress(epochs: int) -> Callable[[float], None]:

@@ -1,0 +1,110 @@
+"""``retrain score``: batch-score Parquet or CSV files with a registered model, as a flow run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from interface.model_commands import add_registry_flags, print_json
+from interface.report import output_console
+from rnn_retrain.errors import EXIT_OK, RetrainError
+from rnn_retrain.score_config import ScoreConfig
+
+# Flags whose names differ from their configuration field's.
+FLAG_OF_FIELD = {"input": "INPUT", "output": "--out", "model_version": "--version"}
+
+
+def _import_score_flow() -> Callable[..., Any]:
+    from flows.score import score
+
+    return score
+
+
+def score_config_from_args(args: argparse.Namespace) -> ScoreConfig:
+    """The flow's parameter from the flags given; a bad value is one line naming its flag."""
+    names = {field: field for field in ScoreConfig.model_fields} | {"output": "out"}
+    given = {field: getattr(args, name) for field, name in names.items() if hasattr(args, name)}
+    try:
+        return ScoreConfig(**given)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else ""
+            flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+            problems.append(f"{flag}: {detail['msg']} (got {detail.get('input')!r})")
+        raise RetrainError("; ".join(problems)) from None
+
+
+def score_command(args: argparse.Namespace) -> int:
+    """Run the ``score`` flow (Prefect's ephemeral API, or the server at PREFECT_API_URL)."""
+    # Imported here: interface.cli registers this command, so a module-level import would loop.
+    from interface.cli import hide_user_error_records, load_flow_while_api_starts
+    from rnn_retrain.artifacts import ArtifactStore
+    from rnn_retrain.services import require_prefect_server, require_tracking_server
+
+    config = score_config_from_args(args)
+    require_tracking_server(config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))
+    server = require_prefect_server(required=False)
+    ArtifactStore(config.artifact_root)  # Created now: a path that cannot be fails here.
+    flow = load_flow_while_api_starts(server is None, _import_score_flow)
+    if not args.verbose:
+        hide_user_error_records()
+    result = flow(config)
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        output_console().print(
+            f"scored {result.rows} reviews from {len(result.inputs)} file(s) with "
+            f"{result.model_name} v{result.model_version} → {result.predictions.uri}"
+        )
+    return EXIT_OK
+
+
+def add_score_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``score`` with the top-level parser."""
+    score = commands.add_parser(
+        "score",
+        help="score Parquet or CSV files of reviews with a registered model (a flow run)",
+        description=(
+            "Run the score flow once (Prefect ephemeral API, or the server at PREFECT_API_URL): "
+            "read the reviews in chunks, score them with the champion (or --version/--alias) and "
+            "write a predictions Parquet through the artifact store, its manifest recording the "
+            "model version and the input's sha256."
+        ),
+    )
+    fields = ScoreConfig.model_fields
+    # Unset flags stay out of the namespace, so ScoreConfig's defaults apply.
+    keep = argparse.SUPPRESS
+    score.add_argument("input", metavar="INPUT", help=fields["input"].description)
+    score.add_argument("--text-column", default=keep, help=fields["text_column"].description)
+    score.add_argument("--id-column", default=keep, help=fields["id_column"].description)
+    choice = score.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--version",
+        "--model-version",
+        dest="model_version",
+        default=keep,
+        metavar="N",
+        help=fields["model_version"].description,
+    )
+    choice.add_argument(
+        "--alias", default=keep, metavar="NAME", help="registry alias (default: champion)"
+    )
+    score.add_argument(
+        "--chunk-rows",
+        default=keep,
+        metavar="N",
+        help=f"{fields['chunk_rows'].description} (default: {fields['chunk_rows'].default})",
+    )
+    score.add_argument("--out", default=keep, metavar="PATH", help=fields["output"].description)
+    score.add_argument("--artifact-root", default=keep, help=fields["artifact_root"].description)
+    add_registry_flags(score)
+    score.add_argument(
+        "--json", action="store_true", help="print the result as one JSON document on stdout"
+    )
+    score.add_argument("--verbose", action="store_true", help="show Prefect's own logs in full")
+    score.set_defaults(handler=score_command)

@@ -1,0 +1,28 @@
+"""The score task: batch-score files of reviews with a registered model (`rnn_retrain.stages.score`)."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id
+from rnn_retrain.quiet import load_tensorflow_quietly
+from rnn_retrain.results import ScoreResult
+from rnn_retrain.score_config import ScoreConfig
+from rnn_retrain.stages.score import prepare_input, write_predictions
+
+
+@task(name="score", **RETRY_SETTINGS)
+def score_files(config: ScoreConfig) -> ScoreResult:
+    """Check and hash the input, load the chosen model once, and write its predictions."""
+    from rnn_retrain.registry import ModelRegistry  # MLflow loads only for a run that scores.
+
+    store = ArtifactStore(config.artifact_root)
+    scoring_input = prepare_input(config)  # A bad input fails here, before the model loads.
+    registry = ModelRegistry(config.tracking_uri, config.model_name)
+    chosen = registry.get_version(**config.model_choice())
+    load_tensorflow_quietly()
+    model = registry.load(version=chosen.version)
+    return write_predictions(
+        store, current_run_id(), config, scoring_input, model.predict, str(chosen.version)
+    )
