@@ -104,7 +104,10 @@ def predict_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
-    probabilities = pa.array(model.predict(table[column].to_pylist()), pa.float64())
+    from rnn_retrain.registry import predict_reviews  # With MLflow, after the cheap checks above.
+
+    scores = predict_reviews(model, table[column].to_pylist())
+    probabilities = pa.array(scores, pa.float64())
     scored = table.append_column("probability", probabilities).append_column(
         "prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
     )
