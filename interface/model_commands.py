@@ -108,9 +108,10 @@ def predict_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
+    from rnn_retrain.registry import predict_reviews  # With MLflow, after the cheap checks above.
     from rnn_retrain.stages.score import score_table
 
-    scored = score_table(table, column, model.predict)
+    scored = score_table(table, column, lambda texts: predict_reviews(model, texts))
     probabilities = scored["probability"]
     console = output_console()
     if args.out:

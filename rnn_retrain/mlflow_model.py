@@ -9,17 +9,25 @@ from pathlib import Path
 
 import mlflow
 import pyarrow.parquet as pq
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from rnn_retrain.serving import (
     ARTIFACT_NETWORK,
     ARTIFACT_PREPROCESSING,
     ARTIFACT_VOCABULARY,
+    review_texts,
     score_texts,
 )
 
 
 class TextClassifier(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: ``predict(["a review", ...])`` returns one probability per review."""
+    """MLflow pyfunc wrapper: one probability of a positive review per review.
+
+    ``predict`` takes a list of strings (``retrain predict``, the promotion gate) or a DataFrame
+    with a ``text`` column (what MLflow's scoring server builds from a request under the logged
+    signature).
+    """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         import keras  # Loaded here so that importing this module stays light.
@@ -32,10 +40,16 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext,
-        model_input: list[str],
+        model_input,  # No annotation: MLflow would read one as a second, conflicting signature.
         params: dict | None = None,
     ) -> list[float]:
-        return score_texts(self.network, self.vocabulary, self.preprocessing, model_input).tolist()
+        try:
+            texts = review_texts(model_input)
+        except ValueError as error:
+            # MLflow answers INVALID_PARAMETER_VALUE with HTTP 400 and this message, where any
+            # other exception would be a generic "unexpected error" without the reason.
+            raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
+        return score_texts(self.network, self.vocabulary, self.preprocessing, texts).tolist()
 
 
 mlflow.models.set_model(TextClassifier())

@@ -38,6 +38,8 @@ DATA_PROFILE = "data_profile.json"
 # How long a run waits for another run's promotion decision before it gives up.
 PROMOTION_LOCK_SECONDS = 3600.0
 MOVE_TAG_PREFIX = "champion.move."
+# Logged with every version: the request shape a caller of the served model sees first.
+INPUT_EXAMPLE = ["the plot was not good", "a wonderful film , the acting was great"]
 
 
 def resolve_tracking_uri(configured: str = "") -> str:
@@ -330,10 +332,16 @@ def log_text_classifier(
     """Log the servable text model (network, vocabulary, padding) to the active MLflow run.
 
     The ``rnn_retrain`` package travels with the model (``code_paths``), so the model always
-    tokenizes with the code it was trained with.
+    tokenizes with the code it was trained with. The signature (a string column ``text`` in, a
+    probability out) lets MLflow's scoring server check requests before they reach the model,
+    and the input example shows callers the request shape.
     """
     from importlib import metadata
     from tempfile import TemporaryDirectory
+
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema
 
     from rnn_retrain import serving
 
@@ -355,4 +363,32 @@ def log_text_classifier(
             },
             code_paths=[str(package)],
             pip_requirements=requirements,
+            signature=ModelSignature(
+                inputs=Schema([ColSpec(DataType.string, serving.TEXT_COLUMN)]),
+                outputs=Schema([ColSpec(DataType.double)]),
+            ),
+            input_example=pd.DataFrame({serving.TEXT_COLUMN: INPUT_EXAMPLE}),
         )
+
+
+def predict_reviews(model: Any, texts: list[str]) -> list[float]:
+    """A loaded version's probabilities for raw reviews, whichever release logged it.
+
+    A version logged with a signature takes a DataFrame with a ``text`` column, which MLflow
+    checks against the signature exactly as its scoring server does; a version logged before
+    signatures (an older champion the gate re-scores) takes the plain list it was built for.
+
+    Args:
+        model: a pyfunc model from `ModelRegistry.load` or ``mlflow.pyfunc.load_model``.
+        texts: the reviews, in order.
+
+    Returns:
+        One probability of a positive review per text.
+    """
+    import pandas as pd
+
+    from rnn_retrain.serving import TEXT_COLUMN
+
+    if model.metadata.get_input_schema() is None:
+        return list(model.predict(texts))
+    return list(model.predict(pd.DataFrame({TEXT_COLUMN: texts})))

@@ -18,6 +18,8 @@ from rnn_retrain.batching import predict_in_buckets
 from rnn_retrain.preprocessing import texts_to_padded_ids
 
 PREDICT_BATCH_SIZE = 1024
+# The one input column of the logged model's signature: what a scoring request names its reviews.
+TEXT_COLUMN = "text"
 # A review is positive when its probability is at least this; evaluate, the gate and predict agree.
 THRESHOLD = 0.5
 ARTIFACT_NETWORK = "network"
@@ -51,3 +53,42 @@ def score_texts(
     return predict_probabilities(
         network, x, preprocessing.get("length_buckets"), preprocessing["padding"]
     )
+
+
+def review_texts(model_input: Any) -> list[str]:
+    """The reviews in what a caller hands the model, checked to be a non-empty batch of strings.
+
+    Python callers pass a list of strings; MLflow's scoring server passes a pandas DataFrame
+    with a ``text`` column (the logged signature). Anything else names what is wrong, so the
+    server can answer 400 with that message instead of failing inside the network.
+
+    Args:
+        model_input: a sequence of strings, or a DataFrame (or column mapping) with ``text``.
+
+    Returns:
+        The reviews, in order.
+
+    Raises:
+        ValueError: no ``text`` column, no rows, or a row that is not a string.
+    """
+    columns = getattr(model_input, "columns", None)
+    if columns is not None or isinstance(model_input, dict):
+        names = list(columns) if columns is not None else list(model_input)
+        if TEXT_COLUMN not in names:
+            raise ValueError(
+                f"no {TEXT_COLUMN!r} field in the request (fields: {names}); send each review "
+                f'as {{"{TEXT_COLUMN}": "..."}}'
+            )
+        model_input = model_input[TEXT_COLUMN]
+    if isinstance(model_input, str):
+        raise ValueError("expected a list of reviews, got a single string; wrap it in a list")
+    texts = list(model_input)
+    if not texts:
+        raise ValueError("no reviews to score: the request has no rows")
+    for position, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise ValueError(
+                f"review {position} is {type(text).__name__} {text!r:.40}, not text; "
+                f"send every {TEXT_COLUMN!r} as a string"
+            )
+    return texts

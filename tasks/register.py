@@ -22,7 +22,13 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
-from rnn_retrain.registry import CHALLENGER, ModelRegistry, code_version, log_text_classifier
+from rnn_retrain.registry import (
+    CHALLENGER,
+    ModelRegistry,
+    code_version,
+    log_text_classifier,
+    predict_reviews,
+)
 from rnn_retrain.results import (
     EvaluateResult,
     GateDecision,
@@ -151,7 +157,7 @@ def _score_test_texts(
             test = chunk.filter(pc.equal(chunk["split"], "test"))
             if test.num_rows:
                 row_ids.append(test["row_id"].to_numpy())
-                scores = model.predict(test["text"].to_pylist())
+                scores = predict_reviews(model, test["text"].to_pylist())
                 probabilities.append(np.asarray(scores, dtype=np.float64))
     return np.concatenate(row_ids), np.concatenate(probabilities)
 

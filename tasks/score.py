@@ -15,7 +15,8 @@ from rnn_retrain.stages.score import prepare_input, write_predictions
 @task(name="score", **RETRY_SETTINGS)
 def score_files(config: ScoreConfig) -> ScoreResult:
     """Check and hash the input, load the chosen model once, and write its predictions."""
-    from rnn_retrain.registry import ModelRegistry  # MLflow loads only for a run that scores.
+    # MLflow loads only for a run that scores.
+    from rnn_retrain.registry import ModelRegistry, predict_reviews
 
     store = ArtifactStore(config.artifact_root)
     scoring_input = prepare_input(config)  # A bad input fails here, before the model loads.
@@ -24,5 +25,10 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     load_tensorflow_quietly()
     model = registry.load(version=chosen.version)
     return write_predictions(
-        store, current_run_id(), config, scoring_input, model.predict, str(chosen.version)
+        store,
+        current_run_id(),
+        config,
+        scoring_input,
+        lambda texts: predict_reviews(model, texts),
+        str(chosen.version),
     )

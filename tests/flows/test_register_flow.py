@@ -92,10 +92,12 @@ def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_r
     texts = tmp_path / "texts.json"
     texts.write_text(json.dumps(test_rows["text"].to_pylist()))
     script = (
-        "import json, sys, mlflow\n"
+        "import json, sys, mlflow, pandas\n"
         "mlflow.set_tracking_uri(sys.argv[1])\n"
         "model = mlflow.pyfunc.load_model('models:/review-sentiment/1')\n"
-        "print(json.dumps(model.predict(json.load(open(sys.argv[2])))))\n"
+        # The logged signature's input: a DataFrame with a `text` column, as the server builds.
+        "texts = pandas.DataFrame({'text': json.load(open(sys.argv[2]))})\n"
+        "print(json.dumps(model.predict(texts)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, learnable(root).registry.tracking_uri, str(texts)],
