@@ -21,6 +21,7 @@ from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.events import emit_gate_decision
+from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
 from rnn_retrain.registry import (
     CHALLENGER,
@@ -215,8 +216,10 @@ def register(
         "metrics": evaluated.metrics_table,
     }
     key = lineage_key(refs["snapshot"].sha256, config)
-    # One decision at a time: an overlapping run waits, then sees this run's version and champion.
-    with registry.promotion_lock():
+    # One decision at a time, on any machine: an overlapping run waits, then sees this run's
+    # version and champion.
+    with promotion_decision(registry) as holder:
+        run_logger.info("Promotion decision held by %s", holder)
         existing = registry.version_with_tag(LINEAGE_TAG, key)
         if existing is not None and DECISION_TAG in existing.tags:
             # A retry or a re-run of the same data and recipe: nothing new to register or decide.

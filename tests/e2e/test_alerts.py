@@ -19,7 +19,7 @@ import pytest
 
 from interface.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def wait_for(received: list[dict], words: str, timeout: float = 90) -> dict:
 
 
 def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run(
-    prefect_api, webhook, tiny_config, tmp_path, demo_table, capsys
+    team, webhook, tiny_config, tmp_path, demo_table, capsys
 ):
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
@@ -101,7 +101,7 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     config = tiny_config(data=str(leaky)).model_dump(mode="json")
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(manual_id, parameters={"config": config})
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT__FLOW_RUN_ID": str(run.id)}
+    env = {**os.environ, "PREFECT_API_URL": team.prefect_api, "PREFECT__FLOW_RUN_ID": str(run.id)}
     done = subprocess.run(
         [sys.executable, "-m", "prefect.engine"], env=env, capture_output=True, text=True
     )

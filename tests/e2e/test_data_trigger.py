@@ -9,7 +9,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def triggered_runs(client, deployment_id) -> list:
@@ -21,7 +21,7 @@ def triggered_runs(client, deployment_id) -> list:
 
 
 def test_files_landing_in_a_watched_folder_start_one_run_of_the_retrain_deployment(
-    prefect_api, tmp_path, demo_table
+    team, tmp_path, demo_table
 ):
     from prefect.client.orchestration import get_client
 

@@ -1,6 +1,7 @@
 """End to end: the champion behind MLflow's own scoring server, over real HTTP on loopback.
 
-A tiny model is trained with the real pipeline, `mlflow models serve` serves the `@champion`
+A tiny model is trained with the real pipeline against the team's Prefect and MLflow servers (on
+PostgreSQL, tests/e2e/conftest.py), `mlflow models serve` serves the `@champion`
 alias, and its answers are compared with `retrain predict` on the same texts. Malformed requests
 must get a 4xx with a message and leave the server up. Then a second run takes the alias, and
 restarting the server (the documented reload path, docs/serving.md) serves the new champion.
@@ -26,7 +27,7 @@ import pytest
 from interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
 # Any second model takes the alias, so the reload path has something to show.
@@ -119,8 +120,10 @@ MALFORMED = {
 
 
 def test_the_served_champion_answers_like_retrain_predict_and_rejects_malformed_requests(
-    capsys, tmp_path
+    capsys, tmp_path, team
 ):
+    # The registry is the team's MLflow server (PostgreSQL backend, served artifacts): the
+    # scoring server downloads the champion through it.
     first = train_champion(capsys, seed=1)
     expected = retrain_predict(capsys, tmp_path, TEXTS)
     with serving_champion(tmp_path / "server-1.log") as client:

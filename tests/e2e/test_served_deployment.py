@@ -6,11 +6,6 @@ parameters, watch it complete, and read its artifacts. Everything started here i
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from mlflow import MlflowClient
+from servers import BIN, start, stop, team_servers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 TINY_RUN = {
     "source": {"demo_size": 300},
@@ -30,29 +26,6 @@ TINY_RUN = {
 }
 # The shape of earlier releases, still accepted for one release with a warning in the run log.
 TINY_RUN_FLAT = {"demo_size": 300, "epochs": 1, "maxlen": 30, "units": 8, "embedding_dim": 8}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    # A process group of its own, so stopping it stops everything it started.
-    return subprocess.Popen(
-        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 1.0):
@@ -66,44 +39,22 @@ def wait_for(check, timeout: float, what: str, interval: float = 1.0):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[httpx.Client, dict[str, str], Path]]:
+def served(tmp_path_factory) -> Iterator[tuple[httpx.Client, dict[str, str], Path, str]]:
     root = tmp_path_factory.mktemp("e2e")
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(root / "prefect"),
-        "PREFECT_API_URL": api,
-        "PREFECT_UI_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "RETRAIN_HOME": str(root / "home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-    }
-    bin_dir = Path(sys.executable).parent
-    server = start(
-        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        root / "server.log",
-    )
-    serve = None
-    client = httpx.Client(base_url=api, timeout=30)
-    try:
-        wait_for(lambda: _healthy(client), 180, "the Prefect server")
-        serve = start([str(bin_dir / "retrain"), "serve"], env, root / "serve.log")
-        deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
-        yield client, deployments, root
-    finally:
-        client.close()
-        for process in (serve, server):
-            if process is not None:
-                stop(process)
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/health").status_code == 200
-    except httpx.HTTPError:
-        return False
+    with team_servers(root) as servers:
+        env = {
+            **servers.env,
+            "PREFECT_UI_API_URL": servers.prefect_api,
+            "RETRAIN_HOME": str(root / "home"),
+        }
+        serve = start([str(BIN / "retrain"), "serve"], env, root / "serve.log")
+        client = httpx.Client(base_url=servers.prefect_api, timeout=30)
+        try:
+            deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
+            yield client, deployments, root, servers.tracking_uri
+        finally:
+            client.close()
+            stop(serve)
 
 
 def _deployments(client: httpx.Client) -> dict[str, str] | None:
@@ -127,7 +78,7 @@ def create_run(client: httpx.Client, deployment_id: str, config: dict) -> httpx.
 
 
 def test_weekly_deployment_is_scheduled_with_its_time_zone(served):
-    client, deployments, _ = served
+    client, deployments, _, _ = served
     weekly = client.get(f"/deployments/{deployments['weekly-retrain']}").json()
     assert [item["schedule"]["cron"] for item in weekly["schedules"]] == ["0 3 * * 1"]
     assert [item["schedule"]["timezone"] for item in weekly["schedules"]] == ["UTC"]
@@ -136,7 +87,7 @@ def test_weekly_deployment_is_scheduled_with_its_time_zone(served):
 
 
 def test_the_server_rejects_invalid_parameters_naming_the_field(served):
-    client, deployments, _ = served
+    client, deployments, _, _ = served
     response = create_run(client, deployments["manual-retrain"], {"text": {"maxlen": 0}})
     assert response.status_code == 409
     assert "config.text.maxlen" in response.json()["detail"]
@@ -145,7 +96,7 @@ def test_the_server_rejects_invalid_parameters_naming_the_field(served):
 
 
 def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
-    client, deployments, root = served
+    client, deployments, root, tracking_uri = served
     first = create_run(client, deployments["manual-retrain"], TINY_RUN)
     second = create_run(client, deployments["manual-retrain"], {**TINY_RUN_FLAT, "seed": 7})
     assert first.status_code == second.status_code == 201
@@ -194,7 +145,7 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     report = next(item for item in artifacts if item["key"] == "retrain-run-report")["data"]
     assert "## Champion / challenger decision" in report
 
-    registry = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    registry = MlflowClient(tracking_uri=tracking_uri)
     versions = registry.search_model_versions("name = 'review-sentiment'")
     assert {version.tags["prefect.flow_run_id"] for version in versions} == {first_id, second_id}
     assert {version.tags["prefect.deployment"] for version in versions} == {"manual-retrain"}

@@ -1,0 +1,72 @@
+"""One promotion decision at a time, per model and registry, on one machine or on many.
+
+Registering a version and judging it against the champion must not interleave with another
+run's: both would compare with the same old champion, and both could promote. With a Prefect
+server configured, every worker on every host talks to it, so the decisions are serialised by a
+Prefect global concurrency limit of one slot, created on first use. Its slot is leased: a process
+that dies holding it frees it when the lease runs out (`LEASE_SECONDS`). A purely local run
+(Prefect's ephemeral API) keeps the registry's file lock, which is enough on one machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import get_current_settings
+
+from rnn_retrain.errors import ServiceUnavailableError
+from rnn_retrain.registry import PROMOTION_LOCK_SECONDS, ModelRegistry
+
+# How long a holder's slot outlives it if the process dies without releasing it.
+LEASE_SECONDS = 300.0
+
+
+def limit_name(registry: ModelRegistry) -> str:
+    """The global concurrency limit for one model in one registry."""
+    digest = hashlib.sha256(registry.tracking_uri.encode()).hexdigest()[:8]
+    return f"rnn-retrain-promotion-{registry.model_name}-{digest}"
+
+
+def ensure_limit(name: str) -> None:
+    """Create the one-slot limit unless it exists (two runs may race to create it)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with contextlib.suppress(ObjectAlreadyExists):
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+
+
+@contextlib.contextmanager
+def promotion_decision(
+    registry: ModelRegistry, timeout: float = PROMOTION_LOCK_SECONDS
+) -> Iterator[str]:
+    """Hold the right to register and judge a version of this model; yield what holds it."""
+    if not get_current_settings().api.url:
+        with registry.promotion_lock(timeout):
+            yield "the registry's file lock (no Prefect server configured)"
+        return
+    name = limit_name(registry)
+    ensure_limit(name)
+    acquired = False
+    try:
+        with concurrency(
+            name, occupy=1, timeout_seconds=timeout, lease_duration=LEASE_SECONDS, strict=True
+        ):
+            acquired = True
+            yield f"the Prefect global concurrency limit {name}"
+    except TimeoutError:
+        if acquired:
+            raise  # Raised inside the decision itself: not ours to translate.
+        raise ServiceUnavailableError(
+            f"another run held the promotion decision on {registry.model_name} (global "
+            f"concurrency limit {name}) for over {timeout:.0f} s; try again when it has finished"
+        ) from None

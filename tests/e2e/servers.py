@@ -1,0 +1,152 @@
+"""The production set-up of the end-to-end tests, started for real on loopback.
+
+Teams run the Prefect server and the MLflow tracking server on PostgreSQL, and so do these tests:
+`prefect server start` with its database on PostgreSQL (all its services: triggers, late runs,
+the scheduler), and `mlflow server` with a PostgreSQL backend store and a served artifact store.
+Each test gets fresh databases, dropped afterwards. The commands are the ones docs/operations.md
+gives ("For a team").
+
+They need PostgreSQL (`RETRAIN_TEST_POSTGRES`, default postgresql://postgres@127.0.0.1:5432):
+where it does not answer they skip with a message naming it, and `.ci/run`
+(RETRAIN_REQUIRE_SERVICES=1) turns that skip into a failure, so CI always runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+POSTGRES = os.environ.get("RETRAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _admin(statement: str) -> None:
+    import psycopg
+
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    with psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=5, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@contextlib.contextmanager
+def postgres_database(purpose: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; its URL (no driver), dropped afterwards."""
+    import psycopg
+
+    name = f"retrain_{purpose}_{uuid.uuid4().hex[:10]}"
+    try:
+        _admin(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as error:
+        message = f"needs PostgreSQL at {POSTGRES} ({str(error).strip().splitlines()[0]})"
+        if os.environ.get("RETRAIN_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    # A process group of its own, so stopping it stops everything it started.
+    return subprocess.Popen(
+        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen, log: Path, timeout: float = 180
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url} did not answer: {log.read_text()[-2000:]}")
+
+
+@dataclass(frozen=True)
+class TeamServers:
+    """A Prefect server and an MLflow tracking server, both on PostgreSQL."""
+
+    prefect_api: str
+    tracking_uri: str
+    env: dict[str, str]  # For a process that runs flows against them (a worker, `retrain`).
+
+
+@contextlib.contextmanager
+def team_servers(folder: Path) -> Iterator[TeamServers]:
+    """Start both servers on fresh databases (exactly the commands of docs/operations.md)."""
+    prefect_port, mlflow_port = free_port(), free_port()
+    prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+    tracking_uri = f"http://127.0.0.1:{mlflow_port}"
+    base = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    base.pop("MLFLOW_TRACKING_URI", None)
+    with postgres_database("prefect") as prefect_db, postgres_database("mlflow") as mlflow_db:
+        prefect_env = {
+            **base,
+            "PREFECT_HOME": str(folder / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.replace(
+                "postgresql://", "postgresql+asyncpg://"
+            ),
+            # A run counts as Late one second after its slot, checked every second (15 s and
+            # 5 s by default), so the late-run alert fires within a test's time.
+            "PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS": "1",
+            "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "1",
+        }
+        prefect_command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1"]
+        mlflow_command = [str(BIN / "mlflow"), "server", "--backend-store-uri", mlflow_db]
+        mlflow_command += ["--artifacts-destination", str(folder / "mlartifacts")]
+        mlflow_command += ["--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"]
+        # `mlflow server` starts uvicorn by name: the environment's bin goes first on PATH.
+        mlflow_env = {**base, "PATH": f"{BIN}:{base.get('PATH', '')}"}
+        prefect = start(
+            [*prefect_command, "--port", str(prefect_port)], prefect_env, folder / "prefect.log"
+        )
+        mlflow = start(mlflow_command, mlflow_env, folder / "mlflow.log")
+        try:
+            wait_until_healthy(f"{prefect_api}/health", prefect, folder / "prefect.log")
+            wait_until_healthy(f"{tracking_uri}/health", mlflow, folder / "mlflow.log")
+            client_env = {
+                **base,
+                "PREFECT_HOME": str(folder / "prefect-client"),
+                "PREFECT_API_URL": prefect_api,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "MLFLOW_TRACKING_URI": tracking_uri,
+            }
+            yield TeamServers(prefect_api, tracking_uri, client_env)
+        finally:
+            stop(mlflow)
+            stop(prefect)

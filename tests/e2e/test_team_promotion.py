@@ -1,0 +1,53 @@
+"""Two machines, one registry: promotions started together on two hosts are serialised by the
+Prefect server's global concurrency limit (PostgreSQL-backed Prefect and MLflow servers)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from servers import BIN
+
+from rnn_retrain.orchestration.promotion import limit_name
+from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.results import GateDecision
+from rnn_retrain.stages.register import DECISION_TAG
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
+TINY += ["--min-accuracy", "0"]
+
+
+def test_two_hosts_promoting_together_take_turns_through_the_servers_limit(team, tmp_path):
+    runs = []
+    for host in ("host-a", "host-b"):
+        # Each "host" has its own home (so no shared file lock) and its own artifact root.
+        env = {**team.env, "RETRAIN_HOME": str(tmp_path / host)}
+        command = [str(BIN / "retrain"), "run", *TINY, "--seed", str(len(runs) + 1)]
+        command += ["--artifact-root", str(tmp_path / host / "artifacts")]
+        runs.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        )
+    outputs = [run.communicate(timeout=600)[0].decode() for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output[-3000:]
+        assert "Promotion decision held by the Prefect global concurrency limit" in output
+
+    registry = ModelRegistry(team.tracking_uri, "review-sentiment")
+    decisions = {
+        str(version.version): GateDecision.model_validate_json(version.tags[DECISION_TAG])
+        for version in registry.versions()
+    }
+    assert sorted(decisions) == ["1", "2"]
+    # The second decision saw the first one's outcome: one first model, one judged against it.
+    firsts = [version for version, d in decisions.items() if d.champion_version is None]
+    assert len(firsts) == 1, {version: d.reason for version, d in decisions.items()}
+    later = decisions["2" if firsts == ["1"] else "1"]
+    assert later.champion_version == firsts[0] and later.p_value is not None
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(limit_name(registry))
+    assert limit.limit == 1 and limit.active_slots == 0
