@@ -66,6 +66,12 @@ def _score() -> Any:
     return score
 
 
+def _gc() -> Any:
+    from flows.gc import gc
+
+    return gc
+
+
 def _watch_source() -> Any:
     from flows.watch import watch_source
 
@@ -78,6 +84,7 @@ FLOWS: dict[str, Callable[[], Any]] = {
     "flows/retrain.py:retrain": _retrain,
     "flows/sweep.py:sweep": _sweep,
     "flows/score.py:score": _score,
+    "flows/gc.py:gc": _gc,
     "flows/watch.py:watch_source": _watch_source,
 }
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from interface.gc_command import add_gc_command
 from interface.model_commands import add_model_commands
 from interface.score_command import add_score_command
 from rnn_retrain import __version__, paths
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=serve_command)
     add_alert_commands(commands)
+    add_gc_command(commands)
     add_model_commands(commands)
     add_score_command(commands)
     return parser

@@ -31,7 +31,13 @@ def schema() -> dict:
 def test_prefect_yaml_declares_weekly_manual_and_watcher_deployments():
     document = yaml.safe_load(PREFECT_FILE.read_text())
     deployments = {spec["name"]: spec for spec in served_specs(document["deployments"])}
-    assert set(deployments) == {"weekly-retrain", "manual-retrain", "watch-source", "batch-score"}
+    assert set(deployments) == {
+        "weekly-retrain",
+        "manual-retrain",
+        "watch-source",
+        "batch-score",
+        "weekly-gc",
+    }
     weekly, manual = deployments["weekly-retrain"], deployments["manual-retrain"]
     assert weekly["schedules"] == [{"cron": "0 3 * * 1", "timezone": "UTC", "active": True}]
     assert manual["schedules"] == []
