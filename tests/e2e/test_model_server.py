@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +19,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from servers import BIN, free_port, start, stop
 
 from interface.cli import main
 from rnn_retrain.registry import ModelRegistry
@@ -41,27 +38,17 @@ TEXTS = [
 TOLERANCE = 1e-5
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving_champion(log: Path) -> Iterator[httpx.Client]:
     """`mlflow models serve` on the champion, as docs/serving.md starts it; stopped on exit."""
-    bin_dir = Path(sys.executable).parent
     port = free_port()
     # The CLI starts `uvicorn` by name, so the virtual environment's bin must be on PATH.
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [
-        str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/review-sentiment@champion",
+        str(BIN / "mlflow"), "models", "serve", "-m", "models:/review-sentiment@champion",
         "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
-    # A process group of its own, so stopping it also stops the uvicorn process it started.
-    server = subprocess.Popen(
-        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
+    server = start(command, env, log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
         deadline = time.monotonic() + 180
@@ -72,13 +59,7 @@ def serving_champion(log: Path) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        stop(server)
 
 
 def answers_ping(client: httpx.Client) -> bool:
