@@ -8,6 +8,7 @@ decision, all under the promotion lock, undoing a registration whose gate failed
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -91,8 +92,11 @@ def _log_run(
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
         if baseline is not None:
             mlflow.log_metrics(baseline_metrics(baseline))
+            # A folder of its own: its predictions.parquet must not replace evaluate's.
+            folder = Path(directory) / BASELINE_ARTIFACT_PATH
+            folder.mkdir()
             for ref in (baseline.terms, baseline.model, baseline.predictions):
-                path = store.copy_to_local(ref, directory)
+                path = store.copy_to_local(ref, folder)
                 mlflow.log_artifact(str(path), artifact_path=BASELINE_ARTIFACT_PATH)
         # What the next run's data gate compares its data with (see `tasks.validate`).
         mlflow.log_artifact(str(local["profile"]))
