@@ -109,8 +109,10 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
         lines.append(f"| {name} | {summary.metrics[name]:.4f} | {metrics[name]:.4f} |")
     if baseline.p_value is not None:
         lines += [
-            f"| McNemar b / c / p | {baseline.rnn_only_correct} (RNN only right) / "
-            f"{baseline.baseline_only_correct} (baseline only right) / {baseline.p_value:.4g} | |"
+            "",
+            f"Exact McNemar test on the test rows: b = {baseline.rnn_only_correct} rows only the "
+            f"RNN got right, c = {baseline.baseline_only_correct} only the baseline, "
+            f"p = {baseline.p_value:.4g}.",
         ]
     return lines
 

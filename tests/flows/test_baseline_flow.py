@@ -45,7 +45,9 @@ def test_the_baseline_is_reported_logged_tagged_and_scored_by_predict(
     assert baseline.metrics["rows"] == summary.metrics["rows"]
     assert baseline.p_value is not None and 0.0 <= baseline.p_value <= 1.0
     assert summary.stages["baseline"].status == "ran"
-    assert "## Bag-of-words baseline" in render_run_report(summary)
+    report = render_run_report(summary)
+    assert "## Bag-of-words baseline" in report
+    assert f"c = {baseline.baseline_only_correct} only the baseline" in report
     print_summary(summary)
     assert "baseline: TF-IDF + logistic regression, accuracy" in capsys.readouterr().out
 
