@@ -10,12 +10,14 @@ from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_deci
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, warn_if_flat
 from rnn_retrain.results import (
+    BaselineResult,
     EvaluateResult,
     PreparedData,
     RegisterResult,
     RetrainSummary,
     TrainResult,
 )
+from tasks.baseline import baseline, compare_baseline
 from tasks.evaluate import evaluate
 from tasks.register import register
 from tasks.report import publish_report
@@ -29,6 +31,7 @@ def summarize_run(
     trained: TrainResult,
     evaluated: EvaluateResult,
     registered: RegisterResult,
+    compared: BaselineResult | None = None,
 ) -> RetrainSummary:
     """Gather the stage results into the run summary."""
     ingested, tokens = prepared.ingested, prepared.tokens
@@ -46,6 +49,8 @@ def summarize_run(
         evaluated.predictions,
         evaluated.metrics_table,
     ]
+    if compared is not None:
+        artifacts += [compared.terms, compared.model, compared.predictions]
     return RetrainSummary(
         run_id=run_id,
         config=config,
@@ -64,6 +69,7 @@ def summarize_run(
         findings=prepared.validated.findings,
         stages=stages,
         registration=registered,
+        baseline=compared,
     )
 
 
@@ -74,14 +80,19 @@ def summarize_run(
     on_crashed=[report_failed_run],
 )
 def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
-    """Prepare the data, train, evaluate on the test split, then register behind the gate."""
+    """Prepare the data, train (and fit the baseline beside it), evaluate, register behind the gate."""
     warn_if_flat(config, get_run_logger())
     prepared = prepare_data(config)
+    # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
+    fitting = (
+        baseline.submit(prepared.ingested.snapshot, config) if config.training.baseline else None
+    )
     trained = train(prepared.padded, prepared.tokens.vocabulary_size, config)
     evaluated = evaluate(prepared.padded, trained, config)
-    registered = register(prepared, trained, evaluated, config)
+    compared = compare_baseline(fitting.result(), evaluated, config) if fitting else None
+    registered = register(prepared, trained, evaluated, config, compared)
     run_id = current_run_id()
-    summary = summarize_run(run_id, config, prepared, trained, evaluated, registered)
+    summary = summarize_run(run_id, config, prepared, trained, evaluated, registered, compared)
     publish_report(summary)
     forget_stage_decisions(run_id)
     return summary

@@ -23,6 +23,7 @@ from rnn_retrain.stages.select import (
     comparison_rows,
     describe_failure,
 )
+from tasks.baseline import baseline, compare_baseline
 from tasks.evaluate import evaluate
 from tasks.register import register
 from tasks.select import publish_comparison
@@ -57,6 +58,8 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     base = config.base()
     candidates = candidate_configs(config)
     prepared = prepare_data(base)
+    # One baseline for all candidates, fitted in a thread of the flow's own runner meanwhile.
+    fitting = baseline.submit(prepared.ingested.snapshot, base) if base.training.baseline else None
     with task_runner_for(config.sweep, len(candidates)) as runner:
         futures = []
         for name, candidate in candidates:
@@ -85,7 +88,8 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
         ]
     best = choose_best(outcomes)
     rows = publish_comparison(comparison_rows(outcomes, best))
-    registered = register(prepared, best.trained, best.evaluated, best.config)
+    compared = compare_baseline(fitting.result(), best.evaluated, base) if fitting else None
+    registered = register(prepared, best.trained, best.evaluated, best.config, compared)
     return SweepSummary(
         run_id=current_run_id(),
         config=config,
@@ -93,4 +97,5 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
         comparison=rows,
         chosen=best.name,
         registration=registered,
+        baseline=compared,
     )

@@ -101,8 +101,35 @@ def write_scores(table: pa.Table, path: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def load_baseline(registry: Any, version: str) -> Any:
+    """The bag-of-words baseline logged with a version, rebuilt from its plain-data files."""
+    import tempfile
+
+    from rnn_retrain.stages.baseline import rebuild_baseline
+
+    with tempfile.TemporaryDirectory() as directory:
+        folder = registry.download_baseline(version, directory)
+        terms = pq.read_table(folder / "terms.parquet")
+        document = json.loads((folder / "model.json").read_text())
+    return rebuild_baseline(terms, document)
+
+
+def add_baseline_scores(scored: pa.Table, column: str, baseline: Any) -> pa.Table:
+    """``scored`` with the baseline's ``baseline_probability`` and ``baseline_prediction``."""
+    import pyarrow.compute as pc
+
+    probabilities = pa.array(baseline.positive_probabilities(scored[column]), pa.float64())
+    return scored.append_column("baseline_probability", probabilities).append_column(
+        "baseline_prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
+    )
+
+
+def _label(probability: float) -> str:
+    return "positive" if probability >= THRESHOLD else "negative"
+
+
 def predict_command(args: argparse.Namespace) -> int:
-    """Score reviews with a registered model (the champion by default)."""
+    """Score reviews with a registered model (the champion by default), and its baseline."""
     table, column = read_review_texts(args)
     load_tensorflow_quietly()
     registry = _registry(args)
@@ -112,7 +139,8 @@ def predict_command(args: argparse.Namespace) -> int:
     from rnn_retrain.stages.score import score_table
 
     scored = score_table(table, column, lambda texts: predict_reviews(model, texts))
-    probabilities = scored["probability"]
+    if args.baseline:
+        scored = add_baseline_scores(scored, column, load_baseline(registry, str(chosen.version)))
     console = output_console()
     if args.out:
         write_scores(scored, args.out)
@@ -121,11 +149,16 @@ def predict_command(args: argparse.Namespace) -> int:
         )
         return 0
     result = Table(title=f"{args.model_name} v{chosen.version}")
-    for name in ("probability", "label", "review"):
-        result.add_column(name, justify="right" if name == "probability" else "left")
-    for text, probability in zip(table[column].to_pylist(), probabilities.to_pylist()):
-        label = "positive" if probability >= THRESHOLD else "negative"
-        result.add_row(f"{probability:.4f}", label, text if len(text) <= 70 else text[:67] + "...")
+    names = ["probability", "label"]
+    names += ["baseline probability", "baseline label"] if args.baseline else []
+    for name in [*names, "review"]:
+        result.add_column(name, justify="right" if name.endswith("probability") else "left")
+    for index, text in enumerate(table[column].to_pylist()):
+        cells = []
+        for name in ("probability", "baseline_probability")[: 2 if args.baseline else 1]:
+            probability = scored[name][index].as_py()
+            cells += [f"{probability:.4f}", _label(probability)]
+        result.add_row(*cells, text if len(text) <= 70 else text[:67] + "...")
     console.print(result)
     return 0
 
@@ -271,6 +304,11 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
         "--text-column", default="text", help="text column of --file (default: %(default)s)"
     )
     predict.add_argument("--out", help="write the scores here (.parquet, or .csv)")
+    predict.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also score with the bag-of-words baseline logged with the version",
+    )
     add_model_choice_flags(predict)
     add_registry_flags(predict)
     predict.set_defaults(handler=predict_command)

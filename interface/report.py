@@ -7,8 +7,19 @@ import os
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.results import Metrics, RetrainSummary, StageDecision, SweepSummary
-from rnn_retrain.run_report import METRIC_ORDER, describe_verdict, resumed_note
+from rnn_retrain.results import (
+    BaselineResult,
+    Metrics,
+    RetrainSummary,
+    StageDecision,
+    SweepSummary,
+)
+from rnn_retrain.run_report import (
+    METRIC_ORDER,
+    describe_baseline,
+    describe_verdict,
+    resumed_note,
+)
 
 # Width of the printed tables when the output is not a terminal (rich would use 80 columns).
 PIPED_WIDTH = 160
@@ -52,6 +63,16 @@ def stages_table(stages: dict[str, StageDecision]) -> Table:
     return table
 
 
+def baseline_line(baseline: BaselineResult, level: float) -> str:
+    """The baseline's test figures and how the RNN compares, in one line."""
+    metrics = baseline.metrics
+    return (
+        f"baseline: TF-IDF + logistic regression, accuracy {metrics['accuracy']:.4f}, "
+        f"F1 {metrics['f1']:.4f} (fitted in {baseline.seconds:.1f}s); "
+        f"{describe_baseline(baseline, level)}"
+    )
+
+
 def print_summary(summary: RetrainSummary, console: Console | None = None) -> None:
     """Print what a retraining run did and how well the model scored."""
     console = console or output_console()
@@ -72,6 +93,8 @@ def print_summary(summary: RetrainSummary, console: Console | None = None) -> No
         if finding.severity == "warning":
             console.print(f"data gate warning: {finding.check}: {finding.message}")
     console.print(metrics_table(summary.metrics))
+    if summary.baseline is not None:
+        console.print(baseline_line(summary.baseline, summary.config.registry.significance_level))
     registration = summary.registration
     decision = registration.decision
     verdict = describe_verdict(decision)
@@ -94,6 +117,9 @@ def print_comparison(summary: SweepSummary, console: Console | None = None) -> N
     for row in summary.comparison:
         table.add_row(*("" if row[column] is None else str(row[column]) for column in columns))
     console.print(table)
+    if summary.baseline is not None:
+        level = summary.config.registry.significance_level
+        console.print(f"{summary.chosen} vs {baseline_line(summary.baseline, level)}")
     registration = summary.registration
     decision = registration.decision
     verdict = describe_verdict(decision)

@@ -138,6 +138,15 @@ class _Grouped(BaseModel):
             merged[name] = {**merged[name], **value} if isinstance(value, dict) else value
         return type(self).model_validate(merged)
 
+    @model_validator(mode="after")
+    def _baseline_for_its_rule(self) -> Any:
+        # The gate rule compares with the baseline: a run without one could not apply it.
+        if self.registry.require_beat_baseline and not self.training.baseline:  # type: ignore[attr-defined]
+            raise ValueError(
+                "require_beat_baseline needs the baseline: leave baseline on (drop --no-baseline)"
+            )
+        return self
+
     @property
     def flat_fields(self) -> tuple[str, ...]:
         """The fields that arrived in the deprecated flat shape (empty for grouped input)."""

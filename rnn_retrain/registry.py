@@ -38,6 +38,8 @@ DATA_PROFILE = "data_profile.json"
 # How long a run waits for another run's promotion decision before it gives up.
 PROMOTION_LOCK_SECONDS = 3600.0
 MOVE_TAG_PREFIX = "champion.move."
+# Where a run's bag-of-words baseline files are logged (see `stages.baseline`).
+BASELINE_ARTIFACT_PATH = "baseline"
 # Logged with every version: the request shape a caller of the served model sees first.
 INPUT_EXAMPLE = ["the plot was not good", "a wonderful film , the acting was great"]
 
@@ -207,6 +209,28 @@ class ModelRegistry:
                 return mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{DATA_PROFILE}")
         except (MlflowException, OSError):  # A champion registered before profiles existed.
             return None
+
+    def download_baseline(self, version: str, directory: str | os.PathLike[str]) -> Path:
+        """Download the baseline files logged with a version's run; return their folder.
+
+        Raises:
+            RetrainError: if the version's run logged no baseline (registered before baselines
+                existed, or by a run with the baseline off).
+        """
+        run_id = self.get_version(version=version).run_id
+        try:
+            with self.activated():
+                folder = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=BASELINE_ARTIFACT_PATH, dst_path=str(directory)
+                )
+        except (MlflowException, OSError):
+            folder = None
+        if folder is None or not any(Path(folder).iterdir()):
+            raise RetrainError(
+                f"model {self.model_name!r} version {version} has no baseline (registered before "
+                "baselines, or by a run with --no-baseline)"
+            )
+        return Path(folder)
 
     def discard_version(self, version: str) -> None:
         """Delete a version whose registration failed, and mark its MLflow run as failed."""

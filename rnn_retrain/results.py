@@ -99,6 +99,27 @@ class EvaluateResult(BaseModel):
     metrics_table: ArtifactRef
 
 
+class BaselineResult(BaseModel):
+    """The bag-of-words baseline: its test metrics, stored files, and how the RNN compares.
+
+    The baseline stage fills in everything but the comparison; the comparison with the RNN's
+    test predictions (exact McNemar test, b and c as in `mcnemar_exact`) comes after evaluate.
+    """
+
+    model_config = _FROZEN
+
+    metrics: Metrics
+    terms: ArtifactRef  # term, column, idf and the class weights: see `stages.baseline`.
+    model: ArtifactRef  # Intercepts, classes and settings, as JSON.
+    predictions: ArtifactRef  # Per test row, like evaluate's.
+    train_rows: int
+    features: int
+    seconds: float
+    rnn_only_correct: int | None = None  # McNemar b: rows only the RNN got right.
+    baseline_only_correct: int | None = None  # McNemar c: rows only the baseline got right.
+    p_value: float | None = None
+
+
 class GateDecision(BaseModel):
     """The promotion decision and the numbers behind it."""
 
@@ -164,6 +185,7 @@ class RetrainSummary(BaseModel):
     findings: list[Finding]  # The data gate's checks (warnings included; errors stop the run).
     stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").
     registration: RegisterResult
+    baseline: BaselineResult | None = None  # None when the run fitted no baseline.
 
 
 class CandidateOutcome(BaseModel):
@@ -189,6 +211,7 @@ class SweepSummary(BaseModel):
     comparison: list[dict]
     chosen: str
     registration: RegisterResult
+    baseline: BaselineResult | None = None  # Compared with the chosen candidate.
 
 
 class WatchResult(BaseModel):

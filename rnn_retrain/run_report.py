@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnn_retrain.results import GateDecision, RetrainSummary, ScoreResult
+from rnn_retrain.results import BaselineResult, GateDecision, RetrainSummary, ScoreResult
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
 
@@ -76,6 +76,47 @@ def _training_section(summary: RetrainSummary) -> list[str]:
     ]
 
 
+def describe_baseline(baseline: BaselineResult, level: float) -> str:
+    """How the RNN compares with the baseline, in one line, at significance level ``level``."""
+    if baseline.p_value is None:
+        return "not compared with the RNN"
+    b, c = baseline.rnn_only_correct or 0, baseline.baseline_only_correct or 0
+    if baseline.p_value >= level:
+        verdict = "no significant difference between the RNN and the baseline"
+    else:
+        verdict = f"RNN significantly {'better' if b > c else 'worse'} than the baseline"
+    return f"{verdict} (McNemar b={b} c={c} p={baseline.p_value:.4g}, level {level})"
+
+
+def _baseline_section(summary: RetrainSummary) -> list[str]:
+    baseline = summary.baseline
+    if baseline is None:
+        return ["## Bag-of-words baseline", "Not fitted in this run (`--no-baseline`)."]
+    metrics = baseline.metrics
+    level = summary.config.registry.significance_level
+    lines = [
+        "## Bag-of-words baseline",
+        f"TF-IDF over unigrams and bigrams ({baseline.features} terms) plus logistic regression, "
+        f"fitted on the same {baseline.train_rows} train rows in {baseline.seconds:.1f} s and "
+        "scored on the same test rows.",
+        "",
+        f"**{describe_baseline(baseline, level)}**",
+        "",
+        "| figure | RNN | baseline |",
+        "| --- | ---: | ---: |",
+    ]
+    for name in ("accuracy", "f1"):
+        lines.append(f"| {name} | {summary.metrics[name]:.4f} | {metrics[name]:.4f} |")
+    if baseline.p_value is not None:
+        lines += [
+            "",
+            f"Exact McNemar test on the test rows: b = {baseline.rnn_only_correct} rows only the "
+            f"RNN got right, c = {baseline.baseline_only_correct} only the baseline, "
+            f"p = {baseline.p_value:.4g}.",
+        ]
+    return lines
+
+
 def _decision_section(summary: RetrainSummary) -> list[str]:
     registration, gate = summary.registration, summary.config.registry
     decision = registration.decision
@@ -105,9 +146,9 @@ def _decision_section(summary: RetrainSummary) -> list[str]:
 
 
 def render_run_report(summary: RetrainSummary) -> str:
-    """The markdown run report shown in the Prefect UI: data, findings, metrics, decision."""
+    """The markdown run report shown in the Prefect UI: data, findings, metrics, baseline, decision."""
     lines = [f"# Retraining run `{summary.run_id}`", ""]
-    for section in (_data_section, _training_section, _decision_section):
+    for section in (_data_section, _training_section, _baseline_section, _decision_section):
         lines += [*section(summary), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -159,6 +159,29 @@ class TrainingSettings(BaseModel):
             "candidate so parallel candidates do not fight for cores."
         ),
     )
+    baseline: bool = Field(
+        True,
+        description=(
+            "Also fit a bag-of-words baseline (TF-IDF over unigrams and bigrams plus logistic "
+            "regression) on the same train rows, score it on the same test rows and compare it "
+            "with the RNN (exact McNemar test). Takes seconds; false skips it."
+        ),
+    )
+    baseline_max_features: int = Field(
+        200_000,
+        ge=1,
+        le=10_000_000,
+        description="Most unigrams and bigrams the baseline keeps, the most frequent first.",
+    )
+    baseline_min_df: int = Field(
+        2,
+        ge=1,
+        title="Baseline min DF",
+        description=(
+            "Least number of train reviews a term must occur in to be a baseline feature (a "
+            "corpus too small for it uses every term)."
+        ),
+    )
 
 
 class TextSettings(BaseModel):
@@ -269,6 +292,14 @@ class RegistrySettings(BaseModel):
     )
     significance_level: float = Field(
         0.05, gt=0.0, lt=1.0, description="Significance level of the McNemar test."
+    )
+    require_beat_baseline: bool = Field(
+        False,
+        description=(
+            "Refuse to promote an RNN that is significantly worse than the bag-of-words "
+            "baseline (exact McNemar test on the test rows at significance_level). Needs the "
+            "baseline on."
+        ),
     )
     tracking_uri: str = Field(
         "",

@@ -8,6 +8,7 @@ decision, all under the promotion lock, undoing a registration whose gate failed
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -24,6 +25,7 @@ from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
 from rnn_retrain.registry import (
+    BASELINE_ARTIFACT_PATH,
     CHALLENGER,
     ModelRegistry,
     code_version,
@@ -31,6 +33,7 @@ from rnn_retrain.registry import (
     predict_reviews,
 )
 from rnn_retrain.results import (
+    BaselineResult,
     EvaluateResult,
     GateDecision,
     PreparedData,
@@ -42,6 +45,9 @@ from rnn_retrain.stages.register import (
     DECISION_TAG,
     LINEAGE_TAG,
     already_promoted,
+    apply_baseline_rule,
+    baseline_metrics,
+    baseline_tags,
     decide_promotion,
     decision_tags,
     lineage_key,
@@ -57,8 +63,13 @@ def _log_run(
     config: RetrainConfig,
     tags: dict[str, str],
     length_buckets: list[int],
+    baseline: BaselineResult | None,
 ) -> tuple[str, str, str | None]:
-    """Log params, metrics, history and the servable model; return run id, model uri, model id."""
+    """Log params, metrics, history and the servable model; return run id, model uri, model id.
+
+    The baseline's figures are logged beside the RNN's, and its files under ``baseline/``,
+    where ``retrain predict --baseline`` finds them.
+    """
     history = store.read_table(refs["history"]).to_pylist()
     experiment_id = registry.experiment_id()
     with (
@@ -80,6 +91,14 @@ def _log_run(
         local = {name: store.copy_to_local(refs[name], directory) for name in needed}
         for name in ("history", "metrics", "predictions"):
             mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
+        if baseline is not None:
+            mlflow.log_metrics(baseline_metrics(baseline))
+            # A folder of its own: its predictions.parquet must not replace evaluate's.
+            folder = Path(directory) / BASELINE_ARTIFACT_PATH
+            folder.mkdir()
+            for ref in (baseline.terms, baseline.model, baseline.predictions):
+                path = store.copy_to_local(ref, folder)
+                mlflow.log_artifact(str(path), artifact_path=BASELINE_ARTIFACT_PATH)
         # What the next run's data gate compares its data with (see `tasks.validate`).
         mlflow.log_artifact(str(local["profile"]))
         preprocessing = serving_preprocessing(config, length_buckets)
@@ -95,6 +114,7 @@ def _register_new_version(
     config: RetrainConfig,
     key: str,
     length_buckets: list[int],
+    baseline: BaselineResult | None,
 ) -> str:
     """Log the run and register its model as a new version, lineage tags set at creation."""
     lineage = {
@@ -107,9 +127,10 @@ def _register_new_version(
         "prefect.deployment": deployment.name or "",
         "code_version": code_version(),
         **{f"test.{name}": str(value) for name, value in metrics.items()},
+        **(baseline_tags(baseline) if baseline is not None else {}),
     }
     run_id, model_uri, model_id = _log_run(
-        registry, store, refs, metrics, config, lineage, length_buckets
+        registry, store, refs, metrics, config, lineage, length_buckets, baseline
     )
     return str(registry.create_version(model_uri, model_id, run_id, lineage).version)
 
@@ -120,8 +141,12 @@ def _judge(
     refs: dict[str, ArtifactRef],
     version: str,
     config: RetrainConfig,
+    baseline: BaselineResult | None,
 ) -> GateDecision:
-    """Score the champion on this run's test rows and decide against the challenger's scores."""
+    """Score the champion on this run's test rows and decide against the challenger's scores.
+
+    With ``require_beat_baseline``, a challenger significantly worse than the baseline is kept.
+    """
     scored = store.read_table(refs["predictions"]).sort_by("row_id")
     labels = scored["label"].to_numpy().astype(bool)
     challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
@@ -130,7 +155,8 @@ def _judge(
     if champion is None or np.mean(challenger_correct) < gate.min_accuracy:
         # No champion, or a challenger below the floor: no need to score the champion at all.
         champion_version = str(champion.version) if champion is not None else None
-        return decide_promotion(challenger_correct, None, champion_version, gate)
+        decision = decide_promotion(challenger_correct, None, champion_version, gate)
+        return apply_baseline_rule(decision, baseline, gate)
     champion_version = str(champion.version)
     if champion_version == version:
         # An earlier attempt promoted this version and stopped before recording the decision.
@@ -143,9 +169,10 @@ def _judge(
         raise RetrainError(
             f"{refs['predictions'].name} does not cover the test rows of {refs['snapshot'].name}"
         )
-    return decide_promotion(
+    decision = decide_promotion(
         challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, gate
     )
+    return apply_baseline_rule(decision, baseline, gate)
 
 
 def _score_test_texts(
@@ -201,8 +228,12 @@ def register(
     trained: TrainResult,
     evaluated: EvaluateResult,
     config: RetrainConfig,
+    baseline: BaselineResult | None = None,
 ) -> RegisterResult:
-    """Register the trained model as a new version and decide whether it becomes champion."""
+    """Register the trained model as a new version and decide whether it becomes champion.
+
+    ``baseline`` (compared with this model) is logged with the run and tagged on the version.
+    """
     run_logger = get_run_logger()
     store = store_for(config)
     registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
@@ -230,14 +261,21 @@ def register(
             return _result(registry, str(existing.version), decision, reused=True)
         if existing is None:
             version = _register_new_version(
-                registry, store, refs, evaluated.metrics, config, key, trained.length_buckets
+                registry,
+                store,
+                refs,
+                evaluated.metrics,
+                config,
+                key,
+                trained.length_buckets,
+                baseline,
             )
             run_logger.info("Registered %s version %s", registry.model_name, version)
         else:
             version = str(existing.version)  # Left by an attempt that was killed before its gate.
         try:
             registry.set_alias(CHALLENGER, version)
-            decision = _judge(registry, store, refs, version, config)
+            decision = _judge(registry, store, refs, version, config, baseline)
             _record(registry, version, decision)
         except BaseException:
             _discard_unless_champion(registry, version)

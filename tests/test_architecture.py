@@ -26,6 +26,7 @@ STAGES = (
     "register",
     "select",
     "score",
+    "baseline",
 )
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.results import (
+    BaselineResult,
     EvaluateResult,
     IngestResult,
     TokenizeResult,
@@ -31,7 +32,7 @@ SERIALIZER_TYPE = "rnn-retrain-json"
 STAGE_RESULTS: dict[str, type[BaseModel]] = {
     model.__name__: model
     for model in (ArtifactRef, IngestResult, TokenizeResult, ValidationResult, TrainResult)
-    + (EvaluateResult,)
+    + (EvaluateResult, BaselineResult)
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from rnn_retrain.config import ConfigSlice, RegistrySettings, RetrainConfig
-from rnn_retrain.results import GateDecision
+from rnn_retrain.results import BaselineResult, GateDecision
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
@@ -34,6 +34,7 @@ NOT_LINEAGE_FIELDS = {
     "promotion_policy",
     "min_accuracy_gain",
     "significance_level",
+    "require_beat_baseline",
     "training_threads",
 }
 LINEAGE_TAG = "lineage_key"
@@ -114,6 +115,65 @@ def decide_promotion(
     )
 
 
+def apply_baseline_rule(
+    decision: GateDecision, baseline: BaselineResult | None, gate: RegistrySettings
+) -> GateDecision:
+    """Keep a challenger the champion gate would promote if it is significantly worse than the
+    bag-of-words baseline (``require_beat_baseline``); any other decision stands as it is.
+
+    Raises:
+        ValueError: if the rule is on and the run has no baseline comparison.
+    """
+    if not gate.require_beat_baseline or not decision.promote:
+        return decision
+    if baseline is None or baseline.p_value is None:
+        raise ValueError("require_beat_baseline is on, but the run compared no baseline")
+    b, c, p_value = baseline.rnn_only_correct, baseline.baseline_only_correct, baseline.p_value
+    if not (p_value < gate.significance_level and c > b):
+        return decision
+    reason = (
+        f"significantly worse than the bag-of-words baseline (McNemar b={b} c={c} "
+        f"p={p_value:.4g}; accuracy {decision.challenger_accuracy:.4f} vs "
+        f"{baseline.metrics['accuracy']:.4f}), and require_beat_baseline is on; the champion "
+        f"gate alone would have promoted it: {decision.reason}"
+    )
+    return decision.model_copy(update={"promote": False, "reason": reason})
+
+
+def baseline_tags(baseline: BaselineResult) -> dict[str, str]:
+    """The baseline's figures as tags of the version it was compared with."""
+    tags = {
+        "baseline.accuracy": str(baseline.metrics["accuracy"]),
+        "baseline.f1": str(baseline.metrics["f1"]),
+        "baseline.fit_seconds": str(baseline.seconds),
+        "baseline.features": str(baseline.features),
+    }
+    if baseline.p_value is not None:
+        tags |= {
+            "baseline.mcnemar_b": str(baseline.rnn_only_correct),
+            "baseline.mcnemar_c": str(baseline.baseline_only_correct),
+            "baseline.mcnemar_p": f"{baseline.p_value:.6g}",
+        }
+    return tags
+
+
+def baseline_metrics(baseline: BaselineResult) -> dict[str, float]:
+    """The baseline's figures as MLflow run metrics (``baseline_accuracy``, ...)."""
+    figures = {
+        f"baseline_{name}": value
+        for name, value in baseline.metrics.items()
+        if value is not None and name != "rows"
+    }
+    figures["baseline_fit_seconds"] = baseline.seconds
+    if baseline.p_value is not None:
+        figures |= {
+            "baseline_mcnemar_b": baseline.rnn_only_correct,
+            "baseline_mcnemar_c": baseline.baseline_only_correct,
+            "baseline_mcnemar_p": baseline.p_value,
+        }
+    return figures
+
+
 def lineage_key(snapshot_sha256: str, config: RetrainConfig) -> str:
     """A key for "this data, this training recipe": a re-run with both unchanged finds its version."""
     recipe = {
@@ -162,6 +222,7 @@ CONFIG = ConfigSlice(
         "registry.promotion_policy",
         "registry.min_accuracy_gain",
         "registry.significance_level",
+        "registry.require_beat_baseline",
     ),
     also_reads=(
         "registry.tracking_uri",

@@ -10,7 +10,7 @@ from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-STAGES = ["ingest", "tokenize", "validate", "pad", "train", "evaluate"]
+STAGES = ["ingest", "tokenize", "validate", "pad", "baseline", "train", "evaluate"]
 
 
 def statuses(summary) -> dict[str, str]:
@@ -44,6 +44,7 @@ def test_changing_maxlen_recomputes_only_the_stages_downstream_of_pad(tiny_confi
         "tokenize": "cached",
         "validate": "ran",  # The truncation check reads maxlen.
         "pad": "ran",
+        "baseline": "cached",  # It reads the snapshot, not the padded rows.
         "train": "ran",
         "evaluate": "ran",
     }

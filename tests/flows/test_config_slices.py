@@ -12,7 +12,16 @@ from prefect.context import TaskRunContext
 
 from flows.retrain import retrain
 from rnn_retrain.config import SECTION_MODELS, RetrainConfig
-from rnn_retrain.stages import evaluate, ingest, pad, register, tokenize, train, validate
+from rnn_retrain.stages import (
+    baseline,
+    evaluate,
+    ingest,
+    pad,
+    register,
+    tokenize,
+    train,
+    validate,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -24,6 +33,7 @@ SLICES = {
     "train": train.CONFIG,
     "evaluate": evaluate.CONFIG,
     "register": register.CONFIG,
+    "baseline": baseline.CONFIG,
 }
 SECTION_NAMES = {
     model: name

@@ -26,6 +26,9 @@ STAGE_ARTIFACTS = {
     "train/history.parquet",
     "evaluate/predictions.parquet",
     "evaluate/metrics.parquet",
+    "baseline/terms.parquet",
+    "baseline/model.json",
+    "baseline/predictions.parquet",
 }
 
 

@@ -37,6 +37,9 @@ def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
     registry = ModelRegistry(summary.registration.tracking_uri, "review-sentiment")
     version = registry.get_version(version=summary.registration.version)
     assert f'"cell":"{best.config.model.cell}"' in version.tags["config"]
+    # One baseline for the sweep, compared with the chosen candidate and tagged on its version.
+    assert summary.baseline is not None and summary.baseline.p_value is not None
+    assert version.tags["baseline.mcnemar_p"] == f"{summary.baseline.p_value:.6g}"
 
 
 def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_path, monkeypatch):
