@@ -9,6 +9,7 @@ from rnn_retrain.config import RetrainConfig
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, warn_if_flat
+from rnn_retrain.orchestration.shared_settings import with_shared_settings
 from rnn_retrain.results import (
     BaselineResult,
     EvaluateResult,
@@ -82,6 +83,7 @@ def summarize_run(
 def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     """Prepare the data, train (and fit the baseline beside it), evaluate, register behind the gate."""
     warn_if_flat(config, get_run_logger())
+    config = with_shared_settings(config, get_run_logger())
     prepared = prepare_data(config)
     # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
     fitting = (

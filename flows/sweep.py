@@ -16,6 +16,7 @@ from flows.prepare import prepare_data
 from rnn_retrain.config import RetrainConfig, SweepConfig
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
+from rnn_retrain.orchestration.shared_settings import with_shared_settings
 from rnn_retrain.results import CandidateOutcome, SweepSummary
 from rnn_retrain.stages.select import (
     candidate_configs,
@@ -55,6 +56,7 @@ def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -
 def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     """Prepare the data once, train and evaluate every candidate, register the best one."""
     warn_if_flat(config, get_run_logger())
+    config = with_shared_settings(config, get_run_logger())
     base = config.base()
     candidates = candidate_configs(config)
     prepared = prepare_data(base)

@@ -109,7 +109,7 @@ def plan_collection(
         number = str(version.version)
         age_days = (now - version.creation_timestamp / 1000) / DAY_SECONDS
         name = f"{registry.model_name} v{number}"
-        size = _version_bytes(registry, version.run_id)
+        size = _version_bytes(registry, version)
         if number in protected:
             plan.keep.append(Item("model version", name, size, protected[number]))
         elif age_days < version_days:
@@ -138,9 +138,11 @@ def collect(
     for item in plan.remove:
         if item.kind == "model version":
             number = item.name.rsplit(" v", 1)[1]
-            run_id = registry.get_version(version=number).run_id
+            version = registry.get_version(version=number)
             registry.discard_version(number)
-            registry.client.delete_run(run_id)
+            registry.client.delete_run(version.run_id)
+            if logged_model_id(version):
+                registry.client.delete_logged_model(logged_model_id(version))
     filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
     for item in plan.remove:
         if item.kind == "run folder":
@@ -204,12 +206,27 @@ def _run_of(uri: str, root: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[0] == "runs" else None
 
 
-def _version_bytes(registry: ModelRegistry, run_id: str) -> int:
-    """The bytes of a version's MLflow run artifacts (its model files, history, …)."""
+def _version_bytes(registry: ModelRegistry, version: Any) -> int:
+    """The bytes of a version's files in the MLflow artifact store: its run's artifacts and its
+    logged model's (MLflow 3 keeps a logged model's files apart from its run's)."""
+    client = registry.client
+    total = _listed_bytes(lambda folder: client.list_artifacts(version.run_id, folder))
+    model_id = logged_model_id(version)
+    if model_id:
+        total += _listed_bytes(lambda folder: client.list_logged_model_artifacts(model_id, folder))
+    return total
+
+
+def logged_model_id(version: Any) -> str | None:
+    """The logged model a version was registered from (``models:/m-…``), None for a run path."""
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
+def _listed_bytes(listing: Any) -> int:
     total, folders = 0, [None]
     while folders:
-        folder: Any = folders.pop()
-        for entry in registry.client.list_artifacts(run_id, folder):
+        for entry in listing(folders.pop()):
             if entry.is_dir:
                 folders.append(entry.path)
             else:

@@ -163,6 +163,10 @@ def test_container_variants_run_the_same_flow_from_the_image_with_resources():
         assert step["directory"] == "/opt/rnn-retrain"
     assert "WORKDIR /opt/rnn-retrain" in (PREFECT_FILE.parents[1] / "Dockerfile").read_text()
     assert docker["work_pool"]["job_variables"]["mem_limit"] == "8g"
+    for spec in (docker, kubernetes):
+        # Cache records where every container sees them, beside the artifacts.
+        env = spec["work_pool"]["job_variables"]["env"]
+        assert env["PREFECT_LOCAL_STORAGE_PATH"].startswith("/data/rnn-retrain/")
     resources = kubernetes["work_pool"]["job_variables"]
     assert (resources["cpu_request"], resources["memory_request"]) == ("2", "8Gi")
     # RetrainConfig accepts the parameters the variants pass.

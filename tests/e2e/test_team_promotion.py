@@ -51,3 +51,57 @@ def test_two_hosts_promoting_together_take_turns_through_the_servers_limit(team,
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(limit_name(registry))
     assert limit.limit == 1 and limit.active_slots == 0
+
+
+def run_deployment_as_a_worker(team, deployment_id, config: dict, home) -> str:
+    """Create a run of the deployment and execute it as a worker does, on a machine whose own
+    environment names no registry; return the flow run's id."""
+    import os
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(deployment_id, parameters={"config": config})
+    env = {key: value for key, value in team.env.items() if key != "MLFLOW_TRACKING_URI"}
+    env.update(RETRAIN_HOME=str(home), PREFECT__FLOW_RUN_ID=str(run.id), PATH=os.environ["PATH"])
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "prefect.engine"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return str(run.id)
+
+
+def run_log(flow_run_id: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        only = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        return "\n".join(log.message for log in client.read_logs(log_filter=only, limit=200))
+
+
+def test_deployment_runs_take_the_registry_from_the_teams_variable_and_warn_without_it(
+    team, tmp_path, tiny_config
+):
+    from prefect.variables import Variable
+
+    from deployments.serve import build_deployment, load_deployment_specs
+    from rnn_retrain.orchestration.shared_settings import TRACKING_URI_VARIABLE
+
+    manual = next(s for s in load_deployment_specs() if s["name"] == "manual-retrain")
+    deployment_id = build_deployment(manual).apply()
+    config = tiny_config().model_dump(mode="json")
+    assert config["registry"]["tracking_uri"] == ""
+
+    alone = run_deployment_as_a_worker(team, deployment_id, config, tmp_path / "worker-1")
+    assert "registers its model in the local SQLite store sqlite:///" in run_log(alone)
+    team_registry = ModelRegistry(team.tracking_uri, "review-sentiment")
+    assert team_registry.versions() == []
+
+    Variable.set(TRACKING_URI_VARIABLE, team.tracking_uri)
+    shared = run_deployment_as_a_worker(team, deployment_id, config, tmp_path / "worker-2")
+    log = run_log(shared)
+    assert f"tracking_uri from the Prefect Variable {TRACKING_URI_VARIABLE}" in log
+    assert "local SQLite store" not in log
+    [version] = team_registry.versions()
+    assert version.tags["prefect.flow_run_id"] == shared
