@@ -241,9 +241,14 @@ class _HideUserErrorRecords(logging.Filter):
             return False
         # Prefect's "Finished in state Failed('... DataError: ...')" records carry only the name.
         message = record.getMessage()
-        if describe_text(message) is not None:
+        if describe_text(message) is not None or message.startswith(_SHUTDOWN_PROGRESS):
             return False
         return not any(name in message for name in _user_error_names())
+
+
+# Prefect's event and log workers report their progress while they drain at exit (the failure
+# event of a run that just failed, say): progress, not a problem, and after the error line.
+_SHUTDOWN_PROGRESS = ("Still processing items",)
 
 
 @functools.cache

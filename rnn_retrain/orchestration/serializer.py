@@ -49,14 +49,20 @@ class StageResultSerializer(Serializer):
 
     type: Literal["rnn-retrain-json"] = SERIALIZER_TYPE
 
-    def dumps(self, obj: BaseModel) -> bytes:
+    def dumps(self, obj: BaseModel | BaseException) -> bytes:
+        if isinstance(obj, BaseException):
+            # A failed stage's error, which Prefect persists with the failed state: kept as its
+            # type and message, never as the object, and never read back as a stage result.
+            return json.dumps({"error": type(obj).__name__, "message": str(obj)}).encode()
         name = type(obj).__name__
         if STAGE_RESULTS.get(name) is not type(obj):
             raise TypeError(f"{name} is not a stage result the cache may store")
         return json.dumps({"model": name, "data": obj.model_dump(mode="json")}).encode()
 
-    def loads(self, blob: bytes) -> BaseModel:
+    def loads(self, blob: bytes) -> BaseModel | BaseException:
         document = json.loads(blob)
+        if isinstance(document, dict) and set(document) == {"error", "message"}:
+            return RuntimeError(f"{document['error']}: {document['message']}")
         model = STAGE_RESULTS.get(document.get("model")) if isinstance(document, dict) else None
         if model is None:
             raise UnsafeRecordError("the cached record holds no known stage result")
@@ -82,7 +88,10 @@ def decode_record(content: bytes) -> BaseModel:
     result = record.get("result")
     if not isinstance(result, str):
         raise UnsafeRecordError("the cached record holds no JSON result")
-    return StageResultSerializer().loads(result.encode())
+    decoded = StageResultSerializer().loads(result.encode())
+    if not isinstance(decoded, BaseModel):
+        raise UnsafeRecordError("the cached record holds a failed stage's error, not a result")
+    return decoded
 
 
 def read_vetted_record(result_store: Any, key: str) -> BaseModel:

@@ -54,3 +54,13 @@ def test_only_stage_results_are_written_or_read():
 def test_a_record_that_is_not_a_json_stage_result_is_refused_undecoded(content, message):
     with pytest.raises(UnsafeRecordError, match=message):
         decode_record(content)
+
+
+def test_a_failed_stages_error_is_kept_as_text_and_never_read_as_a_cached_result():
+    serializer = StageResultSerializer()
+    blob = serializer.dumps(OSError(28, "No space left on device"))
+    assert json.loads(blob) == {"error": "OSError", "message": "[Errno 28] No space left on device"}
+    loaded = serializer.loads(blob)
+    assert isinstance(loaded, RuntimeError) and "No space left" in str(loaded)
+    with pytest.raises(UnsafeRecordError, match="a failed stage's error"):
+        decode_record(record({"type": "rnn-retrain-json"}, blob.decode()))
