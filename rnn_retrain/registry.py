@@ -102,14 +102,22 @@ class ModelRegistry:
         variables are put back afterwards, so a later run in the same process that relies on the
         default store does not silently inherit this one.
         """
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
         saved = {
             name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
         }
+        # MLflow keeps the URIs in module globals too; a process that serves several runs
+        # (`retrain serve`, a worker, tests) must not keep talking to this store afterwards.
+        saved_uris = (tracking_utils._tracking_uri, registry_utils._registry_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
             yield
         finally:
+            mlflow.set_tracking_uri(saved_uris[0])
+            mlflow.set_registry_uri(saved_uris[1])
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)

@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import get_current_settings
 
 from rnn_retrain.errors import ServiceUnavailableError
+from rnn_retrain.faults import describe_fault
 from rnn_retrain.registry import PROMOTION_LOCK_SECONDS, ModelRegistry
 
 # How long a holder's slot outlives it if the process dies without releasing it.
 LEASE_SECONDS = 300.0
+# Tries at acquiring the slot when the server answers 503 (1 + 2 + 4 + 8 s of backoff).
+ACQUIRE_ATTEMPTS = 5
 
 
 def limit_name(registry: ModelRegistry) -> str:
@@ -55,18 +60,44 @@ def promotion_decision(
             yield "the registry's file lock (no Prefect server configured)"
         return
     name = limit_name(registry)
-    ensure_limit(name)
-    acquired = False
-    try:
-        with concurrency(
-            name, occupy=1, timeout_seconds=timeout, lease_duration=LEASE_SECONDS, strict=True
-        ):
-            acquired = True
-            yield f"the Prefect global concurrency limit {name}"
-    except TimeoutError:
-        if acquired:
-            raise  # Raised inside the decision itself: not ours to translate.
-        raise ServiceUnavailableError(
-            f"another run held the promotion decision on {registry.model_name} (global "
-            f"concurrency limit {name}) for over {timeout:.0f} s; try again when it has finished"
-        ) from None
+    slot = _acquire(name, registry.model_name, timeout)
+    with slot:
+        yield f"the Prefect global concurrency limit {name}"
+
+
+def _acquire(name: str, model_name: str, timeout: float) -> contextlib.ExitStack:
+    """Hold the limit's slot (released when the returned stack closes).
+
+    A busy server may answer 503 (SQLite under load); the request is tried again with backoff,
+    as Prefect's own client does for its other calls. A server that is gone is told by
+    `rnn_retrain.faults` as a lost connection, like any other request of the run.
+    """
+    for attempt in range(ACQUIRE_ATTEMPTS):
+        stack = contextlib.ExitStack()
+        try:
+            ensure_limit(name)
+            stack.enter_context(
+                concurrency(
+                    name,
+                    occupy=1,
+                    timeout_seconds=timeout,
+                    lease_duration=LEASE_SECONDS,
+                    strict=True,
+                )
+            )
+            return stack
+        except TimeoutError:
+            raise ServiceUnavailableError(
+                f"another run held the promotion decision on {model_name} (global concurrency "
+                f"limit {name}) for over {timeout:.0f} s; try again when it has finished"
+            ) from None
+        except (ConcurrencySlotAcquisitionError, httpx.HTTPStatusError) as error:
+            if describe_fault(error) is not None:
+                raise  # The server is gone: told like any other lost request of the run.
+            if attempt == ACQUIRE_ATTEMPTS - 1:
+                raise ServiceUnavailableError(
+                    f"the Prefect server did not grant the promotion decision's slot on {name} "
+                    f"({error}); try again when it answers"
+                ) from error
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
