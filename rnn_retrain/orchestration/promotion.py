@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
