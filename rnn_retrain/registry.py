@@ -174,9 +174,11 @@ class ModelRegistry:
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        return self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
-        )
+        # MLflow resolves a `models:/m-…` source through the fluent tracking URI.
+        with self.activated():
+            return self.client.create_model_version(
+                self.model_name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
+            )
 
     def get_version(
         self, version: str | int | None = None, alias: str | None = None
