@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from interface.alerts_command import add_alert_commands
 from interface.gc_command import add_gc_command
 from interface.model_commands import add_model_commands
 from interface.score_command import add_score_command
@@ -180,51 +181,6 @@ def serve_command(args: argparse.Namespace) -> int:
     require_prefect_server()
     load_tensorflow_quietly()
     serve_deployments()
-    return EXIT_OK
-
-
-def add_alert_commands(commands: argparse._SubParsersAction) -> None:
-    """``retrain alerts apply``."""
-    alerts = commands.add_parser("alerts", help="alerting automations on the Prefect server")
-    actions = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
-    apply = actions.add_parser(
-        "apply",
-        help="create or update the automations of deployments/automations.yaml",
-        description=(
-            "Create, or update in place by name, the Prefect automations that notify on a "
-            "failed or late deployment run, a data-gate stop and a new champion, on the server "
-            "at PREFECT_API_URL."
-        ),
-    )
-    where = apply.add_mutually_exclusive_group()
-    where.add_argument(
-        "--webhook-url",
-        help="POST each alert as JSON ({subject, text}) to this URL (saved as the "
-        "custom-webhook/rnn-retrain-alerts block)",
-    )
-    where.add_argument(
-        "--block",
-        help="send through this existing notification block, as TYPE-SLUG/NAME, e.g. "
-        "slack-webhook/team-alerts (default: custom-webhook/rnn-retrain-alerts)",
-    )
-    apply.add_argument(
-        "--late-after-minutes",
-        type=float,
-        help="how long a Late scheduled run may wait before it is reported (the file says 10)",
-    )
-    apply.set_defaults(handler=alerts_apply_command)
-
-
-def alerts_apply_command(args: argparse.Namespace) -> int:
-    """``retrain alerts apply``: one line per automation, created or updated."""
-    from deployments.alerts import apply_automations, load_automations, notification_block_id
-
-    if args.late_after_minutes is not None and args.late_after_minutes <= 0:
-        raise RetrainError("--late-after-minutes: must be greater than 0")
-    require_prefect_server()
-    block_id = notification_block_id(args.webhook_url, args.block)
-    for applied in apply_automations(load_automations(block_id, args.late_after_minutes)):
-        print(f"{applied.action} automation {applied.name!r} ({applied.id})")
     return EXIT_OK
 
 

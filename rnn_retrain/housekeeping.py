@@ -191,12 +191,9 @@ def _stale_cache_records(store: ArtifactStore, result_storage: Path, going: set[
             continue  # Another artifact root's record.
         gone = [ref for ref in ours if _run_of(ref.uri, root) in going or store.check(ref)]
         if gone:
-            reason = f"its artifact {gone[0].uri} is gone" + (
-                " (with its run folder)" if _run_of(gone[0].uri, root) in going else ""
-            )
-            size = path.stat().st_size
-            plan_item = Item("cache record", f"{stage}/{path.name}", size, reason)
-            stale.append(plan_item)
+            with_folder = " (with its run folder)" if _run_of(gone[0].uri, root) in going else ""
+            reason = f"its artifact {gone[0].uri} is gone{with_folder}"
+            stale.append(Item("cache record", f"{stage}/{path.name}", path.stat().st_size, reason))
     return stale
 
 

@@ -9,6 +9,7 @@ reason. `deployments/automations.yaml` holds the automations that notify on them
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -104,8 +105,6 @@ def emit_source_changed(
 
 def fingerprint_key(source: str) -> str:
     """A short, stable name for a source, safe in a resource id and a Prefect Variable name."""
-    import hashlib
-
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
