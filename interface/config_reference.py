@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.config import STRONG_RECIPE, RetrainConfig, SweepConfig
 
 REFERENCE = Path(__file__).parents[1] / "docs" / "configuration.md"
 
@@ -54,9 +54,30 @@ def section_table(name: str, model: type[BaseModel], title: str, description: st
     return lines + [""]
 
 
+def recipe_table() -> list[str]:
+    """The presets `--recipe` chooses: each field the strong recipe changes, beside the tutorial's."""
+    lines = [
+        "## Recipes",
+        "",
+        "`--recipe tutorial` (the default) is the Keras IMDB tutorial's recipe, the defaults below. "
+        "`--recipe strong` puts in the values of this table for every field still at its tutorial "
+        "default; a field given any other value keeps it (`--recipe strong --vocab-size 30000`). "
+        "The measurements behind the preset are in "
+        "[the benchmark results](../benchmarks/RESULTS.md#recipes-on-imdb).",
+        "",
+        "| field | tutorial | strong |",
+        "| --- | --- | --- |",
+    ]
+    for section, values in STRONG_RECIPE.items():
+        fields = RetrainConfig.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        for name, value in values.items():
+            lines.append(f"| `{section}.{name}` | {_default(fields[name])} | `{value!r}` |")
+    return lines + [""]
+
+
 def render_reference() -> str:
     """The whole reference, as markdown."""
-    lines = [INTRO]
+    lines = [INTRO, *recipe_table()]
     for config in (RetrainConfig, SweepConfig):
         for name, field in config.model_fields.items():
             if config is SweepConfig and name in RetrainConfig.model_fields:

@@ -62,6 +62,36 @@ def _sections(model: type[BaseModel]) -> dict[str, str]:
     }
 
 
+# The strong recipe: each value measured on full IMDB (benchmarks/imdb_recipe.py, the results in
+# benchmarks/RESULTS.md). A field still at its tutorial default takes the preset's value.
+STRONG_RECIPE: dict[str, dict[str, Any]] = {
+    "model": {"pooling": "max_mean", "embedding_dropout": 0.25},
+    "training": {"learning_rate": 2e-3, "learning_rate_schedule": "cosine"},
+    "text": {"vocab_size": 20_000},
+}
+
+
+def apply_recipe(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Grouped input with the chosen recipe's values put in for the fields left at their defaults.
+
+    "Left at the default" rather than "not given": the Prefect UI sends every field of its form,
+    so a field the user never touched arrives with its default value.
+    """
+    given_model = data.get("model")
+    recipe = given_model.get("recipe") if isinstance(given_model, dict) else None
+    if recipe != "strong":
+        return data
+    data = dict(data)
+    for section, values in STRONG_RECIPE.items():
+        fields = model.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        given = dict(data.get(section) or {})
+        for name, value in values.items():
+            if given.get(name, fields[name].default) == fields[name].default:
+                given[name] = value
+        data[section] = given
+    return data
+
+
 def _schema_with_flat_names(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """Let the JSON schema accept the deprecated flat names at the top level, and only those.
 
@@ -90,6 +120,7 @@ class _Grouped(BaseModel):
         flat: list[str] = []
         if isinstance(data, dict):
             data, flat = cls.regroup(data)
+            data = apply_recipe(cls, data)
         config = handler(data)
         if flat:
             config._flat_fields = tuple(flat)

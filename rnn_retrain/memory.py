@@ -42,6 +42,8 @@ def count_weights(vocabulary_size: int, model: ModelSettings) -> int:
         per_direction = gates * model.units * (width + model.units + biases)
         total += directions * per_direction
         width = directions * model.units
+    if model.pooling == "max_mean":
+        width *= 2  # The max and the mean over time, side by side.
     return total + width + 1  # The sigmoid output layer.
 
 

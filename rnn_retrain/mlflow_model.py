@@ -30,10 +30,11 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        import keras  # Loaded here so that importing this module stays light.
+        # Loaded here so that importing this module stays light (it imports Keras).
+        from rnn_retrain.layers import load_network
 
         artifacts = context.artifacts
-        self.network = keras.saving.load_model(artifacts[ARTIFACT_NETWORK], safe_mode=True)
+        self.network = load_network(artifacts[ARTIFACT_NETWORK])
         self.vocabulary = pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"])
         self.preprocessing = json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from keras import layers
 
 from rnn_retrain.batching import FIT, VALIDATION, RowGroups, cut_to_length
 from rnn_retrain.config import ModelSettings, TrainingSettings
+from rnn_retrain.layers import MaskedTimePooling
 
 logger = logging.getLogger(__name__)
 
@@ -46,33 +48,45 @@ def build_model(
 ) -> keras.Model:
     """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
 
+    The tutorial reads the last recurrent layer's final state; ``pooling="max_mean"`` reads the
+    max and the mean of its outputs over the real tokens instead (`MaskedTimePooling`), and
+    ``embedding_dropout`` drops whole embedding channels while training.
+
     The recurrent layers keep Keras' defaults (tanh/sigmoid activations, no recurrent dropout,
     GRU ``reset_after``, no masking), the conditions under which Keras runs LSTM and GRU on the
     cuDNN kernels on a GPU. XLA is used on CPU only: on a GPU it would replace those kernels.
 
     Args:
         vocabulary_size: Number of token ids, padding and OOV included.
-        settings: The network's cell, units, embedding_dim, dropout, rnn_layers and
-            bidirectional.
+        settings: The network's cell, units, embedding_dim, dropout, rnn_layers,
+            bidirectional, pooling and embedding_dropout.
         training: Supplies learning_rate and xla.
 
     Returns:
         A compiled model that maps int id sequences to the probability of a positive review.
     """
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    pooled = settings.pooling == "max_mean"
     with distribution_strategy().scope():
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         hidden = layers.Embedding(vocabulary_size, settings.embedding_dim, name="embedding")(inputs)
+        if settings.embedding_dropout:
+            hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(
+                hidden
+            )
         for index in range(settings.rnn_layers):
-            # Every layer but the last returns the whole sequence so the next one can read it.
+            # Every layer but the last returns the whole sequence so the next one can read it;
+            # the last does too when the classifier pools over time.
             recurrent = CELLS[settings.cell](
                 settings.units,
-                return_sequences=index < settings.rnn_layers - 1,
+                return_sequences=pooled or index < settings.rnn_layers - 1,
                 name=f"{settings.cell}_{index}",
             )
             if settings.bidirectional:
                 recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
+        if pooled:
+            hidden = MaskedTimePooling(name="pooling")(hidden, inputs)
         hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
         outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
         model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
@@ -83,6 +97,18 @@ def build_model(
             jit_compile=training.xla and not on_gpu,
         )
     return model
+
+
+def cosine_learning_rate(initial: float, epochs: int) -> Callable[[int, float], float]:
+    """Epoch → learning rate, from ``initial`` along half a cosine towards 0 after ``epochs``.
+
+    A function of the epoch alone, so a fit resumed from a checkpoint gets the same rates.
+    """
+
+    def rate(epoch: int, current: float) -> float:
+        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+    return rate
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -210,6 +236,9 @@ def fit_model(
                 restore_best_weights=True,
             )
         )
+    if training.learning_rate_schedule == "cosine":
+        schedule = cosine_learning_rate(training.learning_rate, training.epochs)
+        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
     resumed_from = 0
     if checkpoint_dir is not None:
         resumed_from = resumable_epochs(checkpoint_dir)

@@ -18,6 +18,9 @@ DataCheck = Literal[
     "duplicates", "class_balance", "leakage", "truncation", "oov_rate", "length_drift"
 ]
 TaskRunnerName = Literal["local", "dask"]
+Recipe = Literal["tutorial", "strong"]
+Pooling = Literal["last", "max_mean"]
+Schedule = Literal["constant", "cosine"]
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -88,6 +91,15 @@ class ModelSettings(BaseModel):
 
     model_config = FROZEN
 
+    recipe: Recipe = Field(
+        "tutorial",
+        description=(
+            "'tutorial': the Keras IMDB tutorial's recipe (the defaults below). 'strong': a "
+            "measured better recipe: every field still at its tutorial default takes the "
+            "preset's value (see docs/configuration.md, 'Recipes'); a field set to anything else "
+            "keeps the value given."
+        ),
+    )
     cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
     units: int = Field(32, ge=1, le=4096, description="Units in each recurrent layer.")
     embedding_dim: int = Field(32, ge=1, le=4096, description="Size of the word embedding.")
@@ -98,6 +110,20 @@ class ModelSettings(BaseModel):
         1, ge=1, le=8, title="RNN layers", description="Number of stacked recurrent layers."
     )
     bidirectional: bool = Field(False, description="Wrap each recurrent layer in Bidirectional.")
+    pooling: Pooling = Field(
+        "last",
+        description=(
+            "What the classifier reads from the last recurrent layer: 'last', its final state "
+            "(the tutorial); 'max_mean', the max and the mean of its outputs over the review's "
+            "real tokens (padding left out)."
+        ),
+    )
+    embedding_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of embedding channels dropped while training (SpatialDropout1D).",
+    )
 
     @field_validator("cell", mode="before")
     @classmethod
@@ -112,6 +138,13 @@ class TrainingSettings(BaseModel):
 
     epochs: int = Field(10, ge=1, le=1000, description="Maximum number of training epochs.")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate.")
+    learning_rate_schedule: Schedule = Field(
+        "constant",
+        description=(
+            "'constant': learning_rate throughout; 'cosine': from learning_rate down along a "
+            "cosine to near 0 at the last planned epoch, set per epoch."
+        ),
+    )
     batch_size: int = Field(60, ge=1, le=65536, description="Training batch size.")
     validation_fraction: float = Field(
         0.2,

@@ -30,14 +30,11 @@ def evaluate(
 ) -> EvaluateResult:
     """Score the test split and store the metrics and the per-row predictions."""
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    import keras
+    from rnn_retrain.layers import load_network
 
     store = store_for(config)
     with tempfile.TemporaryDirectory() as directory:
-        # safe_mode (the default, stated here on purpose) refuses models that carry code.
-        classifier = keras.saving.load_model(
-            store.copy_to_local(trained.model, directory), safe_mode=True
-        )
+        classifier = load_network(store.copy_to_local(trained.model, directory))
     with store.open_parquet(padded) as parquet:
         groups = read_row_groups(parquet, ["row_id", "split", "label", "x"])
         row_ids, y, probabilities = score_test_rows(

@@ -33,6 +33,7 @@ CONFIG = ConfigSlice(
         *(f"model.{name}" for name in ModelSettings.model_fields),
         "training.epochs",
         "training.learning_rate",
+        "training.learning_rate_schedule",
         "training.batch_size",
         "training.validation_fraction",
         "training.early_stopping_patience",

@@ -106,3 +106,25 @@ def test_a_copy_takes_updates_by_flag_name_or_section_and_validates_them():
     assert copy.flat_fields == () and config.model.cell == "lstm"
     with pytest.raises(ValidationError, match="maxlen"):
         config.model_copy(update={"maxlen": 0})
+
+
+def test_the_strong_recipe_fills_the_fields_left_at_the_tutorial_default():
+    strong = RetrainConfig.from_flat(recipe="strong")
+    assert (strong.model.pooling, strong.model.embedding_dropout) == ("max_mean", 0.25)
+    assert (strong.text.vocab_size, strong.training.learning_rate_schedule) == (20_000, "cosine")
+    assert strong.model.cell == "lstm" and strong.text.maxlen == 500  # Not part of the preset.
+    # A value given by the user wins; grouped input (the REST API, the UI form) works the same.
+    given = RetrainConfig.model_validate(
+        {"model": {"recipe": "strong", "cell": "gru"}, "text": {"vocab_size": 30_000}}
+    )
+    assert (given.text.vocab_size, given.model.cell, given.model.pooling) == (
+        30_000,
+        "gru",
+        "max_mean",
+    )
+    # The UI sends every field of its form, untouched ones at their defaults.
+    form = RetrainConfig().model_dump()
+    form["model"]["recipe"] = "strong"
+    assert RetrainConfig.model_validate(form) == strong
+    assert SweepConfig.from_flat(recipe="strong").base() == strong
+    assert RetrainConfig().model.pooling == "last"  # The tutorial stays the default.

@@ -6,8 +6,9 @@ from keras import layers
 from rnn_retrain.batching import FIT, VALIDATION, assign_roles, rows_in_memory
 from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import ModelSettings, TrainingSettings
+from rnn_retrain.layers import MaskedTimePooling, load_network
 from rnn_retrain.memory import count_weights
-from rnn_retrain.modeling import build_model, fit_model
+from rnn_retrain.modeling import build_model, cosine_learning_rate, fit_model
 from rnn_retrain.stages.train import history_table
 
 
@@ -154,3 +155,39 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     assert [row["epoch"] for row in outcome.rows] == [1, 2, 3, 4]
     assert outcome.resumed_from_epoch == 2
     assert not (checkpoints / "backup").exists()
+
+
+def test_pooling_over_time_reads_only_the_real_tokens():
+    # Two steps of real outputs, with padding (id 0) in front and behind carrying large values
+    # that would win the max and move the mean if the pooling read them.
+    outputs = np.array([[[9.0, 9.0], [-1.0, 2.0], [-3.0, 4.0], [9.0, 9.0]]], np.float32)
+    token_ids = np.array([[0, 5, 7, 0]], np.int32)
+    pooled = keras.ops.convert_to_numpy(MaskedTimePooling()(outputs, token_ids))
+    np.testing.assert_allclose(pooled, [[-1.0, 4.0, -2.0, 3.0]])  # [max, mean]
+
+
+def test_the_strong_network_reads_a_review_the_same_at_any_padded_length(tmp_path):
+    settings = ModelSettings(pooling="max_mean", embedding_dropout=0.25, units=4)
+    model = build_model(30, settings, TrainingSettings())
+    assert isinstance(model.get_layer("pooling"), MaskedTimePooling)
+    assert model.get_layer("embedding_dropout").rate == 0.25
+    assert count_weights(30, settings) == model.count_params()
+    review = [4, 9, 2]
+    short, long = np.array([review]), np.array([[0, 0, 0, 0, 0] + review])
+    # Post-padding: the recurrent layer reads the review first, so padding after it can only
+    # reach the pooling, which leaves it out.
+    post = np.array([review + [0, 0, 0, 0]])
+    np.testing.assert_allclose(model(short), model(post), atol=1e-6)
+    assert model(long).shape == (1, 1)
+    # A saved network comes back through the one loader, with its own layer, in safe mode.
+    model.save(tmp_path / "network.keras")
+    loaded = load_network(tmp_path / "network.keras")
+    np.testing.assert_allclose(loaded.predict(long, verbose=0), model.predict(long, verbose=0))
+
+
+def test_the_cosine_schedule_falls_from_the_rate_towards_zero_by_epoch():
+    rate = cosine_learning_rate(2e-3, epochs=10)
+    rates = [rate(epoch, 0.0) for epoch in range(10)]
+    assert rates[0] == pytest.approx(2e-3) and rates[5] == pytest.approx(1e-3)
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    assert 0 < rates[-1] < 1e-4
