@@ -23,12 +23,14 @@ from keras import layers
 
 from rnn_retrain.batching import FIT, VALIDATION, RowGroups, cut_to_length
 from rnn_retrain.config import ModelSettings, TrainingSettings
-from rnn_retrain.layers import MaskedTimePooling
+from rnn_retrain.layers import TimePoolingCell
 
 logger = logging.getLogger(__name__)
 
 EPOCH_LOG = "epochs.csv"
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
+# The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
+STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -49,8 +51,8 @@ def build_model(
     """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
 
     The tutorial reads the last recurrent layer's final state; ``pooling="max_mean"`` reads the
-    max and the mean of its outputs over the real tokens instead (`MaskedTimePooling`), and
-    ``embedding_dropout`` drops whole embedding channels while training.
+    max and the mean of its outputs over the real tokens instead (`TimePoolingCell`, padding
+    masked), and ``embedding_dropout`` drops whole embedding channels while training.
 
     The recurrent layers keep Keras' defaults (tanh/sigmoid activations, no recurrent dropout,
     GRU ``reset_after``, no masking), the conditions under which Keras runs LSTM and GRU on the
@@ -69,24 +71,27 @@ def build_model(
     pooled = settings.pooling == "max_mean"
     with distribution_strategy().scope():
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        hidden = layers.Embedding(vocabulary_size, settings.embedding_dim, name="embedding")(inputs)
+        # Pooling must tell padding from words: the embedding's mask carries that to the cells.
+        hidden = layers.Embedding(
+            vocabulary_size, settings.embedding_dim, mask_zero=pooled, name="embedding"
+        )(inputs)
         if settings.embedding_dropout:
             hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(
                 hidden
             )
         for index in range(settings.rnn_layers):
-            # Every layer but the last returns the whole sequence so the next one can read it;
-            # the last does too when the classifier pools over time.
-            recurrent = CELLS[settings.cell](
-                settings.units,
-                return_sequences=pooled or index < settings.rnn_layers - 1,
-                name=f"{settings.cell}_{index}",
-            )
+            last = index == settings.rnn_layers - 1
+            if last and pooled:
+                cell = TimePoolingCell(STEP_CELLS[settings.cell](settings.units))
+                recurrent = layers.RNN(cell, name=f"{settings.cell}_{index}")
+            else:
+                # Every layer but the last returns the whole sequence so the next one reads it.
+                recurrent = CELLS[settings.cell](
+                    settings.units, return_sequences=not last, name=f"{settings.cell}_{index}"
+                )
             if settings.bidirectional:
                 recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
-        if pooled:
-            hidden = MaskedTimePooling(name="pooling")(hidden, inputs)
         hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
         outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
         model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")

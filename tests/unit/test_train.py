@@ -6,7 +6,7 @@ from keras import layers
 from rnn_retrain.batching import FIT, VALIDATION, assign_roles, rows_in_memory
 from rnn_retrain.chunks import row_hash, validation_cutoff
 from rnn_retrain.config import ModelSettings, TrainingSettings
-from rnn_retrain.layers import MaskedTimePooling, load_network
+from rnn_retrain.layers import TimePoolingCell, load_network
 from rnn_retrain.memory import count_weights
 from rnn_retrain.modeling import build_model, cosine_learning_rate, fit_model
 from rnn_retrain.stages.train import history_table
@@ -157,32 +157,36 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     assert not (checkpoints / "backup").exists()
 
 
-def test_pooling_over_time_reads_only_the_real_tokens():
-    # Two steps of real outputs, with padding (id 0) in front and behind carrying large values
-    # that would win the max and move the mean if the pooling read them.
-    outputs = np.array([[[9.0, 9.0], [-1.0, 2.0], [-3.0, 4.0], [9.0, 9.0]]], np.float32)
-    token_ids = np.array([[0, 5, 7, 0]], np.int32)
-    pooled = keras.ops.convert_to_numpy(MaskedTimePooling()(outputs, token_ids))
-    np.testing.assert_allclose(pooled, [[-1.0, 4.0, -2.0, 3.0]])  # [max, mean]
-
-
-def test_the_strong_network_reads_a_review_the_same_at_any_padded_length(tmp_path):
-    settings = ModelSettings(pooling="max_mean", embedding_dropout=0.25, units=4)
+@pytest.mark.parametrize("cell", ["simplernn", "gru", "lstm"])
+def test_the_strong_network_pools_over_the_real_tokens_whatever_the_padding(cell, tmp_path):
+    settings = ModelSettings(cell=cell, pooling="max_mean", embedding_dropout=0.25, units=4)
     model = build_model(30, settings, TrainingSettings())
-    assert isinstance(model.get_layer("pooling"), MaskedTimePooling)
+    assert isinstance(model.get_layer(f"{cell}_0").cell, TimePoolingCell)
     assert model.get_layer("embedding_dropout").rate == 0.25
     assert count_weights(30, settings) == model.count_params()
-    review = [4, 9, 2]
-    short, long = np.array([review]), np.array([[0, 0, 0, 0, 0] + review])
-    # Post-padding: the recurrent layer reads the review first, so padding after it can only
-    # reach the pooling, which leaves it out.
-    post = np.array([review + [0, 0, 0, 0]])
-    np.testing.assert_allclose(model(short), model(post), atol=1e-6)
-    assert model(long).shape == (1, 1)
-    # A saved network comes back through the one loader, with its own layer, in safe mode.
+    # The layer before the head gives [max, mean] of the cell's outputs over the real tokens.
+    review = [4, 9, 2, 7]
+    body = keras.Model(model.input, model.get_layer(f"{cell}_0").output)
+    pooled = body(np.array([review]))
+    assert pooled.shape == (1, 8)
+    # Padding before or after, and any amount of it, changes nothing: it is masked out.
+    for padded in ([0, 0, 0, *review], [*review, 0, 0], [0, *review, 0, 0, 0, 0, 0]):
+        np.testing.assert_allclose(body(np.array([padded])), pooled, atol=1e-6)
+    # Check the pooling itself against the cell's own outputs, step by step.
+    inner = model.get_layer(f"{cell}_0").cell.cell
+    embedded = model.get_layer("embedding")(np.array([review]))
+    states, outputs = inner.get_initial_state(1), []
+    for step in range(len(review)):
+        output, states = inner(embedded[:, step], states)
+        outputs.append(keras.ops.convert_to_numpy(output)[0])
+    outputs = np.stack(outputs)
+    expected = np.concatenate([outputs.max(axis=0), outputs.mean(axis=0)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled)[0], expected, atol=1e-6)
+    # A saved network comes back through the one loader, with its own cell, in safe mode.
     model.save(tmp_path / "network.keras")
     loaded = load_network(tmp_path / "network.keras")
-    np.testing.assert_allclose(loaded.predict(long, verbose=0), model.predict(long, verbose=0))
+    batch = np.array([[0, 0, *review]])
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0))
 
 
 def test_the_cosine_schedule_falls_from_the_rate_towards_zero_by_epoch():
