@@ -38,10 +38,10 @@ from rnn_retrain.quiet import prepare_environment  # noqa: E402
 BASELINE_LINE = re.compile(r"^baseline: .*? accuracy ([0-9.]+)", re.MULTILINE)
 
 
-def one_run(data: str, cell: str, recipe: str, seed: int) -> dict:
+def one_run(data: str, cell: str, recipe: str, seed: int, epochs: int) -> dict:
     """``retrain run`` of one cell, recipe and seed in a fresh process and home: what it printed."""
     command = [RETRAIN, "run", "--data", data, "--cell", cell, "--recipe", recipe]
-    command += ["--seed", str(seed)]
+    command += ["--seed", str(seed), "--epochs", str(epochs)]
     with tempfile.TemporaryDirectory() as home:
         started = time.perf_counter()
         result = subprocess.run(
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "simplernn"])
     parser.add_argument("--recipes", nargs="+", default=["strong", "tutorial"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1337, 1338, 1339])
+    parser.add_argument("--epochs", type=int, default=10, help="shorter runs for a quick try")
     parser.add_argument("--out", default="imdb_recipe.jsonl", help="one JSON line per run")
     parser.add_argument("--no-script", action="store_true", help="skip the tutorial script")
     args = parser.parse_args()
@@ -107,7 +108,7 @@ def main() -> None:
     console = Console()
     script = {"accuracy": float("nan"), "wall_seconds": float("nan")}
     if not args.no_script:
-        seconds, accuracy = plain_script(args.data, "lstm", 10)
+        seconds, accuracy = plain_script(args.data, "lstm", args.epochs)
         script = {"accuracy": accuracy, "wall_seconds": seconds}
         console.print(f"tutorial script, lstm: accuracy {accuracy:.4f}, {seconds:.0f} s")
     runs = []
@@ -115,7 +116,7 @@ def main() -> None:
     for cell in args.cells:
         for seed in args.seeds:
             for recipe in args.recipes:
-                run = one_run(args.data, cell, recipe, seed)
+                run = one_run(args.data, cell, recipe, seed, args.epochs)
                 runs.append(run)
                 console.print(json.dumps(run))
                 with open(args.out, "a") as out:

@@ -1,5 +1,6 @@
 """The benchmark command runs end to end on a tiny corpus (figures not asserted: no timing tests)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,28 @@ def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(
     assert "900 rows (3× the input)" in output
     for figure in ("peak RSS GiB", "wall s", "test accuracy", "3× streamed", "3× in memory"):
         assert figure in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp_path):
+    table = generate_reviews(400, seed=5)
+    table = table.take(
+        np.unique(table["text"].to_numpy(zero_copy_only=False), return_index=True)[1]
+    )
+    splits = np.where(np.arange(table.num_rows) % 2 == 0, "train", "test")
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(table.append_column("split", pa.array(splits)), data)
+    arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "2", "--epochs", "1"]
+    output = run_benchmark("imdb_recipe.py", arguments, tmp_path)
+    assert "tutorial script, lstm: accuracy" in output and "Recipes on IMDB" in output
+    runs = [json.loads(line) for line in (tmp_path / "imdb_recipe.jsonl").read_text().splitlines()]
+    assert sorted((run["recipe"], run["seed"]) for run in runs) == [
+        ("strong", 1),
+        ("strong", 2),
+        ("tutorial", 1),
+        ("tutorial", 2),
+    ]
+    for run in runs:
+        assert run["cell"] == "gru" and 0 <= run["accuracy"] <= 1
+        assert 0 <= run["baseline_accuracy"] <= 1 and run["wall_seconds"] > 0

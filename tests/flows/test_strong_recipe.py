@@ -1,0 +1,66 @@
+"""The strong recipe through the whole flow: its network is registered and served as trained."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from flows.retrain import retrain
+from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.config import RetrainConfig
+from rnn_retrain.layers import TimePoolingCell, load_network
+
+# A fresh interpreter loads the registered model: seconds of MLflow and TensorFlow imports.
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
+
+# A fresh interpreter that has never imported rnn_retrain.layers loads the registered model the
+# way `mlflow models serve` does, and scores the test reviews from their raw text.
+SERVE = (
+    "import json, sys, mlflow, pandas\n"
+    "mlflow.set_tracking_uri(sys.argv[1])\n"
+    "model = mlflow.pyfunc.load_model('models:/review-sentiment/1')\n"
+    "texts = pandas.DataFrame({'text': json.load(open(sys.argv[2]))})\n"
+    "print(json.dumps(model.predict(texts)))\n"
+)
+
+
+def test_a_strong_run_trains_pools_and_serves_exactly_what_it_evaluated(tmp_path: Path):
+    config = RetrainConfig.from_flat(
+        recipe="strong",
+        demo_size=600,
+        maxlen=40,
+        units=8,
+        embedding_dim=8,
+        epochs=2,
+        artifact_root=str(tmp_path / "artifacts"),
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
+    summary = retrain(config)
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    network = load_network(store.copy_to_local(summary.artifacts["train/model.keras"], tmp_path))
+    assert isinstance(network.get_layer("lstm_0").cell, TimePoolingCell)
+    assert network.get_layer("embedding_dropout").rate == config.model.embedding_dropout
+    # The per-epoch cosine schedule: the second (last) epoch trained at half the first's rate.
+    history = store.read_table(summary.artifacts["train/history.parquet"]).to_pylist()
+    assert [round(row["learning_rate"], 6) for row in history] == [0.002, 0.001]
+
+    snapshot = store.read_table(summary.artifacts["ingest/snapshot.parquet"])
+    test_rows = snapshot.filter(pc.equal(snapshot["split"], "test")).sort_by("row_id")
+    evaluated = store.read_table(summary.artifacts["evaluate/predictions.parquet"]).sort_by(
+        "row_id"
+    )
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps(test_rows["text"].to_pylist()))
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE, config.registry.tracking_uri, str(texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    served = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert np.max(np.abs(served - evaluated["probability"].to_numpy())) <= 1e-5
