@@ -33,6 +33,7 @@ from rnn_retrain.errors import (
     EXIT_OK,
     EXIT_USAGE,
     RetrainError,
+    ServiceUnavailableError,
 )
 from rnn_retrain.faults import describe_fault, describe_text
 from rnn_retrain.locks import exclusive_lock
@@ -258,7 +259,18 @@ def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
             # time, so runs started together on a new machine do not race on the migrations.
             lock = paths.lock_file("prefect-database", str(settings.home))
             with exclusive_lock(lock, 600, purpose="start of Prefect's local API"):
-                SubprocessASGIServer().start()  # The one Prefect's client would start on use.
+                try:
+                    SubprocessASGIServer().start()  # The one Prefect's client would start.
+                except RuntimeError as error:
+                    if "Timed out" not in str(error):
+                        raise
+                    timeout = settings.server.ephemeral.startup_timeout_seconds
+                    raise ServiceUnavailableError(
+                        f"Prefect's temporary API did not answer within {timeout} s of its start "
+                        "(a busy machine?): run again, raise "
+                        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start `prefect "
+                        "server start` and set PREFECT_API_URL"
+                    ) from None
         return loading.result()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,27 @@ def test_an_unreachable_prefect_server_stops_before_any_work(capsys, tmp_path, m
         "error: Prefect server http://127.0.0.1:9/api is not answering (ConnectError); start it "
         "with `prefect server start` or fix PREFECT_API_URL"
     ]
+
+
+def test_a_temporary_prefect_api_that_does_not_start_in_time_is_one_line(tmp_path):
+    # A busy machine: Prefect's temporary API is not answering when its start-up time is up.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(HOME=str(tmp_path), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    for name in ("RETRAIN_HOME", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    command = str(Path(sys.executable).with_name("retrain"))
+    result = subprocess.run(
+        [command, "run", *TINY], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == EXIT_UNAVAILABLE, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: Prefect's temporary API did not answer within 0 s of its start (a busy machine?): "
+        "run again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start `prefect "
+        "server start` and set PREFECT_API_URL"
+    ]
+    assert not (tmp_path / ".rnn-retrain" / "artifacts" / "runs").exists()  # No work began.
 
 
 def fill(disk: Path, leave: int) -> Path:
