@@ -50,6 +50,7 @@ def summarize_run(
         evaluated.predictions,
         evaluated.metrics_table,
     ]
+    artifacts += [ref for ref in (ingested.labels, evaluated.confusion_table) if ref is not None]
     if compared is not None:
         artifacts += [compared.terms, compared.model, compared.predictions]
     return RetrainSummary(
@@ -66,6 +67,8 @@ def summarize_run(
         validation_rows=trained.validation_rows,
         train_seconds=trained.seconds,
         metrics=evaluated.metrics,
+        classes=evaluated.classes,
+        confusion=evaluated.confusion,
         artifacts={ref.name: ref for ref in artifacts},
         findings=prepared.validated.findings,
         stages=stages,
@@ -87,9 +90,14 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     prepared = prepare_data(config)
     # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
     fitting = (
-        baseline.submit(prepared.ingested.snapshot, config) if config.training.baseline else None
+        baseline.submit(prepared.ingested.snapshot, config, prepared.ingested.classes) if config.training.baseline else None
     )
-    trained = train(prepared.padded, prepared.tokens.vocabulary_size, config)
+    trained = train(
+        prepared.padded,
+        prepared.tokens.vocabulary_size,
+        config,
+        classes=prepared.ingested.classes,
+    )
     evaluated = evaluate(prepared.padded, trained, config)
     compared = compare_baseline(fitting.result(), evaluated, config) if fitting else None
     registered = register(prepared, trained, evaluated, config, compared)

@@ -114,18 +114,33 @@ def load_baseline(registry: Any, version: str) -> Any:
     return rebuild_baseline(terms, document)
 
 
-def add_baseline_scores(scored: pa.Table, column: str, baseline: Any) -> pa.Table:
-    """``scored`` with the baseline's ``baseline_probability`` and ``baseline_prediction``."""
+def add_baseline_scores(
+    scored: pa.Table, column: str, baseline: Any, classes: list[str]
+) -> pa.Table:
+    """``scored`` with the baseline's ``baseline_probability`` and ``baseline_prediction``
+    (and, for K classes, ``baseline_label``: the predicted class's name)."""
+    import numpy as np
     import pyarrow.compute as pc
 
-    probabilities = pa.array(baseline.positive_probabilities(scored[column]), pa.float64())
-    return scored.append_column("baseline_probability", probabilities).append_column(
-        "baseline_prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
+    scores = baseline.scores(scored[column])
+    if scores.ndim == 1:
+        probabilities = pa.array(scores, pa.float64())
+        return scored.append_column("baseline_probability", probabilities).append_column(
+            "baseline_prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
+        )
+    best = scores.argmax(axis=1)
+    return (
+        scored.append_column("baseline_label", pa.array(np.asarray(classes)[best], pa.string()))
+        .append_column("baseline_probability", pa.array(scores.max(axis=1), pa.float64()))
+        .append_column("baseline_prediction", pa.array(best, pa.int8()))
     )
 
 
-def _label(probability: float) -> str:
-    return "positive" if probability >= THRESHOLD else "negative"
+def _label(scored: pa.Table, prefix: str, index: int, classes: list[str]) -> str:
+    """Row ``index``'s predicted class name: K classes name it; two go by the threshold."""
+    if f"{prefix}label" in scored.column_names:
+        return scored[f"{prefix}label"][index].as_py()
+    return classes[int(scored[f"{prefix}probability"][index].as_py() >= THRESHOLD)]
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -135,12 +150,15 @@ def predict_command(args: argparse.Namespace) -> int:
     registry = _registry(args)
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
-    from rnn_retrain.registry import predict_reviews  # With MLflow, after the cheap checks above.
+    # With MLflow, after the cheap checks above.
+    from rnn_retrain.registry import model_classes, predict_reviews
     from rnn_retrain.stages.score import score_table
 
-    scored = score_table(table, column, lambda texts: predict_reviews(model, texts))
+    classes = model_classes(model)
+    scored = score_table(table, column, lambda texts: predict_reviews(model, texts), classes)
     if args.baseline:
-        scored = add_baseline_scores(scored, column, load_baseline(registry, str(chosen.version)))
+        baseline = load_baseline(registry, str(chosen.version))
+        scored = add_baseline_scores(scored, column, baseline, classes)
     console = output_console()
     if args.out:
         write_scores(scored, args.out)
@@ -155,9 +173,9 @@ def predict_command(args: argparse.Namespace) -> int:
         result.add_column(name, justify="right" if name.endswith("probability") else "left")
     for index, text in enumerate(table[column].to_pylist()):
         cells = []
-        for name in ("probability", "baseline_probability")[: 2 if args.baseline else 1]:
-            probability = scored[name][index].as_py()
-            cells += [f"{probability:.4f}", _label(probability)]
+        for prefix in ("", "baseline_")[: 2 if args.baseline else 1]:
+            probability = scored[f"{prefix}probability"][index].as_py()
+            cells += [f"{probability:.4f}", _label(scored, prefix, index, classes)]
         result.add_row(*cells, text if len(text) <= 70 else text[:67] + "...")
     console.print(result)
     return 0
@@ -215,7 +233,7 @@ def list_command(args: argparse.Namespace) -> int:
             ", ".join(sorted(aliases.get(str(version.version), []))),
             created.strftime("%Y-%m-%d %H:%M:%S"),
             _short(tags.get("test.accuracy")),
-            _short(tags.get("test.f1")),
+            _short(tags.get("test.f1", tags.get("test.f1_macro"))),
             tags.get("gate.decision", "pending"),
             tags.get("gate.reason", ""),
         )

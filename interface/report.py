@@ -15,11 +15,13 @@ from rnn_retrain.results import (
     SweepSummary,
 )
 from rnn_retrain.run_report import (
-    METRIC_ORDER,
+    class_figures,
     describe_baseline,
     describe_verdict,
+    headline_metrics,
     resumed_note,
 )
+from rnn_retrain.stages.evaluate import headline_f1
 
 # Width of the printed tables when the output is not a terminal (rich would use 80 columns).
 PIPED_WIDTH = 160
@@ -37,19 +39,34 @@ def output_console() -> Console:
     return Console(width=PIPED_WIDTH)
 
 
-def metrics_table(metrics: Metrics) -> Table:
-    """A two-column table of the test metrics and the confusion matrix."""
+def metrics_table(metrics: Metrics, classes: list[str] | None = None) -> Table:
+    """A two-column table of the test metrics: with the binary confusion cells, or with each
+    class's precision and recall when ``classes`` are more than two."""
     table = Table(title="Test metrics", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name in METRIC_ORDER:
-        value = metrics.get(name)
+    for name, value in headline_metrics(metrics):
         table.add_row(name, "n/a" if value is None else f"{value:.4f}")
-    table.add_row(
-        "confusion [tn fp; fn tp]",
-        f"[{metrics['tn']} {metrics['fp']}; {metrics['fn']} {metrics['tp']}]",
-    )
+    if classes is not None and len(classes) > 2:
+        for name, precision, recall in class_figures(metrics, classes):
+            table.add_row(f"precision / recall {name}", f"{precision:.4f} / {recall:.4f}")
+    else:
+        table.add_row(
+            "confusion [tn fp; fn tp]",
+            f"[{metrics['tn']} {metrics['fp']}; {metrics['fn']} {metrics['tp']}]",
+        )
     table.add_row("test rows", str(metrics["rows"]))
+    return table
+
+
+def confusion_table(confusion: list[list[int]], classes: list[str]) -> Table:
+    """The K × K confusion matrix: a row per true class, a column per predicted class."""
+    table = Table(title="Confusion (rows: true, columns: predicted)", header_style="bold")
+    table.add_column("true \\ predicted")
+    for name in classes:
+        table.add_column(name, justify="right")
+    for name, row in zip(classes, confusion):
+        table.add_row(name, *(str(count) for count in row))
     return table
 
 
@@ -68,7 +85,7 @@ def baseline_line(baseline: BaselineResult, level: float) -> str:
     metrics = baseline.metrics
     return (
         f"baseline: TF-IDF + logistic regression, accuracy {metrics['accuracy']:.4f}, "
-        f"F1 {metrics['f1']:.4f} (fitted in {baseline.seconds:.1f}s); "
+        f"F1 {headline_f1(metrics):.4f} (fitted in {baseline.seconds:.1f}s); "
         f"{describe_baseline(baseline, level)}"
     )
 
@@ -92,7 +109,12 @@ def print_summary(summary: RetrainSummary, console: Console | None = None) -> No
     for finding in summary.findings:
         if finding.severity == "warning":
             console.print(f"data gate warning: {finding.check}: {finding.message}")
-    console.print(metrics_table(summary.metrics))
+    classes = summary.classes
+    if len(classes) > 2:
+        console.print(f"classes: {len(classes)} ({', '.join(classes)})")
+    console.print(metrics_table(summary.metrics, classes))
+    if len(classes) > 2 and summary.confusion is not None:
+        console.print(confusion_table(summary.confusion, classes))
     if summary.baseline is not None:
         console.print(baseline_line(summary.baseline, summary.config.registry.significance_level))
     registration = summary.registration

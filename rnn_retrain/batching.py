@@ -181,8 +181,18 @@ def predict_in_buckets(
     padding: Literal["pre", "post"],
     batch_size: int,
 ) -> np.ndarray:
-    """The network's output for every row, each bucket predicted at its own length, in row order."""
-    probabilities = np.empty(len(x), dtype=np.float64)
+    """The network's output for every row, each bucket predicted at its own length, in row order.
+
+    A vector for a one-unit (sigmoid) head; a rows × K matrix for a K-way softmax.
+    """
+    probabilities: np.ndarray | None = None
     for rows, cut in iterate_buckets(x, boundaries, padding):
-        probabilities[rows] = network.predict(cut, batch_size=batch_size, verbose=0).reshape(-1)
-    return probabilities
+        predicted = np.asarray(network.predict(cut, batch_size=batch_size, verbose=0))
+        units = predicted.shape[-1] if predicted.ndim == 2 else 1
+        if units == 1:
+            predicted = predicted.reshape(-1)
+        if probabilities is None:
+            shape = (len(x),) if units == 1 else (len(x), units)
+            probabilities = np.empty(shape, dtype=np.float64)
+        probabilities[rows] = predicted
+    return probabilities if probabilities is not None else np.empty(0, dtype=np.float64)

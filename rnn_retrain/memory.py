@@ -30,7 +30,7 @@ class OutOfMemoryError(RetrainError):
     exit_code = EXIT_ENVIRONMENT
 
 
-def count_weights(vocabulary_size: int, model: ModelSettings) -> int:
+def count_weights(vocabulary_size: int, model: ModelSettings, classes: int = 2) -> int:
     """The network's number of weights, as `rnn_retrain.modeling.build_model` builds it."""
     gates = GATES[model.cell]
     directions = 2 if model.bidirectional else 1
@@ -44,7 +44,8 @@ def count_weights(vocabulary_size: int, model: ModelSettings) -> int:
         width = directions * model.units
     if model.pooling == "max_mean":
         width *= 2  # The max and the mean over time, side by side.
-    return total + width + 1  # The sigmoid output layer.
+    outputs = classes if classes > 2 else 1  # K softmax units, or one sigmoid unit.
+    return total + (width + 1) * outputs
 
 
 def training_bytes(vocabulary_size: int, model: ModelSettings, batch_size: int, maxlen: int) -> int:

@@ -12,17 +12,23 @@ import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from rnn_retrain.labels import BINARY_CLASSES
 from rnn_retrain.serving import (
+    ARTIFACT_LABELS,
     ARTIFACT_NETWORK,
     ARTIFACT_PREPROCESSING,
     ARTIFACT_VOCABULARY,
+    LABEL_COLUMN,
+    PROBABILITY_COLUMN,
+    class_probability_columns,
     review_texts,
     score_texts,
 )
 
 
 class TextClassifier(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: one probability of a positive review per review.
+    """MLflow pyfunc wrapper: per review, the positive class's probability (two classes), or
+    a row of the predicted class, its probability and every class's probability (K classes).
 
     ``predict`` takes a list of strings (``retrain predict``, the promotion gate) or a DataFrame
     with a ``text`` column (what MLflow's scoring server builds from a request under the logged
@@ -37,20 +43,39 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
         self.network = load_network(artifacts[ARTIFACT_NETWORK])
         self.vocabulary = pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"])
         self.preprocessing = json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text())
+        # Versions logged before K classes carry no labels artifact: they are binary.
+        labels = artifacts.get(ARTIFACT_LABELS)
+        self.classes = (
+            json.loads(Path(labels).read_text())["classes"] if labels else list(BINARY_CLASSES)
+        )
 
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext,
         model_input,  # No annotation: MLflow would read one as a second, conflicting signature.
         params: dict | None = None,
-    ) -> list[float]:
+    ):
         try:
             texts = review_texts(model_input)
         except ValueError as error:
             # MLflow answers INVALID_PARAMETER_VALUE with HTTP 400 and this message, where any
             # other exception would be a generic "unexpected error" without the reason.
             raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
-        return score_texts(self.network, self.vocabulary, self.preprocessing, texts).tolist()
+        scores = score_texts(self.network, self.vocabulary, self.preprocessing, texts)
+        if scores.ndim == 1:
+            return scores.tolist()
+        import pandas as pd
+
+        best = scores.argmax(axis=1)
+        answer = pd.DataFrame(
+            {
+                LABEL_COLUMN: [self.classes[index] for index in best],
+                PROBABILITY_COLUMN: scores.max(axis=1),
+            }
+        )
+        for column, values in zip(class_probability_columns(self.classes), scores.T):
+            answer[column] = values
+        return answer
 
 
 mlflow.models.set_model(TextClassifier())

@@ -46,9 +46,12 @@ def distribution_strategy() -> tf.distribute.Strategy:
 
 
 def build_model(
-    vocabulary_size: int, settings: ModelSettings, training: TrainingSettings
+    vocabulary_size: int, settings: ModelSettings, training: TrainingSettings, classes: int = 2
 ) -> keras.Model:
     """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
+
+    With ``classes`` > 2 the head is Dense(K, softmax), fitted with sparse categorical
+    cross-entropy on the class ids; two classes keep the tutorial's sigmoid unit.
 
     The tutorial reads the last recurrent layer's final state; ``pooling="max_mean"`` reads the
     max and the mean of its outputs over the real tokens instead (`TimePoolingCell`, padding
@@ -63,9 +66,11 @@ def build_model(
         settings: The network's cell, units, embedding_dim, dropout, rnn_layers,
             bidirectional, pooling and embedding_dropout.
         training: Supplies learning_rate and xla.
+        classes: How many classes the labels hold.
 
     Returns:
-        A compiled model that maps int id sequences to the probability of a positive review.
+        A compiled model that maps int id sequences to the probability of a positive review
+        (two classes) or to the K class probabilities.
     """
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     pooled = settings.pooling == "max_mean"
@@ -93,11 +98,16 @@ def build_model(
                 recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
         hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
-        outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
+        if classes > 2:
+            outputs = layers.Dense(classes, activation="softmax", name="probabilities")(hidden)
+            loss = "sparse_categorical_crossentropy"
+        else:
+            outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
+            loss = "binary_crossentropy"
         model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
-            loss="binary_crossentropy",
+            loss=loss,
             metrics=["accuracy"],
             jit_compile=training.xla and not on_gpu,
         )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.labels import BINARY_CLASSES
 from rnn_retrain.score_config import ScoreConfig
 
 Metrics = dict[str, float | int | None]
@@ -28,6 +29,9 @@ class IngestResult(BaseModel):
     rows: dict[str, int]
     dropped_empty: int
     split_method: str
+    # The class names in id order (`rnn_retrain.labels`), and where ingest stored them.
+    classes: list[str] = list(BINARY_CLASSES)
+    labels: ArtifactRef | None = None
 
 
 class TokenizeResult(BaseModel):
@@ -87,6 +91,7 @@ class TrainResult(BaseModel):
     seconds: float
     length_buckets: list[int]  # The bucket lengths the model was trained at; scoring uses them.
     best_validation_loss: float  # Of the kept weights: what a sweep chooses on.
+    classes: list[str] = list(BINARY_CLASSES)  # The class names of the network's outputs.
 
 
 class EvaluateResult(BaseModel):
@@ -97,6 +102,9 @@ class EvaluateResult(BaseModel):
     metrics: Metrics
     predictions: ArtifactRef
     metrics_table: ArtifactRef
+    classes: list[str] = list(BINARY_CLASSES)
+    confusion: list[list[int]] | None = None  # Row: true class id; column: predicted class id.
+    confusion_table: ArtifactRef | None = None
 
 
 class BaselineResult(BaseModel):
@@ -181,6 +189,8 @@ class RetrainSummary(BaseModel):
     validation_rows: int
     train_seconds: float
     metrics: Metrics
+    classes: list[str] = list(BINARY_CLASSES)  # The label's class names, in id order.
+    confusion: list[list[int]] | None = None  # Test rows by true (row) and predicted class.
     artifacts: dict[str, ArtifactRef]
     findings: list[Finding]  # The data gate's checks (warnings included; errors stop the run).
     stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
-from rnn_retrain.results import BaselineResult, GateDecision, RetrainSummary, ScoreResult
+from rnn_retrain.labels import metric_name
+from rnn_retrain.results import BaselineResult, GateDecision, Metrics, RetrainSummary, ScoreResult
+from rnn_retrain.stages.evaluate import headline_f1
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
+CLASS_METRIC_ORDER = ("accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "loss")
+
+
+def headline_metrics(metrics: Metrics) -> list[tuple[str, float | int | None]]:
+    """The metrics a report lists first: binary ones, or the K-class ones (no per-class rows)."""
+    order = METRIC_ORDER if "f1" in metrics else CLASS_METRIC_ORDER
+    return [(name, metrics.get(name)) for name in order]
+
+
+def class_figures(metrics: Metrics, classes: list[str]) -> list[tuple[str, float, float]]:
+    """Each class's name, test precision and recall (K-class metrics)."""
+    return [
+        (
+            name,
+            float(metrics[f"precision_{metric_name(name)}"] or 0.0),
+            float(metrics[f"recall_{metric_name(name)}"] or 0.0),
+        )
+        for name in classes
+    ]
+
+
+def is_multiclass(summary: RetrainSummary) -> bool:
+    """Whether the run's labels hold more than two classes."""
+    return len(summary.classes) > 2
+
+
+def _fmt(value: float | int | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def describe_verdict(decision: GateDecision) -> str:
@@ -35,13 +65,21 @@ def _data_section(summary: RetrainSummary) -> list[str]:
         f"Source `{summary.config.source.data}`, split by {summary.split_method}; "
         f"vocabulary of {summary.vocabulary_size} ids fitted on the train split.",
         "",
-        "| split | rows | positive | negative |",
-        "| --- | ---: | ---: | ---: |",
     ]
-    for split in ("train", "test"):
-        lines.append(
-            f"| {split} | {rows[split]} | {rows[f'{split}_pos']} | {rows[f'{split}_neg']} |"
-        )
+    if is_multiclass(summary):
+        lines += [
+            "| split | rows | " + " | ".join(f"`{name}`" for name in summary.classes) + " |",
+            "| --- | ---: |" + " ---: |" * len(summary.classes),
+        ]
+        for split in ("train", "test"):
+            counts = [str(rows[f"{split}_class_{index}"]) for index in range(len(summary.classes))]
+            lines.append(f"| {split} | {rows[split]} | " + " | ".join(counts) + " |")
+    else:
+        lines += ["| split | rows | positive | negative |", "| --- | ---: | ---: | ---: |"]
+        for split in ("train", "test"):
+            lines.append(
+                f"| {split} | {rows[split]} | {rows[f'{split}_pos']} | {rows[f'{split}_neg']} |"
+            )
     if summary.stages:
         lines += ["", "## Stages", "| stage | status | why |", "| --- | --- | --- |"]
         lines += [f"| {d.stage} | {d.status} | {d.reason} |" for d in summary.stages.values()]
@@ -67,13 +105,30 @@ def _training_section(summary: RetrainSummary) -> list[str]:
         "| metric | value |",
         "| --- | ---: |",
     ]
-    for name in METRIC_ORDER:
-        value = metrics.get(name)
-        lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4f}'} |")
-    return lines + [
-        f"| confusion [tn fp; fn tp] | [{metrics['tn']} {metrics['fp']}; "
-        f"{metrics['fn']} {metrics['tp']}] |"
+    lines += [f"| {name} | {_fmt(value)} |" for name, value in headline_metrics(metrics)]
+    if not is_multiclass(summary):
+        return lines + [
+            f"| confusion [tn fp; fn tp] | [{metrics['tn']} {metrics['fp']}; "
+            f"{metrics['fn']} {metrics['tp']}] |"
+        ]
+    lines += ["", "### Per class", "| class | precision | recall |", "| --- | ---: | ---: |"]
+    lines += [
+        f"| `{name}` | {precision:.4f} | {recall:.4f} |"
+        for name, precision, recall in class_figures(metrics, summary.classes)
     ]
+    if summary.confusion is not None:
+        names = summary.classes
+        lines += [
+            "",
+            "### Confusion matrix (rows: true class; columns: predicted)",
+            "| | " + " | ".join(f"`{name}`" for name in names) + " |",
+            "| --- |" + " ---: |" * len(names),
+        ]
+        lines += [
+            f"| `{name}` | " + " | ".join(str(count) for count in row) + " |"
+            for name, row in zip(names, summary.confusion)
+        ]
+    return lines
 
 
 def describe_baseline(baseline: BaselineResult, level: float) -> str:
@@ -105,8 +160,13 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
         "| figure | RNN | baseline |",
         "| --- | ---: | ---: |",
     ]
-    for name in ("accuracy", "f1"):
-        lines.append(f"| {name} | {summary.metrics[name]:.4f} | {metrics[name]:.4f} |")
+    lines.append(
+        f"| accuracy | {summary.metrics['accuracy']:.4f} | {metrics['accuracy']:.4f} |"
+    )
+    f1_name = "f1" if "f1" in summary.metrics else "f1 (macro)"
+    lines.append(
+        f"| {f1_name} | {_fmt(headline_f1(summary.metrics))} | {_fmt(headline_f1(metrics))} |"
+    )
     if baseline.p_value is not None:
         lines += [
             "",

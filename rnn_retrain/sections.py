@@ -54,7 +54,10 @@ class DataSettings(BaseModel):
     text_column: str = Field("text", description="Column holding the review text (own files only).")
     label_column: str = Field(
         "label",
-        description="Column holding the label: 0/1, true/false, pos/neg or positive/negative.",
+        description=(
+            "Column holding the label: 0/1, true/false, pos/neg or positive/negative (binary), "
+            "or K classes: integers (ordered by value) or strings (ordered as text)."
+        ),
     )
     split_column: str = Field(
         "split",
@@ -68,6 +71,24 @@ class DataSettings(BaseModel):
     )
     demo_size: int = Field(
         4000, ge=100, le=1_000_000, description="Number of reviews generated for data='demo'."
+    )
+    demo_classes: int = Field(
+        2,
+        ge=2,
+        le=8,
+        description=(
+            "Classes of data='demo': 2 is the sentiment corpus (labels 0/1); more generates "
+            "topic-labelled reviews with string labels (which aspect of the film a review is about)."
+        ),
+    )
+    max_classes: int = Field(
+        100,
+        ge=2,
+        le=128,
+        description=(
+            "Most distinct labels accepted: a label column with more is refused, as it is more "
+            "likely an id or free text than a set of classes."
+        ),
     )
     chunk_rows: int = Field(
         100_000,
@@ -251,7 +272,10 @@ class DataGateSettings(BaseModel):
         0.1,
         ge=0.0,
         le=0.5,
-        description="Data gate: least share of the rarer label among the train rows.",
+        description=(
+            "Data gate: least share of the rarer label among the train rows; with K > 2 "
+            "classes, of the rarest, against this limit times 2/K."
+        ),
     )
     max_leakage_share: float = Field(
         0.01,

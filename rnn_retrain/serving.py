@@ -1,8 +1,11 @@
-"""The servable model: raw review texts in, probabilities of a positive review out.
+"""The servable model: raw review texts in, class probabilities out.
 
-What the registry holds is an MLflow pyfunc made of three artifacts: the trained Keras network
-(loaded with Keras safe mode, so it cannot carry code), the fitted vocabulary, and the padding
-settings. Texts go through `rnn_retrain.preprocessing`, the same code that prepared the training
+What the registry holds is an MLflow pyfunc made of four artifacts: the trained Keras network
+(loaded with Keras safe mode, so it cannot carry code), the fitted vocabulary, the padding
+settings and the label's classes (`rnn_retrain.labels`). A two-class model answers one
+probability per review, of the positive class (class id 1); a K-class model answers, per
+review, the most probable class's name (``label``), its ``probability``, and one
+``probability_<class>`` column per class. Texts go through `rnn_retrain.preprocessing`, the same code that prepared the training
 data, and that package is bundled with the model so serving never drifts from training.
 """
 
@@ -25,12 +28,25 @@ THRESHOLD = 0.5
 ARTIFACT_NETWORK = "network"
 ARTIFACT_VOCABULARY = "vocabulary"
 ARTIFACT_PREPROCESSING = "preprocessing"
+ARTIFACT_LABELS = "labels"
+# A K-class answer's columns: the predicted class, its probability, then each class's.
+LABEL_COLUMN = "label"
+PROBABILITY_COLUMN = "probability"
+CLASS_PROBABILITY_PREFIX = "probability_"
+
+
+def class_probability_columns(classes: Sequence[str]) -> list[str]:
+    """The column of each class's probability in a K-class answer, in class id order."""
+    return [f"{CLASS_PROBABILITY_PREFIX}{name}" for name in classes]
 
 
 def predict_probabilities(
     network: Any, x: np.ndarray, length_buckets: list[int] | None = None, padding: str = "pre"
 ) -> np.ndarray:
-    """The network's probability of a positive review for every row of a padded id matrix.
+    """The network's probabilities for every row of a padded id matrix.
+
+    A vector of the positive class's probability for a two-class network; a rows × K matrix
+    for a K-class one.
 
     Rows are scored at the bucket lengths the network was trained at (`rnn_retrain.batching`);
     without buckets, at the matrix's full width.

@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 from rnn_retrain import paths
 from rnn_retrain.artifacts import hash_stream
 from rnn_retrain.chunks import rechunk
-from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews
+from rnn_retrain.datasets.demo import GENERATOR_VERSION, generate_reviews, generate_topic_reviews
 from rnn_retrain.datasets.imdb import IMDB_SHA256, IMDB_URL, load_imdb, read_imdb_archive
 from rnn_retrain.errors import DataError, RetrainError
 
@@ -52,6 +52,11 @@ class RawSource:
             [self.split_column] if self.split_column else []
         )
         yield from rechunk(read_column_batches(self.data, columns, rows, self.origin), rows)
+
+    def iter_labels(self, rows: int) -> Iterator[pa.Array]:
+        """The label column alone, ``rows`` rows at a time: a cheap first look at the classes."""
+        batches = read_column_batches(self.data, [self.label_column], rows, self.origin)
+        yield from (batch.column(0) for batch in batches)
 
 
 def read_column_batches(
@@ -97,10 +102,16 @@ def read_source(
     split_column: str,
     demo_size: int,
     seed: int,
+    demo_classes: int = 2,
 ) -> RawSource:
     """Read the source named by ``data`` (see `RetrainConfig.data`)."""
     if data == "demo":
-        return RawSource(generate_reviews(demo_size, seed), "demo", "text", "label", None)
+        table = (
+            generate_reviews(demo_size, seed)
+            if demo_classes == 2
+            else generate_topic_reviews(demo_size, seed, demo_classes)
+        )
+        return RawSource(table, "demo", "text", "label", None)
     if data == "imdb":
         origin = os.environ.get("RETRAIN_IMDB_URL", IMDB_URL)
         table = load_imdb(paths.dataset_cache(), origin=origin)
@@ -122,7 +133,7 @@ def read_source(
     return RawSource(opened, data, text_column, label_column, present_split)
 
 
-def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
+def fingerprint_source(data: str, *, demo_size: int, seed: int, demo_classes: int = 2) -> str:
     """A digest of the source's content: it changes exactly when the data would.
 
     The demo corpus is a function of its size, seed and generator version; IMDB is pinned by the
@@ -130,7 +141,8 @@ def fingerprint_source(data: str, *, demo_size: int, seed: int) -> str:
     name order), so a rewritten file with the same name is still seen as new data.
     """
     if data == "demo":
-        return f"demo:v{GENERATOR_VERSION}:{demo_size}:{seed}"
+        classes = "" if demo_classes == 2 else f":classes={demo_classes}"
+        return f"demo:v{GENERATOR_VERSION}:{demo_size}:{seed}{classes}"
     if data == "imdb":
         return f"imdb:{os.environ.get('RETRAIN_IMDB_URL', IMDB_URL)}:{IMDB_SHA256}"
     filesystem, paths = source_files(data)

@@ -24,14 +24,17 @@ from rnn_retrain.stages.baseline import (
     split_rows,
     terms_table,
 )
-from rnn_retrain.stages.evaluate import compute_metrics, predictions_table
+from rnn_retrain.stages.evaluate import compute_metrics, headline_f1, predictions_table
 
 
 @task(**cached_stage("baseline", CONFIG))
-def baseline(snapshot: ArtifactRef, config: RetrainConfig) -> BaselineResult:
+def baseline(
+    snapshot: ArtifactRef, config: RetrainConfig, classes: list[str] | None = None
+) -> BaselineResult:
     """Fit the baseline on the train rows, score the test rows, and store both as plain data.
 
     The texts of the snapshot are held in memory at once: scikit-learn fits on all of them.
+    ``classes`` name the class ids (ingest's), for the per-class metrics of K classes.
     """
     store = store_for(config)
     rows = store.read_table(snapshot, columns=["row_id", "text", "label", "split"])
@@ -45,13 +48,13 @@ def baseline(snapshot: ArtifactRef, config: RetrainConfig) -> BaselineResult:
     )
     seconds = round(time.perf_counter() - started, 2)
     labels = test["label"].to_numpy()
-    probabilities = fitted.positive_probabilities(test["text"])
-    metrics = compute_metrics(labels, probabilities)
+    probabilities = fitted.scores(test["text"])
+    metrics = compute_metrics(labels, probabilities, classes=classes)
     get_run_logger().info(
         "baseline (%s): accuracy %.4f, F1 %.4f, fitted in %.1f s",
         KIND,
         metrics["accuracy"],
-        metrics["f1"],
+        headline_f1(metrics),
         seconds,
     )
     run_id = current_run_id()

@@ -21,7 +21,15 @@ from rnn_retrain.paths import stage_folder
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.results import EvaluateResult, TrainResult
 from rnn_retrain.serving import THRESHOLD
-from rnn_retrain.stages.evaluate import CONFIG, compute_metrics, predictions_table, score_test_rows
+from rnn_retrain.labels import predicted_ids
+from rnn_retrain.stages.evaluate import (
+    CONFIG,
+    compute_metrics,
+    confusion_matrix,
+    confusion_table,
+    predictions_table,
+    score_test_rows,
+)
 
 
 @task(**cached_stage("evaluate", CONFIG))
@@ -40,7 +48,9 @@ def evaluate(
         row_ids, y, probabilities = score_test_rows(
             groups, classifier, trained.length_buckets, config.text.padding
         )
-    metrics = compute_metrics(y, probabilities)
+    classes = trained.classes
+    metrics = compute_metrics(y, probabilities, classes=classes)
+    confusion = confusion_matrix(y, predicted_ids(probabilities, THRESHOLD), len(classes))
     create_table_artifact(
         [{"metric": name, "value": value} for name, value in metrics.items()],
         key=METRICS_ARTIFACT_KEY,
@@ -51,6 +61,11 @@ def evaluate(
     params = {"threshold": THRESHOLD, "split": "test"}
     return EvaluateResult(
         metrics=metrics,
+        classes=classes,
+        confusion=confusion,
+        confusion_table=store.write_table(
+            run_id, folder, "confusion", confusion_table(confusion, classes), params
+        ),
         predictions=store.write_table(
             run_id, folder, "predictions", predictions_table(row_ids, y, probabilities), params
         ),

@@ -7,6 +7,7 @@ decision, all under the promotion lock, undoing a registration whose gate failed
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.labels import predicted_ids
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
@@ -30,6 +32,7 @@ from rnn_retrain.registry import (
     ModelRegistry,
     code_version,
     log_text_classifier,
+    model_classes,
     predict_reviews,
 )
 from rnn_retrain.results import (
@@ -58,12 +61,13 @@ from rnn_retrain.stages.register import (
 def _log_run(
     registry: ModelRegistry,
     store: ArtifactStore,
-    refs: dict[str, ArtifactRef],
+    refs: dict[str, ArtifactRef | None],
     metrics: dict[str, float | int | None],
     config: RetrainConfig,
     tags: dict[str, str],
     length_buckets: list[int],
     baseline: BaselineResult | None,
+    classes: list[str],
 ) -> tuple[str, str, str | None]:
     """Log params, metrics, history and the servable model; return run id, model uri, model id.
 
@@ -88,9 +92,12 @@ def _log_run(
             row.pop("process_id", None)
             mlflow.log_metrics(row, step=epoch)
         needed = ("model", "vocabulary", "history", "metrics", "predictions", "profile")
-        local = {name: store.copy_to_local(refs[name], directory) for name in needed}
-        for name in ("history", "metrics", "predictions"):
-            mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
+        # Results cached before K classes have no labels or confusion files: binary.
+        optional = [name for name in ("labels", "confusion") if refs.get(name) is not None]
+        local = {name: store.copy_to_local(refs[name], directory) for name in (*needed, *optional)}
+        for name in ("history", "metrics", "predictions", "confusion"):
+            if name in local:
+                mlflow.log_artifact(str(local[name]), artifact_path="evaluation")
         if baseline is not None:
             mlflow.log_metrics(baseline_metrics(baseline))
             # A folder of its own: its predictions.parquet must not replace evaluate's.
@@ -102,19 +109,22 @@ def _log_run(
         # What the next run's data gate compares its data with (see `tasks.validate`).
         mlflow.log_artifact(str(local["profile"]))
         preprocessing = serving_preprocessing(config, length_buckets)
-        info = log_text_classifier(local["model"], local["vocabulary"], preprocessing)
+        info = log_text_classifier(
+            local["model"], local["vocabulary"], preprocessing, local.get("labels"), classes
+        )
         return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
 
 
 def _register_new_version(
     registry: ModelRegistry,
     store: ArtifactStore,
-    refs: dict[str, ArtifactRef],
+    refs: dict[str, ArtifactRef | None],
     metrics: dict[str, float | int | None],
     config: RetrainConfig,
     key: str,
     length_buckets: list[int],
     baseline: BaselineResult | None,
+    classes: list[str],
 ) -> str:
     """Log the run and register its model as a new version, lineage tags set at creation."""
     lineage = {
@@ -126,11 +136,12 @@ def _register_new_version(
         "prefect.flow_run_id": str(flow_run.id),
         "prefect.deployment": deployment.name or "",
         "code_version": code_version(),
+        "classes": json.dumps(classes),
         **{f"test.{name}": str(value) for name, value in metrics.items()},
         **(baseline_tags(baseline) if baseline is not None else {}),
     }
     run_id, model_uri, model_id = _log_run(
-        registry, store, refs, metrics, config, lineage, length_buckets, baseline
+        registry, store, refs, metrics, config, lineage, length_buckets, baseline, classes
     )
     return str(registry.create_version(model_uri, model_id, run_id, lineage).version)
 
@@ -138,18 +149,21 @@ def _register_new_version(
 def _judge(
     registry: ModelRegistry,
     store: ArtifactStore,
-    refs: dict[str, ArtifactRef],
+    refs: dict[str, ArtifactRef | None],
     version: str,
     config: RetrainConfig,
     baseline: BaselineResult | None,
+    classes: list[str],
 ) -> GateDecision:
     """Score the champion on this run's test rows and decide against the challenger's scores.
 
-    With ``require_beat_baseline``, a challenger significantly worse than the baseline is kept.
+    Correctness is per row, by class name: the champion's predicted class (named by its own
+    classes) against the row's label (named by this run's). With ``require_beat_baseline``, a
+    challenger significantly worse than the baseline is kept.
     """
     scored = store.read_table(refs["predictions"]).sort_by("row_id")
-    labels = scored["label"].to_numpy().astype(bool)
-    challenger_correct = scored["prediction"].to_numpy().astype(bool) == labels
+    labels = scored["label"].to_numpy().astype(np.int64)
+    challenger_correct = scored["prediction"].to_numpy().astype(np.int64) == labels
     gate = config.registry
     champion = registry.champion()
     if champion is None or np.mean(challenger_correct) < gate.min_accuracy:
@@ -162,31 +176,30 @@ def _judge(
         # An earlier attempt promoted this version and stopped before recording the decision.
         return already_promoted(challenger_correct, gate)
     champion_model = registry.load(version=champion_version)
-    row_ids, probabilities = _score_test_texts(
+    row_ids, scores = _score_test_texts(
         champion_model, store, refs["snapshot"], config.source.chunk_rows
     )
     if not np.array_equal(row_ids, scored["row_id"].to_numpy()):
         raise RetrainError(
             f"{refs['predictions'].name} does not cover the test rows of {refs['snapshot'].name}"
         )
-    decision = decide_promotion(
-        challenger_correct, (probabilities >= THRESHOLD) == labels, champion_version, gate
-    )
+    champion_names = np.asarray(model_classes(champion_model))[predicted_ids(scores, THRESHOLD)]
+    champion_correct = champion_names == np.asarray(classes)[labels]
+    decision = decide_promotion(challenger_correct, champion_correct, champion_version, gate)
     return apply_baseline_rule(decision, baseline, gate)
 
 
 def _score_test_texts(
     model: Any, store: ArtifactStore, snapshot: ArtifactRef, chunk_rows: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A served model's probabilities for the snapshot's test texts, with their row ids."""
+    """A served model's scores for the snapshot's test texts (`predict_reviews`), with row ids."""
     row_ids, probabilities = [], []
     with store.open_parquet(snapshot) as parquet:
         for chunk in read_chunks(parquet, ["row_id", "text", "split"], chunk_rows):
             test = chunk.filter(pc.equal(chunk["split"], "test"))
             if test.num_rows:
                 row_ids.append(test["row_id"].to_numpy())
-                scores = predict_reviews(model, test["text"].to_pylist())
-                probabilities.append(np.asarray(scores, dtype=np.float64))
+                probabilities.append(predict_reviews(model, test["text"].to_pylist()))
     return np.concatenate(row_ids), np.concatenate(probabilities)
 
 
@@ -245,7 +258,10 @@ def register(
         "history": trained.history,
         "predictions": evaluated.predictions,
         "metrics": evaluated.metrics_table,
+        "labels": prepared.ingested.labels,
+        "confusion": evaluated.confusion_table,
     }
+    classes = prepared.ingested.classes
     key = lineage_key(refs["snapshot"].sha256, config)
     # One decision at a time, on any machine: an overlapping run waits, then sees this run's
     # version and champion.
@@ -269,13 +285,14 @@ def register(
                 key,
                 trained.length_buckets,
                 baseline,
+                classes,
             )
             run_logger.info("Registered %s version %s", registry.model_name, version)
         else:
             version = str(existing.version)  # Left by an attempt that was killed before its gate.
         try:
             registry.set_alias(CHALLENGER, version)
-            decision = _judge(registry, store, refs, version, config, baseline)
+            decision = _judge(registry, store, refs, version, config, baseline, classes)
             _record(registry, version, decision)
         except BaseException:
             _discard_unless_champion(registry, version)

@@ -16,6 +16,7 @@ from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.batching import FIT, bucket_boundaries
 from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.labels import BINARY_CLASSES
 from rnn_retrain.locks import lock_if_free
 from rnn_retrain.memory import check_fits
 from rnn_retrain.orchestration.caching import cached_stage
@@ -65,12 +66,18 @@ def store_model(
 
 @task(**cached_stage("train", CONFIG))
 def train(
-    padded: ArtifactRef, vocabulary_size: int, config: RetrainConfig, candidate: str = ""
+    padded: ArtifactRef,
+    vocabulary_size: int,
+    config: RetrainConfig,
+    candidate: str = "",
+    classes: list[str] | None = None,
 ) -> TrainResult:
     """Train the configured model on the train split and store it with its history.
 
     A sweep names each ``candidate``, so candidates of one run store their files apart.
+    ``classes`` are the label's class names in id order (ingest's); None is the binary pair.
     """
+    classes = list(classes or BINARY_CLASSES)
     training, text = config.training, config.text
     # Refuse a recipe that cannot fit before anything is built: an allocation that fails later
     # often kills the process instead of raising (`rnn_retrain.memory`).
@@ -96,7 +103,7 @@ def train(
             training.seed,
         )
         boundaries = bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, text.maxlen)
-        network = build_model(vocabulary_size, config.model, training)
+        network = build_model(vocabulary_size, config.model, training, len(classes))
         outcome = fit_model(
             network,
             rows,
@@ -112,4 +119,4 @@ def train(
         folder = paths.stage_folder("train", candidate)
         model_ref = store_model(store, network, run_id, folder, params)
         history = store.write_table(run_id, folder, "history", history_table(outcome.rows), params)
-    return train_result(outcome, model_ref, history, boundaries, seconds)
+    return train_result(outcome, model_ref, history, boundaries, seconds, classes)

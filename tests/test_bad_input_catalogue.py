@@ -30,13 +30,24 @@ ERRORS = {
         csv_rows([("caf\xe9 cr\xe8me", 1)] + reviews(20)).encode("latin-1"),
         "latin1.csv: column 'text' is not valid UTF-8 text",
     ),
-    "yes_no.csv": (
-        csv_rows([(text, "yes" if label else "no") for text, label in reviews(20)]).encode(),
-        "yes_no.csv: label column 'label' has values outside the binary set",
-    ),
+    # One review of a third label, which the hash split sends to test: never seen in training.
     "three_labels.csv": (
         csv_rows(reviews(20) + [("a third kind of review", 2)]).encode(),
-        "three_labels.csv: label column 'label' has values outside the binary set, e.g. [2]",
+        "three_labels.csv: label '2' is seen only in the test rows (1), never in train",
+    ),
+    "one_train_row.csv": (
+        (
+            "text,label,split\n"
+            + "".join(f'"{text}",{label},train\n' for text, label in reviews(20))
+            + '"an odd review",neutral,train\n'
+            + "".join(f'"odd review {n}",neutral,test\n' for n in range(3))
+        ).encode(),
+        "one_train_row.csv: label 'neutral' has 1 train row(s), fewer than 2",
+    ),
+    "too_many_labels.csv": (
+        csv_rows((text, f"user-{n}") for n, (text, _) in enumerate(reviews(120))).encode(),
+        "too_many_labels.csv: label column 'label' has 120 distinct values, more than "
+        "max_classes=100",
     ),
     "nan_labels.csv": (
         csv_rows(reviews(20) + [("no label here", "nan")]).encode(),
@@ -81,6 +92,8 @@ def correct_files(tmp_path: Path) -> dict[str, Path]:
     files = {
         "bom.csv": b"\xef\xbb\xbf" + csv_rows(rows).encode(),
         "float_labels.csv": csv_rows([(text, f"{label:.1f}") for text, label in rows]).encode(),
+        # Two labels that are no binary spelling: two named classes, "no" = 0 and "yes" = 1.
+        "yes_no.csv": csv_rows([(text, "yes" if label else "no") for text, label in rows]).encode(),
         "huge_review.csv": csv_rows(rows + [("it was great " * 400_000, 1)]).encode(),
     }
     for name, content in files.items():
@@ -92,6 +105,7 @@ def correct_files(tmp_path: Path) -> dict[str, Path]:
     "name",
     [
         "bom.csv",
+        "yes_no.csv",
         pytest.param("float_labels.csv", marks=pytest.mark.slow),
         pytest.param("huge_review.csv", marks=pytest.mark.slow),
     ],

@@ -5,6 +5,10 @@ Each review holds one opinion (a single clause, or two opposed clauses joined by
 brilliant") flip a clause, and in a contrast the second clause wins. Every sentiment word and every
 negation appears about equally often in positive and negative reviews, so a bag of words cannot do
 much better than chance, while a recurrent model that reads the words in order can.
+
+With more than two classes (`generate_topic_reviews`) the label is instead what a review is
+about: the aspects are dealt into K groups, each named after its first aspect, and a review's
+opinion clauses talk about aspects of its group, whatever their sentiment.
 """
 
 from __future__ import annotations
@@ -87,13 +91,15 @@ FILLERS = (
 )
 
 
-def _clause(rng: np.random.Generator, polarity: int) -> str:
+def _clause(
+    rng: np.random.Generator, polarity: int, aspects: tuple[str, ...] = ASPECTS
+) -> str:
     """One opinion clause whose effective polarity is ``polarity`` (1 good, 0 bad)."""
     negated = rng.random() < NEGATION_RATE
     # A negated clause uses a word of the opposite polarity, so "not good" reads as bad.
     word_positive = polarity != negated
     adjective = rng.choice(POSITIVE if word_positive else NEGATIVE)
-    aspect = rng.choice(ASPECTS)
+    aspect = rng.choice(aspects)
     verb = rng.choice(VERBS)
     if rng.random() < 0.15:
         # Verdict clauses: "hardly worth it" is bad, "well worth it" is good.
@@ -128,14 +134,50 @@ def generate_reviews(size: int, seed: int) -> pa.Table:
     """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(size) % 2)
+    texts = [_review(rng, [_opinion(rng, int(label))]) for label in labels]
+    return pa.table({"text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int8())})
+
+
+def _review(rng: np.random.Generator, sentences: list[str]) -> str:
+    """Opinion sentences with 0-2 neutral fillers put before or after them."""
+    for _ in range(rng.integers(0, 3)):
+        filler = rng.choice(FILLERS)
+        if rng.random() < 0.5:
+            sentences.insert(0, filler)
+        else:
+            sentences.append(filler)
+    return " . ".join(sentences).capitalize() + "."
+
+
+def topic_groups(classes: int) -> dict[str, tuple[str, ...]]:
+    """The aspects dealt into ``classes`` groups, each named after its first aspect."""
+    if not 2 <= classes <= len(ASPECTS) // 2:
+        raise ValueError(f"demo classes must be between 2 and {len(ASPECTS) // 2}, got {classes}")
+    groups = [ASPECTS[index :: classes] for index in range(classes)]
+    return {group[0]: group for group in groups}
+
+
+def generate_topic_reviews(size: int, seed: int, classes: int) -> pa.Table:
+    """Generate ``size`` reviews labelled by topic: ``classes`` string labels, balanced.
+
+    Each review holds one or two opinion clauses (either sentiment) about aspects of its topic's
+    group (`topic_groups`), among the same neutral fillers as the sentiment corpus.
+
+    Returns:
+        A table with a string ``text`` column and a string ``label`` column (the topic's name).
+    """
+    rng = np.random.default_rng(seed)
+    groups = topic_groups(classes)
+    names = list(groups)
+    labels = rng.permutation(np.arange(size) % classes)
     texts = []
     for label in labels:
-        sentences = [_opinion(rng, int(label))]
-        for _ in range(rng.integers(0, 3)):
-            filler = rng.choice(FILLERS)
-            if rng.random() < 0.5:
-                sentences.insert(0, filler)
-            else:
-                sentences.append(filler)
-        texts.append(" . ".join(sentences).capitalize() + ".")
-    return pa.table({"text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int8())})
+        aspects = groups[names[label]]
+        clauses = [_clause(rng, int(rng.integers(0, 2)), aspects) for _ in range(rng.integers(1, 3))]
+        texts.append(_review(rng, [" but ".join(clauses)]))
+    return pa.table(
+        {
+            "text": pa.array(texts, pa.string()),
+            "label": pa.array([names[label] for label in labels], pa.string()),
+        }
+    )

@@ -53,6 +53,13 @@ class Baseline:
         classes = list(self.classifier.classes_)
         return self.probabilities(texts)[:, classes.index(1)]
 
+    def scores(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """What the network's scores look like: label 1's probability for two classes, else
+        the rows × K matrix (class ids 0..K-1, all of them seen in training)."""
+        if len(self.classifier.classes_) == 2:
+            return self.positive_probabilities(texts)
+        return self.probabilities(texts)
+
 
 def standardized(texts: pa.Array | pa.ChunkedArray) -> list[str]:
     """Raw texts as the network sees them before it splits them into tokens."""

@@ -17,45 +17,17 @@ import pyarrow.compute as pc
 
 from rnn_retrain.config import ConfigSlice
 from rnn_retrain.errors import DataError
+from rnn_retrain.labels import encode_labels, is_binary
 from rnn_retrain.sources import RawSource, require_text
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
-POSITIVE_LABELS = ("1", "true", "pos", "positive")
-NEGATIVE_LABELS = ("0", "false", "neg", "negative")
 SNAPSHOT_SCHEMA = pa.schema(
     [("row_id", pa.int64()), ("text", pa.string()), ("label", pa.int8()), ("split", pa.string())]
 )
-
-
-def normalize_labels(labels: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
-    """Map 0/1, booleans or pos/neg style strings to int8 0/1.
-
-    Raises:
-        RetrainError: if a label is missing or outside the binary set.
-    """
-    labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
-    if labels.null_count:
-        raise DataError(
-            f"{origin}: {labels.null_count} rows have no value in label column {column!r}"
-        )
-    if pa.types.is_boolean(labels.type):
-        return labels.cast(pa.int8())
-    as_text = pc.utf8_lower(pc.utf8_trim_whitespace(labels.cast(pa.string())))
-    if pa.types.is_floating(labels.type):
-        # 1.0 / 0.0 read from CSV files arrive as floats.
-        as_text = pc.replace_substring_regex(as_text, r"\.0+$", "")
-    positive = pc.is_in(as_text, value_set=pa.array(POSITIVE_LABELS))
-    negative = pc.is_in(as_text, value_set=pa.array(NEGATIVE_LABELS))
-    unknown = pc.invert(pc.or_(positive, negative))
-    if pc.any(unknown).as_py():
-        bad = pc.unique(labels.filter(unknown)).slice(0, 5).to_pylist()
-        raise DataError(
-            f"{origin}: label column {column!r} has values outside the binary set, e.g. {bad}; "
-            "use 0/1, true/false, pos/neg or positive/negative"
-        )
-    return positive.cast(pa.int8())
+# Each label needs this many train rows, or the network never learns it (K-class labels).
+MIN_TRAIN_ROWS_PER_CLASS = 2
 
 
 def normalize_splits(splits: pa.ChunkedArray, origin: str, column: str) -> pa.Array:
@@ -97,28 +69,56 @@ def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:
     return kept, table.num_rows - kept.num_rows
 
 
-def count_rows(snapshot: pa.Table) -> dict[str, int]:
-    """Row counts per split and label, e.g. ``{"train": 80, "train_pos": 40, ...}``."""
+def count_rows(snapshot: pa.Table, classes: list[str]) -> dict[str, int]:
+    """Row counts per split and class.
+
+    Binary labels: ``{"train": 80, "train_pos": 40, "train_neg": 40, ...}``, as ever. K classes:
+    ``train_class_<id>`` and ``test_class_<id>`` for each class id.
+    """
     counts = {"total": snapshot.num_rows}
     for split in SPLITS:
-        labels = snapshot.filter(pc.equal(snapshot["split"], split))["label"]
+        labels = snapshot.filter(pc.equal(snapshot["split"], split))["label"].to_numpy()
         counts[split] = len(labels)
-        counts[f"{split}_pos"] = int(pc.sum(labels).as_py() or 0)
-        counts[f"{split}_neg"] = counts[split] - counts[f"{split}_pos"]
+        if is_binary(classes):
+            counts[f"{split}_pos"] = int(labels.sum())
+            counts[f"{split}_neg"] = counts[split] - counts[f"{split}_pos"]
+            continue
+        per_class = np.bincount(labels.astype(np.int64), minlength=len(classes))
+        for class_id, count in enumerate(per_class):
+            counts[f"{split}_class_{class_id}"] = int(count)
     return counts
 
 
-def check_snapshot(counts: dict[str, int], origin: str) -> None:
-    """Refuse snapshots that cannot train or evaluate a binary classifier."""
+def check_snapshot(counts: dict[str, int], classes: list[str], origin: str) -> None:
+    """Refuse snapshots that cannot train or evaluate the classifier.
+
+    Binary labels need both classes among the train rows. Each of K classes needs at least
+    `MIN_TRAIN_ROWS_PER_CLASS` train rows; a class seen only in test rows is named as such.
+    """
     if counts["train"] == 0:
         raise DataError(f"{origin}: no train rows; the split column or test_fraction leaves none")
     if counts["test"] == 0:
         raise DataError(
             f"{origin}: no test rows; add 'test' rows to the split column or raise test_fraction"
         )
-    if counts["train_pos"] == 0 or counts["train_neg"] == 0:
-        only = "positive" if counts["train_pos"] else "negative"
-        raise DataError(f"{origin}: the train split has a single class (only {only} reviews)")
+    if is_binary(classes):
+        if counts["train_pos"] == 0 or counts["train_neg"] == 0:
+            only = "positive" if counts["train_pos"] else "negative"
+            raise DataError(f"{origin}: the train split has a single class (only {only} reviews)")
+        return
+    for class_id, name in enumerate(classes):
+        train, test = counts[f"train_class_{class_id}"], counts[f"test_class_{class_id}"]
+        if train == 0 and test > 0:
+            raise DataError(
+                f"{origin}: label {name!r} is seen only in the test rows ({test}), never in "
+                "train; a model cannot learn a class it never saw: add train rows of it or "
+                "drop its rows"
+            )
+        if train < MIN_TRAIN_ROWS_PER_CLASS:
+            raise DataError(
+                f"{origin}: label {name!r} has {train} train row(s), fewer than "
+                f"{MIN_TRAIN_ROWS_PER_CLASS}; add train rows of it or drop its rows"
+            )
 
 
 def split_method(source: RawSource, test_fraction: float) -> str:
@@ -129,7 +129,11 @@ def split_method(source: RawSource, test_fraction: float) -> str:
 
 
 def snapshot_chunk(
-    chunk: pa.Table, source: RawSource, test_fraction: float, first_row_id: int
+    chunk: pa.Table,
+    source: RawSource,
+    classes: list[str],
+    test_fraction: float,
+    first_row_id: int,
 ) -> tuple[pa.Table, int]:
     """Turn one chunk of source rows into snapshot rows numbered from ``first_row_id``.
 
@@ -142,7 +146,7 @@ def snapshot_chunk(
     if source.split_column:
         table = table.append_column("split", chunk[source.split_column])
     table, dropped = drop_empty_texts(table)
-    labels = normalize_labels(table["label"], source.origin, source.label_column)
+    labels = encode_labels(table["label"], classes, source.origin, source.label_column)
     if source.split_column:
         splits = normalize_splits(table["split"], source.origin, source.split_column)
     else:
@@ -170,26 +174,31 @@ class SnapshotTally:
 
 
 def snapshot_chunks(
-    source: RawSource, test_fraction: float, chunk_rows: int, tally: SnapshotTally
+    source: RawSource,
+    classes: list[str],
+    test_fraction: float,
+    chunk_rows: int,
+    tally: SnapshotTally,
 ) -> Iterator[pa.Table]:
     """The raw snapshot, ``chunk_rows`` source rows at a time, with ``tally`` kept up to date.
 
-    The checks that need every row (an empty source, no train or test rows, a single class)
-    run after the last chunk, before the consumer can commit what it received.
+    ``classes`` are the label column's classes (`rnn_retrain.labels.fit_classes`). The checks
+    that need every row (an empty source, no train or test rows, a single class, a class seen
+    only in test) run after the last chunk, before the consumer can commit what it received.
 
     Raises:
         RetrainError: if a chunk or the whole source cannot make a usable snapshot.
     """
     for chunk in source.iter_chunks(chunk_rows):
         first_row_id = tally.counts.get("total", 0)  # Rows kept so far.
-        snapshot, dropped = snapshot_chunk(chunk, source, test_fraction, first_row_id)
-        tally.add(chunk.num_rows, dropped, count_rows(snapshot))
+        snapshot, dropped = snapshot_chunk(chunk, source, classes, test_fraction, first_row_id)
+        tally.add(chunk.num_rows, dropped, count_rows(snapshot, classes))
         yield snapshot
     if tally.read == 0:
         raise DataError(f"{source.origin}: the dataset is empty")
     if tally.read == tally.dropped:
         raise DataError(f"{source.origin}: every text is empty; nothing is left to train on")
-    check_snapshot(tally.counts, source.origin)
+    check_snapshot(tally.counts, classes, source.origin)
 
 
 # The fields that change the snapshot; the source's content (data, demo_size, seed) is covered
@@ -200,6 +209,7 @@ CONFIG = ConfigSlice(
         "source.label_column",
         "source.split_column",
         "source.test_fraction",
+        "source.max_classes",
     ),
-    also_reads=("source.data", "source.demo_size", "training.seed", "source.chunk_rows"),
+    also_reads=("source.data", "source.demo_size", "source.demo_classes", "training.seed", "source.chunk_rows"),
 )

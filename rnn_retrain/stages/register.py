@@ -17,6 +17,7 @@ from scipy.stats import binomtest
 
 from rnn_retrain.config import ConfigSlice, RegistrySettings, RetrainConfig
 from rnn_retrain.results import BaselineResult, GateDecision
+from rnn_retrain.stages.evaluate import headline_f1
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
@@ -27,6 +28,8 @@ NOT_LINEAGE_FIELDS = {
     "split_column",
     "test_fraction",
     "demo_size",
+    "demo_classes",
+    "max_classes",
     "artifact_root",
     "tracking_uri",
     "model_name",
@@ -144,7 +147,7 @@ def baseline_tags(baseline: BaselineResult) -> dict[str, str]:
     """The baseline's figures as tags of the version it was compared with."""
     tags = {
         "baseline.accuracy": str(baseline.metrics["accuracy"]),
-        "baseline.f1": str(baseline.metrics["f1"]),
+        "baseline.f1": str(headline_f1(baseline.metrics)),
         "baseline.fit_seconds": str(baseline.seconds),
         "baseline.features": str(baseline.features),
     }

@@ -28,7 +28,7 @@ from rnn_retrain.chunks import rechunk
 from rnn_retrain.errors import DataError
 from rnn_retrain.results import InputFile, ScoreResult
 from rnn_retrain.score_config import ScoreConfig
-from rnn_retrain.serving import THRESHOLD
+from rnn_retrain.serving import LABEL_COLUMN, THRESHOLD, class_probability_columns
 from rnn_retrain.sources import (
     CSV_SUFFIXES,
     open_table_files,
@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 STAGE = "score"
 PREDICTIONS = "predictions"
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
-# Texts in, one probability of a positive review per text out (an MLflow pyfunc's predict).
+# Texts in, scores out (`rnn_retrain.registry.predict_reviews`): the positive class's
+# probability per text for two classes, a texts × K matrix for K classes.
 Predict = Callable[[list[str]], Sequence[float] | np.ndarray]
 
 
@@ -186,27 +187,49 @@ def read_input_chunks(
     return rechunk(_checked_batches(files, text_column, columns, rows), rows)
 
 
-def score_table(table: pa.Table, text_column: str, predict: Predict) -> pa.Table:
-    """``table`` with ``probability`` (float64) and ``prediction`` (int8, 1 = positive) appended."""
-    probabilities = np.asarray(predict(table[text_column].to_pylist()), dtype=np.float64)
-    if len(probabilities) != table.num_rows:
-        raise ValueError(
-            f"the model returned {len(probabilities)} scores for {table.num_rows} texts"
+def score_table(
+    table: pa.Table, text_column: str, predict: Predict, classes: Sequence[str] | None = None
+) -> pa.Table:
+    """``table`` with the model's answer for each text appended.
+
+    Two classes: ``probability`` (float64, of the positive class) and ``prediction`` (int8,
+    1 = positive). K classes (``classes`` in id order): ``label`` (the most probable class's
+    name), ``probability`` (its probability), ``prediction`` (its id), then one
+    ``probability_<class>`` column per class.
+    """
+    scores = np.asarray(predict(table[text_column].to_pylist()), dtype=np.float64)
+    if len(scores) != table.num_rows:
+        raise ValueError(f"the model returned {len(scores)} scores for {table.num_rows} texts")
+    if scores.ndim == 1:
+        scored = pa.array(scores, pa.float64())
+        return table.append_column("probability", scored).append_column(
+            "prediction", pc.greater_equal(scored, THRESHOLD).cast(pa.int8())
         )
-    scored = pa.array(probabilities, pa.float64())
-    return table.append_column("probability", scored).append_column(
-        "prediction", pc.greater_equal(scored, THRESHOLD).cast(pa.int8())
+    names = list(classes) if classes is not None else [str(i) for i in range(scores.shape[1])]
+    best = scores.argmax(axis=1)
+    table = (
+        table.append_column(LABEL_COLUMN, pa.array(np.asarray(names)[best], pa.string()))
+        .append_column("probability", pa.array(scores.max(axis=1), pa.float64()))
+        .append_column("prediction", pa.array(best, pa.int8()))
     )
+    for column, values in zip(class_probability_columns(names), scores.T):
+        table = table.append_column(column, pa.array(values, pa.float64()))
+    return table
 
 
 def score_chunks(
-    chunks: Iterable[pa.Table], text_column: str, key_column: str, predict: Predict
+    chunks: Iterable[pa.Table],
+    text_column: str,
+    key_column: str,
+    predict: Predict,
+    classes: Sequence[str] | None = None,
 ) -> Iterator[pa.Table]:
-    """Each chunk's predictions: its key column (the id, or the text), probability, prediction."""
+    """Each chunk's predictions: its key column (the id, or the text), then the answer's
+    columns (`score_table`)."""
     for chunk in chunks:
-        yield score_table(chunk, text_column, predict).select(
-            [key_column, "probability", "prediction"]
-        )
+        scored = score_table(chunk, text_column, predict, classes)
+        answer = scored.column_names[chunk.num_columns :]
+        yield scored.select([key_column, *answer])
 
 
 def predictions_manifest(
@@ -234,6 +257,7 @@ def write_predictions(
     scoring_input: ScoringInput,
     predict: Predict,
     model_version: str,
+    classes: Sequence[str] | None = None,
 ) -> ScoreResult:
     """Score every input row, chunk by chunk, into one predictions Parquet artifact.
 
@@ -247,7 +271,7 @@ def write_predictions(
     key_column = config.id_column or config.text_column
     files = [file.path for file in scoring_input.files]
     chunks = read_input_chunks(files, config.text_column, config.chunk_rows, input_columns(config))
-    scored = score_chunks(chunks, config.text_column, key_column, predict)
+    scored = score_chunks(chunks, config.text_column, key_column, predict, classes)
     # The writer needs the schema up front: the first chunk's (its key column type comes from
     # the file).
     first = next(scored, None)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rnn_retrain.config import RetrainConfig, SweepConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.results import CandidateOutcome
+from rnn_retrain.stages.evaluate import headline_f1
 
 # Each grid of the sweep section, by the model field it varies.
 GRIDS = {"units": "units_grid", "embedding_dim": "embedding_dim_grid", "dropout": "dropout_grid"}
@@ -78,11 +79,12 @@ def comparison_rows(outcomes: list[CandidateOutcome], best: CandidateOutcome) ->
         }
         if outcome.trained is not None and outcome.evaluated is not None:
             metrics = outcome.evaluated.metrics
+            auc = metrics.get("roc_auc", metrics.get("roc_auc_ovr"))
             row |= {
                 "val_loss": round(outcome.trained.best_validation_loss, 4),
                 "accuracy": round(metrics["accuracy"], 4),
-                "f1": round(metrics["f1"], 4),
-                "roc_auc": None if metrics["roc_auc"] is None else round(metrics["roc_auc"], 4),
+                "f1": round(headline_f1(metrics) or 0.0, 4),
+                "roc_auc": None if auc is None else round(auc, 4),
                 "train_s": round(outcome.trained.seconds, 1),
                 "outcome": "chosen" if outcome.name == best.name else "finished",
             }

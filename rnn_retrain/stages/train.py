@@ -105,7 +105,12 @@ def stored_rows(
 
 
 def train_result(
-    outcome: Any, model: ArtifactRef, history: ArtifactRef, boundaries: list[int], seconds: float
+    outcome: Any,
+    model: ArtifactRef,
+    history: ArtifactRef,
+    boundaries: list[int],
+    seconds: float,
+    classes: list[str],
 ) -> TrainResult:
     """What train hands on, from the fit's outcome (`rnn_retrain.modeling.FitOutcome`)."""
     return TrainResult(
@@ -119,4 +124,5 @@ def train_result(
         seconds=round(seconds, 2),
         length_buckets=boundaries,
         best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
+        classes=classes,
     )

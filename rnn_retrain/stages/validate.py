@@ -48,10 +48,22 @@ def leakage_share(train_hashes: np.ndarray, test_hashes: np.ndarray) -> float:
     return float(np.isin(test_hashes, train_hashes).sum()) / max(len(test_hashes), 1)
 
 
+def class_count(labels: np.ndarray) -> int:
+    """How many classes the labels' ids stand for (at least two: a binary label)."""
+    return max(int(labels.max()) + 1 if len(labels) else 0, 2)
+
+
 def minority_share(labels: np.ndarray) -> float:
-    """Share of the rarer of the two labels."""
-    positive = float(np.mean(labels)) if len(labels) else 0.0
-    return min(positive, 1.0 - positive)
+    """Share of the rarest label (of two, or of K classes) among ``labels``."""
+    if not len(labels):
+        return 0.0
+    counts = np.bincount(labels.astype(np.int64), minlength=class_count(labels))
+    return float(counts.min() / len(labels))
+
+
+def even_share_scale(labels: np.ndarray) -> float:
+    """2/K: the class-balance limit is set for two labels and scaled to an even split of K."""
+    return 2.0 / class_count(labels)
 
 
 def count_oov(tokens: pa.ListArray, vocabulary_tokens: pa.Array) -> np.ndarray:
@@ -139,6 +151,7 @@ class DataCheckSpec:
         measure: The figure, from the measurements and the champion's data profile.
         needs_champion: Whether the check compares with the champion's data (skipped without).
         unit: The format of the figure and its limit in the message (a share by default).
+        limit_scale: What the configured limit is multiplied by for this data (1 if None).
     """
 
     name: str
@@ -148,6 +161,7 @@ class DataCheckSpec:
     measure: Callable[[DataStats, dict[str, Any], int], float]
     needs_champion: bool = False
     unit: str = ".2%"
+    limit_scale: Callable[[DataStats], float] | None = None
 
 
 DATA_CHECKS: tuple[DataCheckSpec, ...] = (
@@ -162,8 +176,9 @@ DATA_CHECKS: tuple[DataCheckSpec, ...] = (
         "class_balance",
         "min_class_share",
         "min",
-        lambda maxlen: "the rarer label's share of the train rows",
+        lambda maxlen: "the rarest label's share of the train rows",
         lambda stats, profile, maxlen: minority_share(stats.labels[stats.is_train]),
+        limit_scale=lambda stats: even_share_scale(stats.labels[stats.is_train]),
     ),
     DataCheckSpec(
         "leakage",
@@ -203,9 +218,12 @@ DATA_CHECKS: tuple[DataCheckSpec, ...] = (
 )
 
 
-def judge(spec: DataCheckSpec, value: float, gate: DataGateSettings, maxlen: int) -> Finding:
-    """Compare a figure with its limit; a violation is an error if the gate lists the check."""
-    limit = getattr(gate, spec.limit_field)
+def judge(
+    spec: DataCheckSpec, value: float, gate: DataGateSettings, maxlen: int, scale: float = 1.0
+) -> Finding:
+    """Compare a figure with its limit (times ``scale``); a violation is an error if the gate
+    lists the check."""
+    limit = round(getattr(gate, spec.limit_field) * scale, 6)
     violated = value > limit if spec.bound == "max" else value < limit
     stops = spec.name in gate.data_gate_errors
     severity = ("error" if stops else "warning") if violated else "ok"
@@ -234,9 +252,9 @@ def check_data(
                 Finding(check=spec.name, severity="skipped", value=None, limit=None, message=reason)
             )
             continue
-        findings.append(
-            judge(spec, spec.measure(stats, champion_profile or {}, maxlen), gate, maxlen)
-        )
+        scale = spec.limit_scale(stats) if spec.limit_scale is not None else 1.0
+        value = spec.measure(stats, champion_profile or {}, maxlen)
+        findings.append(judge(spec, value, gate, maxlen, scale))
     return findings
 
 

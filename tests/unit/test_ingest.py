@@ -2,45 +2,18 @@ import pyarrow as pa
 import pytest
 
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.labels import BINARY_CLASSES, distinct_labels, fit_classes
 from rnn_retrain.sources import RawSource
 from rnn_retrain.stages.ingest import (
     SnapshotTally,
     assign_hash_split,
     check_snapshot,
     count_rows,
-    normalize_labels,
     normalize_splits,
     snapshot_chunks,
 )
 
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        [0, 1, 1],
-        [False, True, True],
-        ["neg", "pos", "POS"],
-        ["negative", " Positive", "positive"],
-        ["0", "1", "true"],
-        [0.0, 1.0, 1.0],
-    ],
-)
-def test_labels_in_any_binary_spelling_map_to_0_and_1(values):
-    assert normalize_labels(pa.chunked_array([pa.array(values)]), "f.csv", "y").to_pylist() == [
-        0,
-        1,
-        1,
-    ]
-
-
-def test_labels_outside_the_binary_set_are_refused_with_examples():
-    with pytest.raises(RetrainError, match=r"f.csv: label column 'y' .*\[2\]"):
-        normalize_labels(pa.chunked_array([pa.array([0, 1, 2])]), "f.csv", "y")
-
-
-def test_missing_labels_are_refused():
-    with pytest.raises(RetrainError, match="1 rows have no value in label column 'y'"):
-        normalize_labels(pa.chunked_array([pa.array([0, None])]), "f.csv", "y")
+BINARY = list(BINARY_CLASSES)
 
 
 def test_split_values_other_than_train_and_test_are_refused():
@@ -71,7 +44,8 @@ def source(**columns) -> RawSource:
 
 def build_snapshot(raw: RawSource, chunk_rows: int = 1000) -> tuple[pa.Table, SnapshotTally]:
     tally = SnapshotTally()
-    chunks = list(snapshot_chunks(raw, 0.5, chunk_rows, tally))
+    classes = fit_classes(distinct_labels(raw.iter_labels(chunk_rows)), raw.origin, "label", 100)
+    chunks = list(snapshot_chunks(raw, classes, 0.5, chunk_rows, tally))
     return pa.concat_tables(chunks), tally
 
 
@@ -92,7 +66,7 @@ def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows(chunk_rows):
         "label": [1, 0, 1, 0],
         "split": ["train", "test", "test", "train"],
     }
-    assert tally.counts == count_rows(snapshot)
+    assert tally.counts == count_rows(snapshot, BINARY)
 
 
 def test_a_hash_split_is_the_same_whatever_the_chunks(demo_table):
@@ -119,9 +93,9 @@ def test_unusable_sources_are_refused(columns, message):
         build_snapshot(source(**columns))
 
 
-def counts_for(labels, splits):
+def counts_for(labels, splits, classes=BINARY):
     snapshot = pa.table({"label": pa.array(labels, pa.int8()), "split": splits})
-    return count_rows(snapshot)
+    return count_rows(snapshot, classes)
 
 
 def test_counts_per_split_and_label():
@@ -147,4 +121,53 @@ def test_counts_per_split_and_label():
 )
 def test_snapshots_that_cannot_train_or_evaluate_are_refused(labels, splits, message):
     with pytest.raises(RetrainError, match=message):
-        check_snapshot(counts_for(labels, splits), "f.csv")
+        check_snapshot(counts_for(labels, splits), BINARY, "f.csv")
+
+
+def test_k_class_counts_are_per_class_id():
+    counts = counts_for([0, 2, 1, 2], ["train", "train", "test", "train"], ["a", "b", "c"])
+    assert counts == {
+        "total": 4,
+        "train": 3,
+        "train_class_0": 1,
+        "train_class_1": 0,
+        "train_class_2": 2,
+        "test": 1,
+        "test_class_0": 0,
+        "test_class_1": 1,
+        "test_class_2": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "splits", "message"),
+    [
+        (
+            ["a", "a", "b", "b", "c", "a"],
+            ["train", "train", "train", "train", "test", "test"],
+            r"f.csv: label 'c' is seen only in the test rows \(1\), never in train",
+        ),
+        (
+            ["a", "a", "b", "b", "c", "c"],
+            ["train", "train", "train", "train", "train", "test"],
+            r"f.csv: label 'c' has 1 train row\(s\), fewer than 2",
+        ),
+    ],
+)
+def test_k_class_snapshots_need_two_train_rows_of_every_class(labels, splits, message):
+    raw = source(text=[f"review {i}" for i in range(len(labels))], label=labels, split=splits)
+    with pytest.raises(RetrainError, match=message):
+        build_snapshot(raw)
+
+
+@pytest.mark.parametrize("chunk_rows", [1000, 2])
+def test_string_labels_map_to_ids_in_text_order_whatever_the_chunks(chunk_rows):
+    raw = source(
+        text=[f"review {i}" for i in range(8)],
+        label=["sports", "arts", "news", "arts", "sports", "news", "news", "arts"],
+        split=["train"] * 6 + ["test"] * 2,
+    )
+    snapshot, tally = build_snapshot(raw, chunk_rows)
+    # arts=0, news=1, sports=2, the same in every chunk because the classes come first.
+    assert snapshot["label"].to_pylist() == [2, 0, 1, 0, 2, 1, 1, 0]
+    assert tally.counts["train_class_0"] == 2 and tally.counts["test_class_1"] == 1
