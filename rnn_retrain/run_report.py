@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnn_retrain.labels import metric_name
+from rnn_retrain.labels import is_binary, metric_name
 from rnn_retrain.results import BaselineResult, GateDecision, Metrics, RetrainSummary, ScoreResult
 from rnn_retrain.stages.evaluate import headline_f1
 
@@ -66,7 +66,7 @@ def _data_section(summary: RetrainSummary) -> list[str]:
         f"vocabulary of {summary.vocabulary_size} ids fitted on the train split.",
         "",
     ]
-    if is_multiclass(summary):
+    if not is_binary(summary.classes):
         lines += [
             "| split | rows | " + " | ".join(f"`{name}`" for name in summary.classes) + " |",
             "| --- | ---: |" + " ---: |" * len(summary.classes),
