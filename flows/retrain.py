@@ -90,7 +90,9 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     prepared = prepare_data(config)
     # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
     fitting = (
-        baseline.submit(prepared.ingested.snapshot, config, prepared.ingested.classes) if config.training.baseline else None
+        baseline.submit(prepared.ingested.snapshot, config, prepared.ingested.classes)
+        if config.training.baseline
+        else None
     )
     trained = train(
         prepared.padded,

@@ -61,7 +61,11 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     candidates = candidate_configs(config)
     prepared = prepare_data(base)
     # One baseline for all candidates, fitted in a thread of the flow's own runner meanwhile.
-    fitting = baseline.submit(prepared.ingested.snapshot, base, prepared.ingested.classes) if base.training.baseline else None
+    fitting = (
+        baseline.submit(prepared.ingested.snapshot, base, prepared.ingested.classes)
+        if base.training.baseline
+        else None
+    )
     with task_runner_for(config.sweep, len(candidates)) as runner:
         futures = []
         for name, candidate in candidates:

@@ -160,9 +160,7 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
         "| figure | RNN | baseline |",
         "| --- | ---: | ---: |",
     ]
-    lines.append(
-        f"| accuracy | {summary.metrics['accuracy']:.4f} | {metrics['accuracy']:.4f} |"
-    )
+    lines.append(f"| accuracy | {summary.metrics['accuracy']:.4f} | {metrics['accuracy']:.4f} |")
     f1_name = "f1" if "f1" in summary.metrics else "f1 (macro)"
     lines.append(
         f"| {f1_name} | {_fmt(headline_f1(summary.metrics))} | {_fmt(headline_f1(metrics))} |"

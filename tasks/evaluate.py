@@ -11,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from rnn_retrain.artifacts import ArtifactRef
 from rnn_retrain.chunks import read_row_groups
 from rnn_retrain.config import RetrainConfig
+from rnn_retrain.labels import predicted_ids
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     METRICS_ARTIFACT_KEY,
@@ -21,7 +22,6 @@ from rnn_retrain.paths import stage_folder
 from rnn_retrain.quiet import load_tensorflow_quietly
 from rnn_retrain.results import EvaluateResult, TrainResult
 from rnn_retrain.serving import THRESHOLD
-from rnn_retrain.labels import predicted_ids
 from rnn_retrain.stages.evaluate import (
     CONFIG,
     compute_metrics,

@@ -91,9 +91,7 @@ FILLERS = (
 )
 
 
-def _clause(
-    rng: np.random.Generator, polarity: int, aspects: tuple[str, ...] = ASPECTS
-) -> str:
+def _clause(rng: np.random.Generator, polarity: int, aspects: tuple[str, ...] = ASPECTS) -> str:
     """One opinion clause whose effective polarity is ``polarity`` (1 good, 0 bad)."""
     negated = rng.random() < NEGATION_RATE
     # A negated clause uses a word of the opposite polarity, so "not good" reads as bad.
@@ -153,7 +151,7 @@ def topic_groups(classes: int) -> dict[str, tuple[str, ...]]:
     """The aspects dealt into ``classes`` groups, each named after its first aspect."""
     if not 2 <= classes <= len(ASPECTS) // 2:
         raise ValueError(f"demo classes must be between 2 and {len(ASPECTS) // 2}, got {classes}")
-    groups = [ASPECTS[index :: classes] for index in range(classes)]
+    groups = [ASPECTS[index::classes] for index in range(classes)]
     return {group[0]: group for group in groups}
 
 
@@ -173,7 +171,9 @@ def generate_topic_reviews(size: int, seed: int, classes: int) -> pa.Table:
     texts = []
     for label in labels:
         aspects = groups[names[label]]
-        clauses = [_clause(rng, int(rng.integers(0, 2)), aspects) for _ in range(rng.integers(1, 3))]
+        clauses = [
+            _clause(rng, int(rng.integers(0, 2)), aspects) for _ in range(rng.integers(1, 3))
+        ]
         texts.append(_review(rng, [" but ".join(clauses)]))
     return pa.table(
         {

@@ -211,5 +211,11 @@ CONFIG = ConfigSlice(
         "source.test_fraction",
         "source.max_classes",
     ),
-    also_reads=("source.data", "source.demo_size", "source.demo_classes", "training.seed", "source.chunk_rows"),
+    also_reads=(
+        "source.data",
+        "source.demo_size",
+        "source.demo_classes",
+        "training.seed",
+        "source.chunk_rows",
+    ),
 )

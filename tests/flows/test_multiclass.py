@@ -4,6 +4,7 @@ registered model, batch scoring and the sweep, on the demo's topic corpus."""
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,7 +57,9 @@ def test_three_topics_train_evaluate_register_and_serve_by_class_name(tiny_confi
     served = predict_reviews(model, test["text"].to_pylist())
     assert served.shape == (test.num_rows, 3)
     np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
-    evaluated = store.read_table(summary.artifacts["evaluate/predictions.parquet"]).sort_by("row_id")
+    evaluated = store.read_table(summary.artifacts["evaluate/predictions.parquet"]).sort_by(
+        "row_id"
+    )
     np.testing.assert_array_equal(served.argmax(axis=1), evaluated["prediction"].to_numpy())
     np.testing.assert_allclose(served.max(axis=1), evaluated["probability"].to_numpy(), atol=1e-5)
     answer = model.predict(test.slice(0, 2).select(["text"]).to_pandas())
@@ -116,4 +119,3 @@ def test_the_data_gate_scales_class_balance_to_k_classes(tiny_config):
     balance = next(finding for finding in summary.findings if finding.check == "class_balance")
     assert balance.severity == "ok" and balance.limit == pytest.approx(0.15)
     assert 0.15 < balance.value < 0.35
-

@@ -32,7 +32,9 @@ def classes_of(values, max_classes=100):
 def test_labels_in_any_binary_spelling_map_to_0_and_1(values):
     classes = classes_of(values)
     assert classes == list(BINARY_CLASSES)
-    assert encode_labels(pa.chunked_array([pa.array(values)]), classes, "f.csv", "y").to_pylist() == [0, 1, 1]
+    assert encode_labels(
+        pa.chunked_array([pa.array(values)]), classes, "f.csv", "y"
+    ).to_pylist() == [0, 1, 1]
 
 
 def test_a_binary_encoding_still_refuses_a_value_outside_the_binary_set():
@@ -51,7 +53,12 @@ def test_integer_labels_are_classes_ordered_by_value_in_any_spelling():
     assert classes == ["1", "3", "5", "10"]  # By value, not as text ("10" < "3").
     assert encode_labels(pa.array(values), classes, "f", "y").to_pylist() == [2, 0, 1, 3, 0]
     # The same classes written as text, with signs, zero padding or a float's ".0".
-    assert encode_labels(pa.array(["05", "+1", " 3 ", "10"]), classes, "f", "y").to_pylist() == [2, 0, 1, 3]
+    assert encode_labels(pa.array(["05", "+1", " 3 ", "10"]), classes, "f", "y").to_pylist() == [
+        2,
+        0,
+        1,
+        3,
+    ]
     assert encode_labels(pa.array([5.0, 10.0]), classes, "f", "y").to_pylist() == [2, 3]
 
 
@@ -69,7 +76,10 @@ def test_two_labels_that_are_not_a_binary_spelling_are_two_named_classes():
 
 
 def test_more_classes_than_the_cap_are_refused_naming_the_setting():
-    with pytest.raises(RetrainError, match=r"f.csv: label column 'y' has 12 distinct values, more than max_classes=10"):
+    with pytest.raises(
+        RetrainError,
+        match=r"f.csv: label column 'y' has 12 distinct values, more than max_classes=10",
+    ):
         classes_of([f"topic {i}" for i in range(12)], max_classes=10)
     assert len(classes_of([f"topic {i}" for i in range(10)], max_classes=10)) == 10
 
