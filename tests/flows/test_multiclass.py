@@ -17,6 +17,7 @@ from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import SweepConfig
 from rnn_retrain.datasets.demo import generate_topic_reviews
 from rnn_retrain.registry import ModelRegistry, model_classes, predict_reviews
+from rnn_retrain.run_report import render_run_report
 from rnn_retrain.score_config import ScoreConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -62,6 +63,15 @@ def test_three_topics_train_evaluate_register_and_serve_by_class_name(tiny_confi
     )
     np.testing.assert_array_equal(served.argmax(axis=1), evaluated["prediction"].to_numpy())
     np.testing.assert_allclose(served.max(axis=1), evaluated["probability"].to_numpy(), atol=1e-5)
+    # Logged to MLflow per class, tagged on the version, and drawn in the UI run report.
+    run = registry.client.get_run(summary.registration.mlflow_run_id)
+    assert {"test_f1_macro", "test_recall_plot", "baseline_f1_macro"} <= set(run.data.metrics)
+    tags = registry.get_version(version=summary.registration.version).tags
+    assert json.loads(tags["classes"]) == CLASSES and "test.roc_auc_ovr" in tags
+    report = render_run_report(summary)
+    assert "| split | rows | `acting` | `plot` | `script` |" in report
+    assert "### Confusion matrix (rows: true class; columns: predicted)" in report
+    assert "| f1 (macro) |" in report
     answer = model.predict(test.slice(0, 2).select(["text"]).to_pandas())
     assert list(answer.columns) == ["label", "probability"] + [f"probability_{c}" for c in CLASSES]
     assert set(answer["label"]) <= set(CLASSES)

@@ -40,6 +40,27 @@ def test_stacked_bidirectional_layers():
     assert model.predict(np.ones((2, 5), np.int32), verbose=0).shape == (2, 1)
 
 
+@pytest.mark.parametrize("pooling", ["last", "max_mean"])
+def test_more_than_two_classes_get_a_softmax_head_that_learns_class_ids(pooling):
+    settings = ModelSettings(cell="gru", units=8, embedding_dim=8, pooling=pooling)
+    training = TrainingSettings(epochs=25, early_stopping_patience=0, xla=False)
+    model = build_model(12, settings, training, classes=4)
+    assert model.get_layer("probabilities").units == 4
+    assert model.loss == "sparse_categorical_crossentropy"
+    assert count_weights(12, settings, classes=4) == model.count_params()
+    # Each class has its own two token ids (class c: 2 + 2c and 3 + 2c), learnable by any
+    # pooling, and only as a class id: four values, not an ordering.
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, size=400)
+    x = (2 + 2 * y[:, None] + rng.integers(0, 2, size=(400, 6))).astype(np.int32)
+    rows = rows_in_memory(x, y.astype(np.float32), training.validation_fraction, training.seed)
+    fit_model(model, rows, training, "pre", [6], report=lambda line: None)
+    probabilities = model.predict(x, verbose=0)
+    assert probabilities.shape == (400, 4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.mean(probabilities.argmax(axis=1) == y) > 0.9
+
+
 def held_out_rows(row_ids: np.ndarray, seed: int, groups: int = 1) -> list[int]:
     """The validation rows when the train rows come in ``groups`` groups."""
     cutoff = validation_cutoff(row_hash(row_ids, seed), 0.2)
