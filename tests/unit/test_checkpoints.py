@@ -1,5 +1,6 @@
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -112,3 +113,22 @@ def test_the_mirror_on_s3_saves_restores_elsewhere_and_discards(tmp_path, s3_roo
     mirror.discard()
     assert not elsewhere.restore()
     mirror.discard()  # Nothing left to delete is no error.
+
+
+def test_gc_removes_a_remote_archive_older_than_the_limit(tmp_path, s3_root):
+    from rnn_retrain.housekeeping import DAY_SECONDS, collect, plan_collection
+    from rnn_retrain.registry import ModelRegistry
+
+    store = ArtifactStore(s3_root)
+    mirror = store.checkpoint_mirror(checkpoint_folder(store.checkpoint_dir("key"), epochs=1))
+    mirror.save()
+    registry, no_records = ModelRegistry("", "review-sentiment"), tmp_path / "no-records"
+
+    fresh = plan_collection(store, registry, no_records, run_days=1, version_days=1)
+    assert [(item.kind, item.name) for item in fresh.keep] == [("checkpoint archive", "key")]
+    later = time.time() + 2 * DAY_SECONDS
+    stale = plan_collection(store, registry, no_records, run_days=1, version_days=1, now=later)
+    [item] = stale.remove
+    assert (item.kind, item.name) == ("checkpoint archive", "key") and item.bytes > 1024
+    collect(stale, store, registry, no_records)
+    assert not mirror.restore()
