@@ -63,6 +63,7 @@ def unpack_folder(stream: BinaryIO, folder: Path, source: str) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as staging:
         unpacked = Path(staging) / "unpacked"
+        unpacked.mkdir()  # Even an empty archive makes a folder to move into place.
         try:
             with tarfile.open(fileobj=stream, mode="r:") as archive:
                 outside = [name for name in archive.getnames() if _points_outside(name)]

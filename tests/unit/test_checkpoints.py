@@ -132,3 +132,12 @@ def test_gc_removes_a_remote_archive_older_than_the_limit(tmp_path, s3_root):
     assert (item.kind, item.name) == ("checkpoint archive", "key") and item.bytes > 1024
     collect(stale, store, registry, no_records)
     assert not mirror.restore()
+
+
+def test_an_empty_archive_leaves_an_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    packed = io.BytesIO()
+    pack_folder(tmp_path / "empty", packed)
+    packed.seek(0)
+    unpack_folder(packed, tmp_path / "restored", "the archive")
+    assert list((tmp_path / "restored").iterdir()) == []
