@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain import paths
+from rnn_retrain.checkpoints import CheckpointMirror
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.faults import describe_fault
 
@@ -265,10 +266,22 @@ class ArtifactStore:
         """A local folder for the training checkpoints of one data-and-recipe ``key``.
 
         Under the root for a local store; under ``$RETRAIN_HOME/checkpoints`` when the root is
-        remote (Keras writes its backups to local paths).
+        remote (Keras writes its backups to local paths; `checkpoint_mirror` copies them there).
         """
         local = isinstance(self._filesystem, pafs.LocalFileSystem)
         return paths.checkpoint_folder(self._base if local else None, key)
+
+    def checkpoint_mirror(self, folder: Path) -> CheckpointMirror | None:
+        """The copy under a remote root of a local checkpoint folder, that any machine resumes from.
+
+        None for a local root: its checkpoint folder already is where every later run looks.
+        """
+        if isinstance(self._filesystem, pafs.LocalFileSystem):
+            return None
+        archive = paths.checkpoint_archive(self._base, folder.name)
+        remote_folder = paths.remote_checkpoint_folder(self._base, folder.name)
+        uri = f"{self._scheme}://{archive}"
+        return CheckpointMirror(folder, self._filesystem, remote_folder, archive, uri)
 
     # Internals.
 

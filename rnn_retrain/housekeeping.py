@@ -2,7 +2,8 @@
 
 Three things pile up week after week: run folders under the artifact root, stage-cache records
 (Prefect's result records and the cache index), and registered versions that never became
-champion. `plan_collection` lists what may go, with its bytes, and what it keeps with the reason;
+champion; on a remote root, also the checkpoint archives of trainings killed and never resumed
+(`rnn_retrain.checkpoints`). `plan_collection` lists what may go, with its bytes, and what it keeps with the reason;
 `collect` removes the planned items. Nothing the registry refers to is ever planned: any version
 an alias (champion, challenger, …) points at or that the champion history names, and the run
 folders those versions were trained in, stay whatever their age.
@@ -19,6 +20,7 @@ from typing import Any
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
+from rnn_retrain import paths
 from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.registry import ModelRegistry
 
@@ -32,7 +34,10 @@ class GcSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     older_than_days: float = Field(
-        30.0, ge=0.0, description="Remove run folders whose newest file is older than this."
+        30.0,
+        ge=0.0,
+        description="Remove run folders (and a remote root's checkpoint archives) whose newest "
+        "file is older than this.",
     )
     versions_older_than_days: float = Field(
         30.0,
@@ -56,7 +61,7 @@ class GcSettings(BaseModel):
 class Item:
     """One thing to remove or keep: its kind, what it is, its bytes, and why."""
 
-    kind: str  # "run folder", "cache record", "model version"
+    kind: str  # "run folder", "cache record", "model version", "checkpoint archive"
     name: str
     bytes: int
     reason: str
@@ -125,6 +130,13 @@ def plan_collection(
             plan.keep.append(Item("run folder", run_id, size, f"{age_days:.1f} days old"))
         else:
             plan.remove.append(Item("run folder", run_id, size, f"{age_days:.1f} days old"))
+    for name, (newest, size) in _checkpoint_archives(store).items():
+        age_days = (now - newest) / DAY_SECONDS
+        if age_days < run_days:
+            plan.keep.append(Item("checkpoint archive", name, size, f"{age_days:.1f} days old"))
+        else:
+            reason = f"a training that was never resumed, {age_days:.1f} days old"
+            plan.remove.append(Item("checkpoint archive", name, size, reason))
     going = {item.name for item in plan.remove if item.kind == "run folder"}
     plan.remove.extend(_stale_cache_records(store, result_storage, going))
     return plan
@@ -147,6 +159,8 @@ def collect(
     for item in plan.remove:
         if item.kind == "run folder":
             filesystem.delete_dir(f"{base}/runs/{item.name}")
+        elif item.kind == "checkpoint archive":
+            filesystem.delete_dir(paths.remote_checkpoint_folder(base, item.name))
         elif item.kind == "cache record":
             stage, key = item.name.split("/", 1)
             (result_storage / key).unlink(missing_ok=True)
@@ -171,6 +185,28 @@ def _run_folders(store: ArtifactStore) -> dict[str, tuple[float, int]]:
         newest, size = folders.get(run_id, (0.0, 0))
         folders[run_id] = (max(newest, (info.mtime_ns or 0) / 1e9), size + (info.size or 0))
     return folders
+
+
+def _checkpoint_archives(store: ArtifactStore) -> dict[str, tuple[float, int]]:
+    """A remote root's checkpoint folders (each an archive, perhaps an upload cut short): the
+    newest modification time in each (seconds) and its bytes.
+
+    A local root's checkpoint folders are not listed: a training on this machine may be writing
+    to one, with its files open, whatever their age; a remote archive is only a copy.
+    """
+    filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        return {}
+    folder = paths.remote_checkpoint_folder(base)
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    archives: dict[str, tuple[float, int]] = {}
+    for info in filesystem.get_file_info(selector):
+        name, _, inside = info.path[len(folder) + 1 :].partition("/")
+        if info.type != pafs.FileType.File or not inside:
+            continue  # A folder, or a file beside the checkpoint folders: none of ours.
+        newest, size = archives.get(name, (0.0, 0))
+        archives[name] = (max(newest, (info.mtime_ns or 0) / 1e9), size + (info.size or 0))
+    return archives
 
 
 def _stale_cache_records(store: ArtifactStore, result_storage: Path, going: set[str]) -> list[Item]:

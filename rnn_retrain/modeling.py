@@ -227,6 +227,7 @@ def fit_model(
     report: Callable[[str], None] = logger.info,
     on_epoch: Callable[[float], None] | None = None,
     checkpoint_dir: Path | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
 ) -> FitOutcome:
     """Fit on the `FIT` rows, validating on the `VALIDATION` rows, with early stopping.
 
@@ -238,7 +239,9 @@ def fit_model(
     ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
     last completed epoch when it is started again with the same directory. The backup is
     removed when the fit completes. Early stopping counts patience from the resumed epoch. A
-    resumed fit reports "resumed from epoch N" and records N in the outcome.
+    resumed fit reports "resumed from epoch N" and records N in the outcome. ``on_checkpoint``,
+    if given, is called each time the directory changed: after every epoch's backup and log are
+    written, and once the completed fit removed its backup (to copy the directory elsewhere).
     """
     keras.utils.set_random_seed(training.seed)
     progress = EpochProgress(training.epochs, report, on_epoch)
@@ -263,6 +266,14 @@ def fit_model(
             keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
             keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
         ]
+        if on_checkpoint is not None:
+            # After the two above, so that it sees the files they just wrote or removed.
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: on_checkpoint(),
+                    on_train_end=lambda logs: on_checkpoint(),
+                )
+            )
     batch_size = training.batch_size
     model.fit(
         bucketed_batches(rows, FIT, boundaries, padding, batch_size, training.seed),

@@ -9,7 +9,8 @@ mlartifacts/          that store's model files
 datasets/             downloaded datasets (the IMDB archive and its Parquet copy)
 scratch/              large temporary files of a stage (pad's shuffle), on local disk
 locks/                lock files of runs that must not overlap (promotion decisions)
-checkpoints/          training checkpoints when the artifact root is remote
+checkpoints/          training checkpoints when the artifact root is remote: Keras' local staging,
+                      copied to the root after every epoch (below)
 ```
 
 An artifact root (a local folder or a pyarrow filesystem URI) holds:
@@ -18,6 +19,8 @@ An artifact root (a local folder or a pyarrow filesystem URI) holds:
 runs/<run_id>/<stage>/<file>      an artifact, with <file>.manifest.json beside it
 cache/<stage>/<key>.json          what a stage's cache key was computed from
 checkpoints/<key>/                training checkpoints, for a local root
+checkpoints/<key>/checkpoint.tar  for a remote root: the staging folder after its last finished
+                                  epoch, as one archive, so a run on any machine resumes from it
 ```
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from pathlib import Path
 
 
@@ -77,10 +81,27 @@ def checkpoint_folder(local_root: str | None, key: str) -> Path:
     """Training checkpoints for one data-and-recipe ``key``.
 
     Under a local artifact root; under ``$RETRAIN_HOME/checkpoints`` when the root is remote
-    (``local_root`` None), because Keras writes its backups to local paths.
+    (``local_root`` None), because Keras writes its backups to local paths: a staging folder,
+    copied to the root after every epoch (`checkpoint_archive`).
     """
     base = Path(local_root) if local_root is not None else retrain_home()
     return base / "checkpoints" / key
+
+
+def remote_checkpoint_folder(root_path: str, name: str = "") -> str:
+    """A remote root's checkpoint folder (``name`` empty), or one checkpoint folder's copy in it."""
+    folder = f"{root_path.rstrip('/')}/checkpoints"
+    return f"{folder}/{name}" if name else folder
+
+
+def checkpoint_archive(root_path: str, name: str) -> str:
+    """The one-object copy of the local checkpoint folder ``name`` under a remote root."""
+    return f"{remote_checkpoint_folder(root_path, name)}/checkpoint.tar"
+
+
+def upload_name(path: str) -> str:
+    """A unique name beside ``path`` to write it under, before it is moved into place."""
+    return f"{path}.tmp-{uuid.uuid4().hex}"
 
 
 def checkpoint_lock(folder: Path) -> Path:

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -54,6 +54,42 @@ def claimed_checkpoints(folder: Path, run_id: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def mirrored_checkpoints(store: ArtifactStore, folder: Path) -> Iterator[Callable[[], None] | None]:
+    """For a remote artifact root, the checkpoint folder's copy there, so any machine resumes.
+
+    A folder with nothing to resume first takes the copy's contents (a training killed on
+    another machine). Yields the function that refreshes the copy, for the fit to call whenever
+    the folder changed; None for a local root, whose folder every run already shares. The copy is
+    deleted once training's results are stored.
+    """
+    mirror = store.checkpoint_mirror(folder)
+    if mirror is None:
+        yield None
+        return
+    from rnn_retrain.modeling import resumable_epochs  # The task has loaded TensorFlow.
+
+    logger = get_run_logger()
+    if not resumable_epochs(folder) and mirror.restore():
+        logger.info("Took the checkpoints of an interrupted training from %s", mirror.uri)
+
+    def refresh() -> None:
+        # A failed copy must not fail the training: this machine's folder still resumes it.
+        try:
+            mirror.save()
+        except OSError as error:
+            logger.warning(
+                "Could not copy the checkpoints to %s (%s); training goes on", mirror.uri, error
+            )
+
+    yield refresh
+    try:
+        mirror.discard()
+    except OSError as error:
+        # The results are stored: failing now would train again. What is left resumes nothing.
+        logger.warning("Could not delete the checkpoint copy %s (%s)", mirror.uri, error)
+
+
 def store_model(
     store: ArtifactStore, network: object, run_id: str, folder: str, params: dict
 ) -> ArtifactRef:
@@ -94,6 +130,7 @@ def train(
     checkpoints = store.checkpoint_dir(checkpoint_key(padded.sha256, vocabulary_size, params))
     with (
         claimed_checkpoints(checkpoints, run_id) as checkpoints,
+        mirrored_checkpoints(store, checkpoints) as copy_checkpoints,
         store.open_parquet(padded) as parquet,
     ):
         rows = stored_rows(
@@ -113,6 +150,7 @@ def train(
             report=get_run_logger().info,
             on_epoch=update_progress,
             checkpoint_dir=checkpoints,
+            on_checkpoint=copy_checkpoints,
         )
         update_progress(1.0)  # Early stopping ends training before the planned last epoch.
         seconds = time.perf_counter() - started

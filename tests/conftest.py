@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 
 # Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
@@ -13,6 +14,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # longer than Prefect's 20 s default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
@@ -56,6 +58,46 @@ def prefect_console_follows_capture() -> None:
         console = getattr(handler, "console", None)
         if console is not None:
             console.file = sys.stderr
+
+
+@pytest.fixture
+def s3_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An artifact root on an S3-compatible server (moto) on loopback: ``s3://bucket/root``.
+
+    The server runs in this process; the environment points pyarrow's S3 filesystem at it, for
+    this process and any it starts (an ``s3://`` URI carries no endpoint of its own). Nothing
+    from this machine's own AWS set-up (profiles, ~/.aws, instance metadata) is used.
+    """
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    settings = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    # pyarrow's own constructor ignores AWS_ENDPOINT_URL (its URI parser reads it): say it here.
+    admin = pafs.S3FileSystem(
+        endpoint_override=f"127.0.0.1:{port}", scheme="http", allow_bucket_creation=True
+    )
+    admin.create_dir("bucket")
+    try:
+        yield "s3://bucket/root"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -178,6 +178,33 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     assert not (checkpoints / "backup").exists()
 
 
+def test_on_checkpoint_sees_each_epochs_backup_and_log_then_the_backup_removed(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.integers(2, 5, size=(100, 6)).astype(np.int32)
+    y = (x[:, -1] == 3).astype(np.float32)
+    training = TrainingSettings(epochs=2, early_stopping_patience=0, xla=False)
+    rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
+    checkpoints = tmp_path / "checkpoints"
+    seen: list[tuple[bool, int]] = []
+
+    def look() -> None:
+        # What a copy of the folder made now would hold: a backup?, and epochs logged.
+        log = (checkpoints / "epochs.csv").read_text().splitlines()
+        seen.append(((checkpoints / "backup").is_dir(), len(log) - 1))
+
+    fit_model(
+        build_model(6, ModelSettings(cell="gru", units=4), training),
+        rows,
+        training,
+        "pre",
+        [6],
+        report=lambda line: None,
+        checkpoint_dir=checkpoints,
+        on_checkpoint=look,
+    )
+    assert seen == [(True, 1), (True, 2), (False, 2)]
+
+
 @pytest.mark.parametrize("cell", ["simplernn", "gru", "lstm"])
 def test_the_strong_network_pools_over_the_real_tokens_whatever_the_padding(cell, tmp_path):
     settings = ModelSettings(cell=cell, pooling="max_mean", embedding_dropout=0.25, units=4)
