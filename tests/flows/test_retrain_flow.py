@@ -18,6 +18,7 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 STAGE_ARTIFACTS = {
     "ingest/snapshot.parquet",
+    "ingest/labels.json",
     "tokenize/vocabulary.parquet",
     "tokenize/token_ids.parquet",
     "validate/data_profile.json",
@@ -26,6 +27,7 @@ STAGE_ARTIFACTS = {
     "train/history.parquet",
     "evaluate/predictions.parquet",
     "evaluate/metrics.parquet",
+    "evaluate/confusion.parquet",
     "baseline/terms.parquet",
     "baseline/model.json",
     "baseline/predictions.parquet",
