@@ -47,10 +47,10 @@ def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_
 
     real = rnn_retrain.modeling.build_model
 
-    def broken_gru(vocabulary_size, settings, training):
+    def broken_gru(vocabulary_size, settings, training, classes=2):
         if settings.cell == "gru":
             raise RuntimeError("out of memory while building gru")
-        return real(vocabulary_size, settings, training)
+        return real(vocabulary_size, settings, training, classes)
 
     monkeypatch.setattr(rnn_retrain.modeling, "build_model", broken_gru)
     summary = sweep(tiny_config(SweepConfig, demo_size=300, epochs=2))
