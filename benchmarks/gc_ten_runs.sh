@@ -26,5 +26,5 @@ for side in ("remove", "keep"):
         print(f"  {kind}: {count[kind]}, {size[kind]:,} bytes")
     if side == "keep":
         for item in plan[side]:
-            print(f"  kept {item[\"name\"]}: {item[\"reason\"]}")
+            print("  kept", item["name"] + ":", item["reason"])
 '
