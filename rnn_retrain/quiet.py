@@ -18,6 +18,9 @@ def prepare_environment() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary API 20 s to start; on a busy 2-core machine a first run's
+    # start (the database created and migrated) took longer, so a user waits rather than fails.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     # MLflow announces its database migrations and environment checks at INFO.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # MLflow prints "View run at <url>" on stdout when a run ends on a tracking server; stdout
