@@ -119,21 +119,13 @@ def add_baseline_scores(
 ) -> pa.Table:
     """``scored`` with the baseline's ``baseline_probability`` and ``baseline_prediction``
     (and, for K classes, ``baseline_label``: the predicted class's name)."""
-    import numpy as np
-    import pyarrow.compute as pc
+    from rnn_retrain.serving import CLASS_PROBABILITY_PREFIX
+    from rnn_retrain.stages.score import answer_columns
 
-    scores = baseline.scores(scored[column])
-    if scores.ndim == 1:
-        probabilities = pa.array(scores, pa.float64())
-        return scored.append_column("baseline_probability", probabilities).append_column(
-            "baseline_prediction", pc.greater_equal(probabilities, THRESHOLD).cast(pa.int8())
-        )
-    best = scores.argmax(axis=1)
-    return (
-        scored.append_column("baseline_label", pa.array(np.asarray(classes)[best], pa.string()))
-        .append_column("baseline_probability", pa.array(scores.max(axis=1), pa.float64()))
-        .append_column("baseline_prediction", pa.array(best, pa.int8()))
-    )
+    for name, values in answer_columns(baseline.scores(scored[column]), classes).items():
+        if not name.startswith(CLASS_PROBABILITY_PREFIX):
+            scored = scored.append_column(f"baseline_{name}", values)
+    return scored
 
 
 def _label(scored: pa.Table, prefix: str, index: int, classes: list[str]) -> str:

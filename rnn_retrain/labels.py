@@ -124,7 +124,9 @@ def encode_labels(labels: pa.Array, classes: list[str], origin: str, column: str
     if is_binary(classes):
         return _encode_binary(labels, origin, column)
     text = _as_text(labels)
-    keys = _integer_keys(text) if _all_integers(text) else text
+    # The classes say how labels are spelled, not the chunk: integer classes come from a column
+    # of integers only, so every chunk's labels are read as integers alike.
+    keys = _integer_keys(text) if _all_integers(pa.array(classes, pa.string())) else text
     ids = pc.index_in(keys, value_set=pa.array(classes, pa.string()))
     if ids.null_count:
         bad = pc.unique(labels.filter(pc.is_null(ids))).slice(0, 5).to_pylist()
@@ -159,13 +161,6 @@ def predicted_ids(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     if probabilities.ndim == 1:
         return (probabilities >= threshold).astype(np.int64)
     return np.argmax(probabilities, axis=1).astype(np.int64)
-
-
-def class_matrix(probabilities: np.ndarray) -> np.ndarray:
-    """Rows × K class probabilities; a binary vector becomes the two columns [1 - p, p]."""
-    if probabilities.ndim == 1:
-        return np.stack([1.0 - probabilities, probabilities], axis=1)
-    return probabilities
 
 
 def metric_name(name: str) -> str:

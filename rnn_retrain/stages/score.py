@@ -187,33 +187,41 @@ def read_input_chunks(
     return rechunk(_checked_batches(files, text_column, columns, rows), rows)
 
 
-def score_table(
-    table: pa.Table, text_column: str, predict: Predict, classes: Sequence[str] | None = None
-) -> pa.Table:
-    """``table`` with the model's answer for each text appended.
+def answer_columns(scores: np.ndarray, classes: Sequence[str] | None = None) -> dict[str, pa.Array]:
+    """The columns a model's ``scores`` (`Predict`) become, in order.
 
     Two classes: ``probability`` (float64, of the positive class) and ``prediction`` (int8,
     1 = positive). K classes (``classes`` in id order): ``label`` (the most probable class's
     name), ``probability`` (its probability), ``prediction`` (its id), then one
     ``probability_<class>`` column per class.
     """
+    if scores.ndim == 1:
+        scored = pa.array(scores, pa.float64())
+        return {
+            "probability": scored,
+            "prediction": pc.greater_equal(scored, THRESHOLD).cast(pa.int8()),
+        }
+    names = list(classes) if classes is not None else [str(i) for i in range(scores.shape[1])]
+    best = scores.argmax(axis=1)
+    columns = {
+        LABEL_COLUMN: pa.array(np.asarray(names)[best], pa.string()),
+        "probability": pa.array(scores.max(axis=1), pa.float64()),
+        "prediction": pa.array(best, pa.int8()),
+    }
+    for column, values in zip(class_probability_columns(names), scores.T):
+        columns[column] = pa.array(values, pa.float64())
+    return columns
+
+
+def score_table(
+    table: pa.Table, text_column: str, predict: Predict, classes: Sequence[str] | None = None
+) -> pa.Table:
+    """``table`` with the model's answer for each text appended (`answer_columns`)."""
     scores = np.asarray(predict(table[text_column].to_pylist()), dtype=np.float64)
     if len(scores) != table.num_rows:
         raise ValueError(f"the model returned {len(scores)} scores for {table.num_rows} texts")
-    if scores.ndim == 1:
-        scored = pa.array(scores, pa.float64())
-        return table.append_column("probability", scored).append_column(
-            "prediction", pc.greater_equal(scored, THRESHOLD).cast(pa.int8())
-        )
-    names = list(classes) if classes is not None else [str(i) for i in range(scores.shape[1])]
-    best = scores.argmax(axis=1)
-    table = (
-        table.append_column(LABEL_COLUMN, pa.array(np.asarray(names)[best], pa.string()))
-        .append_column("probability", pa.array(scores.max(axis=1), pa.float64()))
-        .append_column("prediction", pa.array(best, pa.int8()))
-    )
-    for column, values in zip(class_probability_columns(names), scores.T):
-        table = table.append_column(column, pa.array(values, pa.float64()))
+    for name, column in answer_columns(scores, classes).items():
+        table = table.append_column(name, column)
     return table
 
 

@@ -5,7 +5,6 @@ import pytest
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.labels import (
     BINARY_CLASSES,
-    class_matrix,
     distinct_labels,
     encode_labels,
     fit_classes,
@@ -93,5 +92,4 @@ def test_predictions_and_class_matrices():
     np.testing.assert_array_equal(predicted_ids(np.array([0.2, 0.5, 0.9]), 0.5), [0, 1, 1])
     scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
     np.testing.assert_array_equal(predicted_ids(scores, 0.5), [1, 0])
-    np.testing.assert_allclose(class_matrix(np.array([0.25])), [[0.75, 0.25]])
     assert metric_name("sci/fi & more") == "sci_fi___more"
