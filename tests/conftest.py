@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import sys
+import urllib.request
 
 # Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -76,6 +77,10 @@ def s3_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # moto keeps its buckets in module state shared by every server in this process: start empty,
+    # or a bucket an earlier test filled (run folders, archives) shows up in this one.
+    reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=30).close()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
     settings = {
