@@ -143,7 +143,7 @@ def predict_command(args: argparse.Namespace) -> int:
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
     # With MLflow, after the cheap checks above.
-    from rnn_retrain.registry import model_classes, predict_reviews
+    from rnn_retrain.model_package import model_classes, predict_reviews
     from rnn_retrain.stages.score import score_table
 
     classes = model_classes(model)

@@ -23,18 +23,16 @@ from rnn_retrain.chunks import read_chunks
 from rnn_retrain.config import RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.labels import predicted_ids
-from rnn_retrain.orchestration.events import emit_gate_decision
-from rnn_retrain.orchestration.promotion import promotion_decision
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
-from rnn_retrain.registry import (
-    BASELINE_ARTIFACT_PATH,
-    CHALLENGER,
-    ModelRegistry,
+from rnn_retrain.model_package import (
     code_version,
     log_text_classifier,
     model_classes,
     predict_reviews,
 )
+from rnn_retrain.orchestration.events import emit_gate_decision
+from rnn_retrain.orchestration.promotion import promotion_decision
+from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
+from rnn_retrain.registry import BASELINE_ARTIFACT_PATH, CHALLENGER, ModelRegistry
 from rnn_retrain.results import (
     BaselineResult,
     EvaluateResult,

@@ -16,7 +16,8 @@ from rnn_retrain.stages.score import prepare_input, write_predictions
 def score_files(config: ScoreConfig) -> ScoreResult:
     """Check and hash the input, load the chosen model once, and write its predictions."""
     # MLflow loads only for a run that scores.
-    from rnn_retrain.registry import ModelRegistry, model_classes, predict_reviews
+    from rnn_retrain.model_package import model_classes, predict_reviews
+    from rnn_retrain.registry import ModelRegistry
 
     store = ArtifactStore(config.artifact_root)
     scoring_input = prepare_input(config)  # A bad input fails here, before the model loads.

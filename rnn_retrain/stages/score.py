@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 STAGE = "score"
 PREDICTIONS = "predictions"
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
-# Texts in, scores out (`rnn_retrain.registry.predict_reviews`): the positive class's
+# Texts in, scores out (`rnn_retrain.model_package.predict_reviews`): the positive class's
 # probability per text for two classes, a texts × K matrix for K classes.
 Predict = Callable[[list[str]], Sequence[float] | np.ndarray]
 

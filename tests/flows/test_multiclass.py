@@ -16,7 +16,8 @@ from flows.sweep import sweep
 from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.config import SweepConfig
 from rnn_retrain.datasets.demo import generate_topic_reviews
-from rnn_retrain.registry import ModelRegistry, model_classes, predict_reviews
+from rnn_retrain.model_package import model_classes, predict_reviews
+from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.run_report import render_run_report
 from rnn_retrain.score_config import ScoreConfig
 
