@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -30,9 +31,9 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc wrapper: per review, the positive class's probability (two classes), or
     a row of the predicted class, its probability and every class's probability (K classes).
 
-    ``predict`` takes a list of strings (``retrain predict``, the promotion gate) or a DataFrame
-    with a ``text`` column (what MLflow's scoring server builds from a request under the logged
-    signature).
+    ``predict`` takes a DataFrame with a ``text`` column: what MLflow builds from any request under
+    the logged signature, and what `rnn_retrain.model_package.predict_reviews` sends. A plain
+    list of strings still works (how versions logged before signatures were called).
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
@@ -52,7 +53,9 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext,
-        model_input,  # No annotation: MLflow would read one as a second, conflicting signature.
+        # MLflow infers no schema from a DataFrame hint (the logged signature stays the one check)
+        # and, unlike with no hint, does not warn "Add type hints" on every load.
+        model_input: pd.DataFrame,
         params: dict | None = None,
     ):
         try:

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Iterator
 
 
@@ -27,9 +26,6 @@ def prepare_environment() -> None:
     # belongs to the command's own output (`--json` prints one document there).
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # Loading a registered model, MLflow suggests type hints on its predict: the model's
-    # signature already checks every request, and the hint would be a second, conflicting one.
-    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
 
 
 @contextlib.contextmanager
