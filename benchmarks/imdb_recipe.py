@@ -9,7 +9,9 @@ LSTM's target is to need no more wall time than it.
     python benchmarks/imdb_recipe.py --data ../shared/datasets/imdb/reviews.parquet
 
 Each run prints one line as it ends (and appends it as JSON to ``--out``), so a run cut short
-still reports what it measured. ``--cells``, ``--recipes`` and ``--seeds`` choose the cells.
+still reports what it measured. ``--cells``, ``--recipes`` and ``--seeds`` choose the cells;
+``--variant LABEL=FLAGS`` adds a row of runs with more ``retrain run`` flags, e.g.
+``--variant "strong, bidirectional, 3 epochs=--recipe strong --bidirectional --epochs 3"``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import json
 import os
 import platform
 import re
+import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -38,11 +42,15 @@ from rnn_retrain.quiet import prepare_environment  # noqa: E402
 BASELINE_LINE = re.compile(r"^baseline: .*? accuracy ([0-9.]+)", re.MULTILINE)
 
 
-def one_run(data: str, cell: str, recipe: str, seed: int, epochs: int) -> dict:
-    """``retrain run`` of one cell, recipe and seed in a fresh process and home: what it printed."""
-    command = [RETRAIN, "run", "--data", data, "--cell", cell, "--recipe", recipe]
-    command += ["--seed", str(seed), "--epochs", str(epochs)]
+def one_run(data: str, cell: str, label: str, flags: list[str], seed: int, epochs: int) -> dict:
+    """``retrain run`` of one cell, recipe (or variant) and seed in a fresh process and home.
+
+    ``flags`` come after ``--epochs``, so a variant's own ``--epochs`` wins.
+    """
+    command = [RETRAIN, "run", "--data", data, "--cell", cell, "--seed", str(seed)]
+    command += ["--epochs", str(epochs), *flags]
     with tempfile.TemporaryDirectory() as home:
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         result = subprocess.run(
             command,
@@ -52,16 +60,20 @@ def one_run(data: str, cell: str, recipe: str, seed: int, epochs: int) -> dict:
             check=False,
         )
         wall = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[-2000:]}")
     baseline = BASELINE_LINE.search(result.stdout)
     return {
         "cell": cell,
-        "recipe": recipe,
+        "recipe": label,
         "seed": seed,
         "accuracy": accuracy_from(result.stdout),
         "baseline_accuracy": float(baseline.group(1)) if baseline else None,
         "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(
+            cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 1
+        ),
     }
 
 
@@ -75,10 +87,14 @@ def spread(values: list[float], digits: int) -> str:
 def summary_table(runs: list[dict], script: dict) -> Table:
     """One row per recipe and cell, the tutorial script and the baseline: the figures asked for."""
     table = Table(title="Recipes on IMDB (25,000 train / 25,000 test)")
-    for column in ("recipe", "cell", "test accuracy", "wall s (whole retrain run)"):
+    for column in ("recipe", "cell", "test accuracy", "wall s (whole retrain run)", "CPU s"):
         table.add_column(column, justify="right")
     table.add_row(
-        "tutorial script", "lstm", f"{script['accuracy']:.4f}", f"{script['wall_seconds']:.0f}"
+        "tutorial script",
+        "lstm",
+        f"{script['accuracy']:.4f}",
+        f"{script['wall_seconds']:.0f}",
+        "—",
     )
     for recipe in dict.fromkeys(run["recipe"] for run in runs):
         for cell in dict.fromkeys(run["cell"] for run in runs):
@@ -86,10 +102,13 @@ def summary_table(runs: list[dict], script: dict) -> Table:
             if chosen:
                 accuracy = spread([run["accuracy"] for run in chosen], 4)
                 wall = spread([run["wall_seconds"] for run in chosen], 0)
-                table.add_row(recipe, cell, accuracy, wall)
+                cpu = spread([run["cpu_seconds"] for run in chosen], 0)
+                table.add_row(recipe, cell, accuracy, wall, cpu)
     baselines = [run["baseline_accuracy"] for run in runs if run["baseline_accuracy"]]
     if baselines:
-        table.add_row("TF-IDF + logistic regression", "—", spread(baselines, 4), "in every run")
+        table.add_row(
+            "TF-IDF + logistic regression", "—", spread(baselines, 4), "in every run", "—"
+        )
     return table
 
 
@@ -98,7 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="IMDB Parquet (text, label, split)")
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "simplernn"])
-    parser.add_argument("--recipes", nargs="+", default=["strong", "tutorial"])
+    parser.add_argument("--recipes", nargs="*", default=["strong", "tutorial"])
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=FLAGS",
+        help="a row of runs with these retrain run flags (repeatable)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1337, 1338, 1339])
     parser.add_argument("--epochs", type=int, default=10, help="shorter runs for a quick try")
     parser.add_argument("--out", default="imdb_recipe.jsonl", help="one JSON line per run")
@@ -111,12 +137,18 @@ def main() -> None:
         seconds, accuracy = plain_script(args.data, "lstm", args.epochs)
         script = {"accuracy": accuracy, "wall_seconds": seconds}
         console.print(f"tutorial script, lstm: accuracy {accuracy:.4f}, {seconds:.0f} s")
+    rows = [(recipe, ["--recipe", recipe]) for recipe in args.recipes]
+    for variant in args.variant:
+        label, separator, flags = variant.partition("=")
+        if not separator:
+            parser.error(f"--variant {variant!r}: expected LABEL=FLAGS")
+        rows.append((label, shlex.split(flags)))
     runs = []
-    # The target cell first, both recipes, so that a run cut short has answered the question.
+    # The target cell first, every row, so that a run cut short has answered the question.
     for cell in args.cells:
         for seed in args.seeds:
-            for recipe in args.recipes:
-                run = one_run(args.data, cell, recipe, seed, args.epochs)
+            for label, flags in rows:
+                run = one_run(args.data, cell, label, flags, seed, args.epochs)
                 runs.append(run)
                 console.print(json.dumps(run))
                 with open(args.out, "a") as out:
