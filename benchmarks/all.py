@@ -31,7 +31,7 @@ import pipeline  # noqa: E402
 import text_stages  # noqa: E402
 import training  # noqa: E402
 
-from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment  # noqa: E402
+from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment  # noqa: E402
 
 
 def text_stage_rows(args: argparse.Namespace) -> list[list[str]]:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pipeline import RETRAIN, accuracy_from, plain_script  # noqa: E402
 
-from rnn_retrain.quiet import prepare_environment  # noqa: E402
+from rnn_retrain.environment.quiet import prepare_environment  # noqa: E402
 
 BASELINE_LINE = re.compile(r"^baseline: .*? accuracy ([0-9.]+)", re.MULTILINE)
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
+from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 
 RETRAIN = str(Path(sys.executable).with_name("retrain"))
 
@@ -39,8 +39,8 @@ def plain_script(path: str, cell: str, epochs: int) -> tuple[float, float]:
     import keras
     from tf_keras.preprocessing.text import Tokenizer
 
-    from rnn_retrain.config import ModelSettings, TrainingSettings
-    from rnn_retrain.modeling import build_model
+    from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
+    from rnn_retrain.model.network import build_model
 
     started = time.perf_counter()
     table = pq.read_table(path, columns=["text", "label", "split"])
@@ -113,7 +113,7 @@ def orchestration_overhead(home: str) -> tuple[float, float, float]:
     )
 
     from flows.retrain import retrain
-    from rnn_retrain.config import RetrainConfig
+    from rnn_retrain.config.retrain import RetrainConfig
 
     started = time.perf_counter()
     summary = retrain(RetrainConfig.from_flat(epochs=2))

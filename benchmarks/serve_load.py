@@ -31,7 +31,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.data.demo import generate_reviews
 
 BIN = Path(sys.executable).parent
 

@@ -36,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
+from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 
 VOCAB_SIZE = 5000
 MAXLEN = 500
@@ -137,7 +137,7 @@ def prepare_ours(texts: Any, is_train: Any) -> dict[str, Any]:
 
 def run_ours(texts: Any, is_train: Any) -> tuple[Any, list[str]]:
     """Tokenize, fit the vocabulary on train rows and encode, then pad: the two stages' steps."""
-    from rnn_retrain.preprocessing import pad_token_ids
+    from rnn_retrain.data.preprocessing import pad_token_ids
     from rnn_retrain.stages.tokenize import fit_vocabulary_and_encode
 
     vocabulary, token_ids = fit_vocabulary_and_encode(texts, is_train, VOCAB_SIZE)
@@ -156,7 +156,7 @@ RUNNERS = {"legacy": run_legacy, "textvectorization": run_textvectorization, "ou
 def import_pipeline(pipeline: str) -> None:
     """Import what a pipeline needs before the memory baseline is read."""
     if pipeline == "ours":
-        import rnn_retrain.preprocessing  # noqa: F401
+        import rnn_retrain.data.preprocessing  # noqa: F401
         import tasks.tokenize  # noqa: F401  (imports Prefect)
     else:
         load_tensorflow_quietly()

@@ -6,7 +6,7 @@ batch 60, up to 10 epochs and half of the shuffled train split held out for vali
 score the test split:
 
 - plain: ``model.fit(x, y, batch_size=60, epochs=10, validation_split=0.5)`` on fixed-length rows;
-- ours: `rnn_retrain.modeling.fit_model` with the project defaults: length buckets, XLA, early stopping.
+- ours: `rnn_retrain.model.network.fit_model` with the project defaults: length buckets, XLA, early stopping.
 
 Throughput is train rows × epochs run / fit seconds (validation included on both sides, XLA
 compilation included on ours).
@@ -29,14 +29,14 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
+from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 
 TUTORIAL_VALIDATION = 0.5
 
 
 def padded_arrays(path: str, rows: int | None) -> dict[str, np.ndarray]:
     """Train and test matrices from our own tokenize + pad, train rows shuffled."""
-    from rnn_retrain.preprocessing import encode_tokens, pad_token_ids, tokenize_texts
+    from rnn_retrain.data.preprocessing import encode_tokens, pad_token_ids, tokenize_texts
     from rnn_retrain.stages.tokenize import fit_vocabulary
 
     table = pq.read_table(path, columns=["text", "label", "split"])
@@ -60,8 +60,8 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def run_plain(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, float]:
     """The tutorial script's fit and evaluate."""
-    from rnn_retrain.config import ModelSettings, TrainingSettings
-    from rnn_retrain.modeling import build_model
+    from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
+    from rnn_retrain.model.network import build_model
 
     model = build_model(5000, ModelSettings(cell=cell), TrainingSettings(xla=False))
     started = time.perf_counter()
@@ -87,10 +87,10 @@ def run_plain(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, 
 
 def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, float]:
     """The project's fit (defaults: length buckets, XLA, early stopping) and bucketed scoring."""
-    from rnn_retrain.batching import FIT, bucket_boundaries, rows_in_memory
-    from rnn_retrain.config import RetrainConfig
-    from rnn_retrain.modeling import build_model, fit_model
-    from rnn_retrain.serving import predict_probabilities
+    from rnn_retrain.config.retrain import RetrainConfig
+    from rnn_retrain.model.batching import FIT, bucket_boundaries, rows_in_memory
+    from rnn_retrain.model.network import build_model, fit_model
+    from rnn_retrain.model.serving import predict_probabilities
 
     config = RetrainConfig.from_flat(
         cell=cell, epochs=epochs, validation_fraction=TUTORIAL_VALIDATION

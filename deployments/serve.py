@@ -156,7 +156,7 @@ def build_deployments(specs: list[dict[str, Any]]) -> list[RunnerDeployment]:
 def serve_deployments() -> None:
     """Register the deployments with the server and run their flow runs until interrupted.
 
-    Check the server first with `rnn_retrain.services.require_prefect_server`: the CLI does,
+    Check the server first with `rnn_retrain.environment.services.require_prefect_server`: the CLI does,
     before TensorFlow loads.
     """
     serve(*build_deployments(served_specs(load_deployment_specs())))

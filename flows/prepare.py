@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.runtime import PREPARE_FLOW
-from rnn_retrain.results import PreparedData
+from rnn_retrain.stages.results import PreparedData
 from tasks.ingest import ingest
 from tasks.pad import pad
 from tasks.tokenize import tokenize

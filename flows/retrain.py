@@ -5,12 +5,12 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.prepare import prepare_data
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, warn_if_flat
 from rnn_retrain.orchestration.shared_settings import with_shared_settings
-from rnn_retrain.results import (
+from rnn_retrain.stages.results import (
     BaselineResult,
     EvaluateResult,
     PreparedData,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
-from rnn_retrain.results import ScoreResult
-from rnn_retrain.run_report import render_score_report
-from rnn_retrain.score_config import ScoreConfig
+from rnn_retrain.stages.report import render_score_report
+from rnn_retrain.stages.results import ScoreResult
 from tasks.score import score_files
 
 

@@ -13,11 +13,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.prepare import prepare_data
-from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
 from rnn_retrain.orchestration.shared_settings import with_shared_settings
-from rnn_retrain.results import CandidateOutcome, SweepSummary
+from rnn_retrain.stages.results import CandidateOutcome, SweepSummary
 from rnn_retrain.stages.select import (
     candidate_configs,
     choose_best,

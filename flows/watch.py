@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rnn_retrain.results import WatchResult
+from rnn_retrain.stages.results import WatchResult
 from rnn_retrain.stages.watch import WatchSettings
 from tasks.watch import watch
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from rnn_retrain.environment.services import require_prefect_server
 from rnn_retrain.errors import EXIT_OK, RetrainError
-from rnn_retrain.services import require_prefect_server
 
 
 def add_alert_commands(commands: argparse._SubParsersAction) -> None:

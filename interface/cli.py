@@ -9,9 +9,6 @@ section of the configuration they sit in. Errors a user can fix are printed as o
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import functools
-import logging
 import os
 import sys
 import traceback
@@ -22,23 +19,22 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from interface.alerts_command import add_alert_commands
+from interface.flow_start import hide_user_error_records, load_flow_while_api_starts
 from interface.gc_command import add_gc_command
 from interface.model_commands import add_model_commands
 from interface.score_command import add_score_command
-from rnn_retrain import __version__, paths
-from rnn_retrain.config import RetrainConfig, SweepConfig
+from rnn_retrain import __version__
+from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.environment.faults import describe_fault
+from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
+from rnn_retrain.environment.services import require_prefect_server, require_tracking_server
 from rnn_retrain.errors import (
     EXIT_INTERRUPTED,
     EXIT_NOT_PROMOTED,
     EXIT_OK,
     EXIT_USAGE,
     RetrainError,
-    ServiceUnavailableError,
 )
-from rnn_retrain.faults import describe_fault, describe_text
-from rnn_retrain.locks import exclusive_lock
-from rnn_retrain.quiet import load_tensorflow_quietly, prepare_environment
-from rnn_retrain.services import require_prefect_server, require_tracking_server
 
 
 def _flag(name: str) -> str:
@@ -185,49 +181,6 @@ def serve_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _HideUserErrorRecords(logging.Filter):
-    """Keep Prefect's records of a `RetrainError` or an environmental fault off the console.
-
-    The CLI prints such an error once, as one line; the records, tracebacks included, still
-    reach the Prefect API (its handler is not filtered), so the run log keeps the full story.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, RetrainError) or (error is not None and describe_fault(error)):
-            return False
-        # Prefect's "Finished in state Failed('... DataError: ...')" records carry only the name.
-        message = record.getMessage()
-        if describe_text(message) is not None or message.startswith(_SHUTDOWN_PROGRESS):
-            return False
-        return not any(name in message for name in _user_error_names())
-
-
-# Prefect's event and log workers report their progress while they drain at exit (the failure
-# event of a run that just failed, say): progress, not a problem, and after the error line.
-_SHUTDOWN_PROGRESS = ("Still processing items",)
-
-
-@functools.cache
-def _user_error_names() -> frozenset[str]:
-    """The names of `RetrainError` and every subclass of it."""
-    names, pending = set(), [RetrainError]
-    while pending:
-        kind = pending.pop()
-        names.add(kind.__name__)
-        pending += kind.__subclasses__()
-    return frozenset(names)
-
-
-def hide_user_error_records() -> None:
-    """Keep Prefect's tracebacks of user errors off the console (the CLI prints one line)."""
-    # Prefect's console handler sits on the root logger (see prefect/logging/logging.yml).
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_HideUserErrorRecords())
-    # MLflow logs a failed SQL statement with its traceback before raising it to the run.
-    logging.getLogger("mlflow.store.db.utils").addFilter(_HideUserErrorRecords())
-
-
 def _import_retrain_flow() -> Callable[..., Any]:
     from flows.retrain import retrain
 
@@ -238,40 +191,6 @@ def _import_sweep_flow() -> Callable[..., Any]:
     from flows.sweep import sweep
 
     return sweep
-
-
-def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
-    """Import the flow (seconds of Python imports) while Prefect's ephemeral API starts.
-
-    The API is a separate process that takes seconds to answer; overlapping the two halves the
-    start-up of a run whose stages all come from the cache. TensorFlow is not among the
-    imports: only the stages that train or score load it.
-    """
-    from prefect.settings import get_current_settings
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(load)
-        settings = get_current_settings()
-        if ephemeral and settings.server.ephemeral.enabled:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            # The server creates or upgrades Prefect's database as it starts: one process at a
-            # time, so runs started together on a new machine do not race on the migrations.
-            lock = paths.lock_file("prefect-database", str(settings.home))
-            with exclusive_lock(lock, 600, purpose="start of Prefect's local API"):
-                try:
-                    SubprocessASGIServer().start()  # The one Prefect's client would start.
-                except RuntimeError as error:
-                    if "Timed out" not in str(error):
-                        raise
-                    timeout = settings.server.ephemeral.startup_timeout_seconds
-                    raise ServiceUnavailableError(
-                        f"Prefect's temporary API did not answer within {timeout} s of its start "
-                        "(a busy machine?): run again, raise "
-                        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start `prefect "
-                        "server start` and set PREFECT_API_URL"
-                    ) from None
-        return loading.result()
 
 
 def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[Any], None]) -> int:
@@ -286,7 +205,7 @@ def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[A
 
 def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> BaseModel:
     """Check the services the run needs, then run the flow with user errors kept to one line."""
-    from rnn_retrain.artifacts import ArtifactStore
+    from rnn_retrain.store.artifacts import ArtifactStore
 
     require_tracking_server(
         config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -310,7 +229,7 @@ def run_command(args: argparse.Namespace) -> int:
 def sweep_command(args: argparse.Namespace) -> int:
     """``retrain sweep``: validate the flags, run the sweep flow, print the comparison."""
     from interface.report import print_comparison
-    from rnn_retrain.services import require_dask_scheduler
+    from rnn_retrain.environment.services import require_dask_scheduler
     from rnn_retrain.stages.select import candidate_configs
 
     config = config_from_args(args, SweepConfig)

@@ -1,6 +1,6 @@
 """The configuration reference (docs/configuration.md), generated from the configuration models.
 
-Run ``python -m interface.config_reference`` after changing `rnn_retrain.config`; a test fails
+Run ``python -m interface.config_reference`` after changing `rnn_retrain.config.retrain`; a test fails
 while the checked-in file differs from what this renders, so the reference cannot drift.
 """
 
@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rnn_retrain.config import STRONG_RECIPE, RetrainConfig, SweepConfig
+from rnn_retrain.config.retrain import STRONG_RECIPE, RetrainConfig, SweepConfig
 
 REFERENCE = Path(__file__).parents[1] / "docs" / "configuration.md"
 
 INTRO = """\
 # Configuration reference
 
-Generated from `rnn_retrain/sections.py` by `python -m interface.config_reference`; do not edit by
+Generated from `rnn_retrain/config/sections.py` by `python -m interface.config_reference`; do not edit by
 hand (`tests/test_docs.py` fails when this file and the code differ).
 
 One frozen, typed model, `RetrainConfig`, is at once the `retrain run` flags, the parameter of

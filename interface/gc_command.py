@@ -9,7 +9,7 @@ from rich.table import Table
 from interface.model_commands import print_json
 from interface.report import output_console
 from rnn_retrain.errors import EXIT_OK
-from rnn_retrain.housekeeping import GcSettings, run_collection
+from rnn_retrain.orchestration.housekeeping import GcSettings, run_collection
 
 # The flags, by the settings field they set.
 FLAGS = {

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from interface.report import output_console
+from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.quiet import load_tensorflow_quietly
-from rnn_retrain.serving import THRESHOLD
+from rnn_retrain.model.serving import THRESHOLD
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
 PREDICT_FILE_CHUNK_ROWS = 100_000
@@ -119,7 +119,7 @@ def add_baseline_scores(
 ) -> pa.Table:
     """``scored`` with the baseline's ``baseline_probability`` and ``baseline_prediction``
     (and, for K classes, ``baseline_label``: the predicted class's name)."""
-    from rnn_retrain.serving import CLASS_PROBABILITY_PREFIX
+    from rnn_retrain.model.serving import CLASS_PROBABILITY_PREFIX
     from rnn_retrain.stages.score import answer_columns
 
     for name, values in answer_columns(baseline.scores(scored[column]), classes).items():
@@ -143,7 +143,7 @@ def predict_command(args: argparse.Namespace) -> int:
     chosen = registry.get_version(**_chosen(args))
     model = registry.load(version=chosen.version)
     # With MLflow, after the cheap checks above.
-    from rnn_retrain.model_package import model_classes, predict_reviews
+    from rnn_retrain.model.package import model_classes, predict_reviews
     from rnn_retrain.stages.score import score_table
 
     classes = model_classes(model)

@@ -7,21 +7,21 @@ import os
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.results import (
-    BaselineResult,
-    Metrics,
-    RetrainSummary,
-    StageDecision,
-    SweepSummary,
-)
-from rnn_retrain.run_report import (
+from rnn_retrain.stages.evaluate import headline_f1
+from rnn_retrain.stages.report import (
     class_figures,
     describe_baseline,
     describe_verdict,
     headline_metrics,
     resumed_note,
 )
-from rnn_retrain.stages.evaluate import headline_f1
+from rnn_retrain.stages.results import (
+    BaselineResult,
+    Metrics,
+    RetrainSummary,
+    StageDecision,
+    SweepSummary,
+)
 
 # Width of the printed tables when the output is not a terminal (rich would use 80 columns).
 PIPED_WIDTH = 160

@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from interface.flow_start import hide_user_error_records, load_flow_while_api_starts
 from interface.model_commands import add_registry_flags, print_json
 from interface.report import output_console
+from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.errors import EXIT_OK, RetrainError
-from rnn_retrain.score_config import ScoreConfig
 
 # Flags whose names differ from their configuration field's.
 FLAG_OF_FIELD = {"input": "INPUT", "output": "--out", "model_version": "--version"}
@@ -41,10 +42,8 @@ def score_config_from_args(args: argparse.Namespace) -> ScoreConfig:
 
 def score_command(args: argparse.Namespace) -> int:
     """Run the ``score`` flow (Prefect's ephemeral API, or the server at PREFECT_API_URL)."""
-    # Imported here: interface.cli registers this command, so a module-level import would loop.
-    from interface.cli import hide_user_error_records, load_flow_while_api_starts
-    from rnn_retrain.artifacts import ArtifactStore
-    from rnn_retrain.services import require_prefect_server, require_tracking_server
+    from rnn_retrain.environment.services import require_prefect_server, require_tracking_server
+    from rnn_retrain.store.artifacts import ArtifactStore
 
     config = score_config_from_args(args)
     require_tracking_server(config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))

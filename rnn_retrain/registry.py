@@ -24,10 +24,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from rnn_retrain import paths
+from rnn_retrain.environment.services import require_tracking_server
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.locks import exclusive_lock
-from rnn_retrain.services import require_tracking_server
+from rnn_retrain.store import paths
+from rnn_retrain.store.locks import exclusive_lock
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,9 @@ import time
 
 from prefect import get_run_logger, task
 
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
-from rnn_retrain.results import BaselineResult, EvaluateResult
 from rnn_retrain.stages.baseline import (
     CONFIG,
     KIND,
@@ -25,6 +23,8 @@ from rnn_retrain.stages.baseline import (
     terms_table,
 )
 from rnn_retrain.stages.evaluate import compute_metrics, headline_f1, predictions_table
+from rnn_retrain.stages.results import BaselineResult, EvaluateResult
+from rnn_retrain.store.artifacts import ArtifactRef
 
 
 @task(**cached_stage("baseline", CONFIG))

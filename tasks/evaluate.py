@@ -8,20 +8,16 @@ import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.chunks import read_row_groups
-from rnn_retrain.config import RetrainConfig
-from rnn_retrain.labels import predicted_ids
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.labels import predicted_ids
+from rnn_retrain.environment.quiet import load_tensorflow_quietly
+from rnn_retrain.model.serving import THRESHOLD
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     METRICS_ARTIFACT_KEY,
     current_run_id,
     store_for,
 )
-from rnn_retrain.paths import stage_folder
-from rnn_retrain.quiet import load_tensorflow_quietly
-from rnn_retrain.results import EvaluateResult, TrainResult
-from rnn_retrain.serving import THRESHOLD
 from rnn_retrain.stages.evaluate import (
     CONFIG,
     compute_metrics,
@@ -30,6 +26,10 @@ from rnn_retrain.stages.evaluate import (
     predictions_table,
     score_test_rows,
 )
+from rnn_retrain.stages.results import EvaluateResult, TrainResult
+from rnn_retrain.store.artifacts import ArtifactRef
+from rnn_retrain.store.chunks import read_row_groups
+from rnn_retrain.store.paths import stage_folder
 
 
 @task(**cached_stage("evaluate", CONFIG))
@@ -38,7 +38,7 @@ def evaluate(
 ) -> EvaluateResult:
     """Score the test split and store the metrics and the per-row predictions."""
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.layers import load_network
+    from rnn_retrain.model.layers import load_network
 
     store = store_for(config)
     with tempfile.TemporaryDirectory() as directory:

@@ -6,13 +6,13 @@ import tempfile
 
 from prefect import task
 
-from rnn_retrain import paths
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.chunks import read_chunks, shuffle_into_chunks
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.stages.pad import CONFIG, pad_chunk, padded_schema
+from rnn_retrain.store import paths
+from rnn_retrain.store.artifacts import ArtifactRef
+from rnn_retrain.store.chunks import read_chunks, shuffle_into_chunks
 
 
 @task(**cached_stage("pad", CONFIG))

@@ -18,30 +18,20 @@ import pyarrow.compute as pc
 from prefect import get_run_logger, task
 from prefect.runtime import deployment, flow_run
 
-from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.chunks import read_chunks
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.labels import predicted_ids
-from rnn_retrain.model_package import (
+from rnn_retrain.model.package import (
     code_version,
     log_text_classifier,
     model_classes,
     predict_reviews,
 )
+from rnn_retrain.model.serving import THRESHOLD
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
 from rnn_retrain.registry import BASELINE_ARTIFACT_PATH, CHALLENGER, ModelRegistry
-from rnn_retrain.results import (
-    BaselineResult,
-    EvaluateResult,
-    GateDecision,
-    PreparedData,
-    RegisterResult,
-    TrainResult,
-)
-from rnn_retrain.serving import THRESHOLD
 from rnn_retrain.stages.register import (
     DECISION_TAG,
     LINEAGE_TAG,
@@ -54,6 +44,16 @@ from rnn_retrain.stages.register import (
     lineage_key,
     serving_preprocessing,
 )
+from rnn_retrain.stages.results import (
+    BaselineResult,
+    EvaluateResult,
+    GateDecision,
+    PreparedData,
+    RegisterResult,
+    TrainResult,
+)
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.store.chunks import read_chunks
 
 
 def _log_run(

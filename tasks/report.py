@@ -1,4 +1,4 @@
-"""The report task: publish the run report as a Prefect UI artifact (`rnn_retrain.run_report`)."""
+"""The report task: publish the run report as a Prefect UI artifact (`rnn_retrain.stages.report`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from rnn_retrain.orchestration.runtime import REPORT_ARTIFACT_KEY
-from rnn_retrain.results import RetrainSummary
-from rnn_retrain.run_report import render_run_report
+from rnn_retrain.stages.report import render_run_report
+from rnn_retrain.stages.results import RetrainSummary
 
 
 @task(name="report")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from prefect import task
 
-from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.config.scoring import ScoreConfig
+from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id
-from rnn_retrain.quiet import load_tensorflow_quietly
-from rnn_retrain.results import ScoreResult
-from rnn_retrain.score_config import ScoreConfig
+from rnn_retrain.stages.results import ScoreResult
 from rnn_retrain.stages.score import prepare_input, write_predictions
+from rnn_retrain.store.artifacts import ArtifactStore
 
 
 @task(name="score", **RETRY_SETTINGS)
 def score_files(config: ScoreConfig) -> ScoreResult:
     """Check and hash the input, load the chosen model once, and write its predictions."""
     # MLflow loads only for a run that scores.
-    from rnn_retrain.model_package import model_classes, predict_reviews
+    from rnn_retrain.model.package import model_classes, predict_reviews
     from rnn_retrain.registry import ModelRegistry
 
     store = ArtifactStore(config.artifact_root)

@@ -7,13 +7,11 @@ from collections.abc import Iterator
 import pyarrow as pa
 from prefect import task
 
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.chunks import read_chunks
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.preprocessing import encode_tokens, tokenize_texts
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import current_run_id, store_for
-from rnn_retrain.preprocessing import encode_tokens, tokenize_texts
-from rnn_retrain.results import TokenizeResult
+from rnn_retrain.stages.results import TokenizeResult
 from rnn_retrain.stages.tokenize import (
     CONFIG,
     TOKEN_IDS_SCHEMA,
@@ -22,6 +20,8 @@ from rnn_retrain.stages.tokenize import (
     fitted_vocabulary_size,
     token_ids_table,
 )
+from rnn_retrain.store.artifacts import ArtifactRef
+from rnn_retrain.store.chunks import read_chunks
 
 
 @task(**cached_stage("tokenize", CONFIG))

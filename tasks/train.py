@@ -11,22 +11,18 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from rnn_retrain import paths
-from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.batching import FIT, bucket_boundaries
-from rnn_retrain.chunks import read_row_groups
-from rnn_retrain.config import RetrainConfig
-from rnn_retrain.labels import BINARY_CLASSES
-from rnn_retrain.locks import lock_if_free
-from rnn_retrain.memory import check_fits
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.labels import BINARY_CLASSES
+from rnn_retrain.environment.quiet import load_tensorflow_quietly
+from rnn_retrain.model.batching import FIT, bucket_boundaries
+from rnn_retrain.model.memory import check_fits
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
     current_run_id,
     store_for,
     training_progress,
 )
-from rnn_retrain.quiet import load_tensorflow_quietly
-from rnn_retrain.results import TrainResult
+from rnn_retrain.stages.results import TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
     checkpoint_key,
@@ -34,6 +30,10 @@ from rnn_retrain.stages.train import (
     stored_rows,
     train_result,
 )
+from rnn_retrain.store import paths
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.store.chunks import read_row_groups
+from rnn_retrain.store.locks import lock_if_free
 
 
 @contextlib.contextmanager
@@ -67,7 +67,7 @@ def mirrored_checkpoints(store: ArtifactStore, folder: Path) -> Iterator[Callabl
     if mirror is None:
         yield None
         return
-    from rnn_retrain.modeling import resumable_epochs  # The task has loaded TensorFlow.
+    from rnn_retrain.model.network import resumable_epochs  # The task has loaded TensorFlow.
 
     logger = get_run_logger()
     if not resumable_epochs(folder) and mirror.restore():
@@ -116,10 +116,10 @@ def train(
     classes = list(classes or BINARY_CLASSES)
     training, text = config.training, config.text
     # Refuse a recipe that cannot fit before anything is built: an allocation that fails later
-    # often kills the process instead of raising (`rnn_retrain.memory`).
+    # often kills the process instead of raising (`rnn_retrain.model.memory`).
     check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.modeling import build_model, fit_model, limit_threads
+    from rnn_retrain.model.network import build_model, fit_model, limit_threads
 
     if training.training_threads:
         limit_threads(training.training_threads)

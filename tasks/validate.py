@@ -6,9 +6,7 @@ import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.chunks import read_chunks
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import DataGateError
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.events import emit_data_gate_stopped
@@ -18,7 +16,7 @@ from rnn_retrain.orchestration.runtime import (
     store_for,
 )
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.results import ValidationResult
+from rnn_retrain.stages.results import ValidationResult
 from rnn_retrain.stages.validate import (
     CONFIG,
     check_data,
@@ -29,6 +27,8 @@ from rnn_retrain.stages.validate import (
     profile_data,
     render_findings,
 )
+from rnn_retrain.store.artifacts import ArtifactRef
+from rnn_retrain.store.chunks import read_chunks
 
 
 def champion_fingerprint(config: RetrainConfig) -> str:

@@ -7,10 +7,10 @@ import time
 from prefect import get_run_logger, task
 from prefect.variables import Variable
 
+from rnn_retrain.data.sources import stat_source_files
 from rnn_retrain.orchestration.events import emit_source_changed, fingerprint_key
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
-from rnn_retrain.results import WatchResult
-from rnn_retrain.sources import stat_source_files
+from rnn_retrain.stages.results import WatchResult
 from rnn_retrain.stages.watch import WatchSettings, compare_fingerprints, fingerprint_digest
 
 

@@ -22,7 +22,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import pytest  # noqa: E402
 
-from rnn_retrain.datasets.demo import generate_reviews  # noqa: E402
+from rnn_retrain.data.demo import generate_reviews  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +113,7 @@ def tiny_config(tmp_path: Path):
     champion, whatever two epochs on a tiny corpus give. XLA is off: compiling the training
     step costs more than the tiny fit (tests/flows/test_retrain_flow.py trains with it on).
     """
-    from rnn_retrain.config import RetrainConfig
+    from rnn_retrain.config.retrain import RetrainConfig
 
     def build(model: type = RetrainConfig, **overrides):
         defaults = {

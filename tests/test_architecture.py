@@ -110,3 +110,73 @@ def test_stage_logic_loads_without_prefect_mlflow_or_tensorflow(stage):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert loaded.stdout.strip() == "[]"
+
+
+# Inside the core: each part of `rnn_retrain` and the parts it may import. Read bottom to top;
+# `orchestration` (the Prefect side) sits on top of the core and may import all of it.
+CORE_PARTS = {
+    "errors": set(),
+    "environment": {"errors"},
+    "store": {"errors", "environment"},
+    "config": {"errors"},
+    "data": {"errors", "store"},
+    "model": {"errors", "store", "config", "data"},
+    "registry": {"errors", "environment", "store"},
+    "stages": {"errors", "store", "config", "data", "model"},
+    "orchestration": {
+        "errors",
+        "environment",
+        "store",
+        "config",
+        "data",
+        "model",
+        "registry",
+        "stages",
+    },
+}
+
+
+def core_part(module: str) -> str | None:
+    """The part of the core a dotted name belongs to (``rnn_retrain.store.paths`` → ``store``)."""
+    parts = module.split(".")
+    if parts[0] != "rnn_retrain" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def test_the_core_holds_only_its_named_parts():
+    entries = {
+        path.stem
+        for path in (ROOT / "rnn_retrain").iterdir()
+        if path.name != "__init__.py" and (path.suffix == ".py" or (path / "__init__.py").is_file())
+    }
+    assert entries == set(CORE_PARTS)
+    for part in CORE_PARTS:
+        package = ROOT / "rnn_retrain" / part / "__init__.py"
+        if package.is_file():
+            assert ast.get_docstring(ast.parse(package.read_text())), f"{package} has no docstring"
+
+
+def test_each_part_of_the_core_imports_only_the_parts_below_it():
+    crossings = []
+    for name, path in project_modules().items():
+        source = core_part(name)
+        if source is None:
+            continue
+        for line, target in imported_modules(path):
+            part = core_part(target)
+            if part is not None and part != source and part not in CORE_PARTS[source]:
+                crossings.append(f"{path.relative_to(ROOT)}:{line} {source} → {part}")
+    assert crossings == []
+
+
+def test_no_two_modules_import_each_other():
+    modules = project_modules()
+    graph = {
+        name: {target for _, target in imported_modules(path) if target in modules}
+        for name, path in modules.items()
+    }
+    circles = sorted(
+        f"{a} ↔ {b}" for a, targets in graph.items() for b in targets if a < b and a in graph[b]
+    )
+    assert circles == []

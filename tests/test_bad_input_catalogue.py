@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from interface.cli import main
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.data.demo import generate_reviews
 
 ROOT = Path(__file__).parents[1]
 

@@ -12,7 +12,7 @@ import pytest
 
 from flows.retrain import retrain
 from interface.cli import main
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 # Two models that must learn (8 epochs each), shared by the module.

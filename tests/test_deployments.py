@@ -19,7 +19,7 @@ from deployments.serve import (
 )
 from flows.retrain import retrain
 from interface.cli import main
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
 
 

@@ -68,7 +68,7 @@ def test_gc_removes_only_what_nothing_refers_to_and_lists_it_first(capsys, tmp_p
 
     # The scheduled form: the `gc` flow. v4 took the challenger alias, so v3 may go now.
     from flows.gc import gc
-    from rnn_retrain.housekeeping import GcSettings
+    from rnn_retrain.orchestration.housekeeping import GcSettings
 
     settings = GcSettings(
         dry_run=True, older_than_days=0, versions_older_than_days=0, artifact_root=str(root)

@@ -1,1 +1,5 @@
-"""Prefect-side support shared by the tasks and flows: run identity, retries, the stage cache."""
+"""Prefect-side support shared by the tasks and flows: run identity, retries, the stage cache,
+events, the promotion limit, shared settings and housekeeping (`retrain gc`).
+
+The top of the core: may import every other part of `rnn_retrain`.
+"""

@@ -26,8 +26,7 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from pydantic import BaseModel
 
-from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.config import ConfigSlice, RetrainConfig
+from rnn_retrain.config.retrain import ConfigSlice, RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
 from rnn_retrain.orchestration.serializer import (
@@ -36,7 +35,8 @@ from rnn_retrain.orchestration.serializer import (
     UnsafeRecordError,
     read_vetted_record,
 )
-from rnn_retrain.results import StageDecision
+from rnn_retrain.stages.results import StageDecision
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
 # 2: configuration fields named by section (text.maxlen); results stored as JSON, not pickle.

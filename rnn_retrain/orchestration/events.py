@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from rnn_retrain.results import GateDecision, RegisterResult
+from rnn_retrain.stages.results import GateDecision, RegisterResult
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def report_failed_run(flow: Any, flow_run: Any, state: Any) -> None:
 def model_name_of(config: Any) -> str:
     """The registered model a run's ``config`` parameter names: a config model, or its JSON form
     (sectioned or the last release's flat one), as the flow run's parameters hold it."""
-    from rnn_retrain.sections import RegistrySettings
+    from rnn_retrain.config.sections import RegistrySettings
 
     registry = getattr(config, "registry", config)  # The score flow's config names it directly.
     if isinstance(getattr(registry, "model_name", None), str):

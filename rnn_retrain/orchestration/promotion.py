@@ -23,8 +23,8 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import get_current_settings
 
+from rnn_retrain.environment.faults import describe_fault
 from rnn_retrain.errors import ServiceUnavailableError
-from rnn_retrain.faults import describe_fault
 from rnn_retrain.registry import PROMOTION_LOCK_SECONDS, ModelRegistry
 
 # How long a holder's slot outlives it if the process dies without releasing it.
@@ -71,7 +71,7 @@ def _acquire(name: str, model_name: str, timeout: float) -> contextlib.ExitStack
 
     A busy server may answer 503 (SQLite under load); the request is tried again with backoff,
     as Prefect's own client does for its other calls. A server that is gone is told by
-    `rnn_retrain.faults` as a lost connection, like any other request of the run.
+    `rnn_retrain.environment.faults` as a lost connection, like any other request of the run.
     """
     for attempt in range(ACQUIRE_ATTEMPTS):
         stack = contextlib.ExitStack()

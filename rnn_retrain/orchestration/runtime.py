@@ -16,10 +16,10 @@ import httpx
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig, SweepSettings
-from rnn_retrain.faults import describe_fault
-from rnn_retrain.services import require_dask_scheduler
+from rnn_retrain.config.retrain import RetrainConfig, SweepSettings
+from rnn_retrain.environment.faults import describe_fault
+from rnn_retrain.environment.services import require_dask_scheduler
+from rnn_retrain.store.artifacts import ArtifactStore
 
 # The subflow whose tasks belong to the run that called it (see `flows.prepare`).
 PREPARE_FLOW = "prepare-data"
@@ -58,7 +58,7 @@ def retry_on_transient_errors(task: Any, task_run: Any, state: Any) -> bool:
     """Retry condition: retry I/O and network errors, never a user error or a bug.
 
     A full disk, a read-only folder or memory running out are I/O errors too, but they do not
-    clear in seconds: they fail at once, with the one-line message of `rnn_retrain.faults`.
+    clear in seconds: they fail at once, with the one-line message of `rnn_retrain.environment.faults`.
     """
     error = state.result(raise_on_failure=False)
     return isinstance(error, TRANSIENT_ERRORS) and describe_fault(error) is None

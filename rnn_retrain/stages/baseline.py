@@ -2,7 +2,7 @@
 
 Fitted on the snapshot's train rows and scored on its test rows, beside the recurrent network,
 so every run says how much the network adds over a model that fits in seconds. Texts go through
-the network's own standardisation (`rnn_retrain.preprocessing.standardize_text`) and are split on
+the network's own standardisation (`rnn_retrain.data.preprocessing.standardize_text`) and are split on
 whitespace, so both models see the same tokens.
 
 The fitted baseline is stored as plain data, never pickled: a table of its terms (term, column,
@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from rnn_retrain.config import ConfigSlice
+from rnn_retrain.config.retrain import ConfigSlice
+from rnn_retrain.data.preprocessing import standardize_text
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.preprocessing import standardize_text
 from rnn_retrain.stages.register import mcnemar_exact
 
 CONFIG = ConfigSlice(output=("training.baseline_max_features", "training.baseline_min_df"))
@@ -136,7 +136,7 @@ def model_document(baseline: Baseline) -> dict[str, Any]:
         "ngram_range": list(vectorizer.ngram_range),
         "sublinear_tf": vectorizer.sublinear_tf,
         "norm": vectorizer.norm,
-        "standardization": "rnn_retrain.preprocessing.standardize_text, split on whitespace",
+        "standardization": "rnn_retrain.data.preprocessing.standardize_text, split on whitespace",
         "classes": [int(label) for label in classifier.classes_],
         "intercept": [float(value) for value in classifier.intercept_],
         "weight_columns": [f"weight_{index}" for index in range(len(classifier.coef_))],

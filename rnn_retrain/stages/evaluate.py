@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn import metrics as skmetrics
 
-from rnn_retrain.config import ConfigSlice
-from rnn_retrain.labels import metric_name, predicted_ids
-from rnn_retrain.preprocessing import to_matrix
-from rnn_retrain.serving import THRESHOLD, predict_probabilities
+from rnn_retrain.config.retrain import ConfigSlice
+from rnn_retrain.data.labels import metric_name, predicted_ids
+from rnn_retrain.data.preprocessing import to_matrix
+from rnn_retrain.model.serving import THRESHOLD, predict_probabilities
 
 # Scoring reads the padding side to cut rows to their bucket; the padded input covers it.
 CONFIG = ConfigSlice(output=(), also_reads=("text.padding",))

@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.config import ConfigSlice
+from rnn_retrain.config.retrain import ConfigSlice
+from rnn_retrain.data.labels import encode_labels, is_binary
+from rnn_retrain.data.sources import RawSource, require_text
 from rnn_retrain.errors import DataError
-from rnn_retrain.labels import encode_labels, is_binary
-from rnn_retrain.sources import RawSource, require_text
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def snapshot_chunks(
 ) -> Iterator[pa.Table]:
     """The raw snapshot, ``chunk_rows`` source rows at a time, with ``tally`` kept up to date.
 
-    ``classes`` are the label column's classes (`rnn_retrain.labels.fit_classes`). The checks
+    ``classes`` are the label column's classes (`rnn_retrain.data.labels.fit_classes`). The checks
     that need every row (an empty source, no train or test rows, a single class, a class seen
     only in test) run after the last chunk, before the consumer can commit what it received.
 

@@ -1,10 +1,10 @@
 """Pad's logic: token-id lists become fixed-length rows, with the semantics of `keras.utils.pad_sequences`.
 
-The padding itself (`rnn_retrain.preprocessing.pad_token_ids`) is shared with serving; this stage
+The padding itself (`rnn_retrain.data.preprocessing.pad_token_ids`) is shared with serving; this stage
 stores its result as a fixed-size-list Parquet column, with each row's unpadded length.
 
 The rows are written in a seeded random order, in row groups of about ``chunk_rows`` rows that are
-each a random sample of the data (`rnn_retrain.chunks.shuffle_into_chunks`), so training can read
+each a random sample of the data (`rnn_retrain.store.chunks.shuffle_into_chunks`), so training can read
 one row group at a time and still see shuffled rows. Bigger data is padded chunk by chunk.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.config import ConfigSlice, Side
-from rnn_retrain.preprocessing import pad_token_ids, to_fixed_size_list
+from rnn_retrain.config.retrain import ConfigSlice, Side
+from rnn_retrain.data.preprocessing import pad_token_ids, to_fixed_size_list
 
 
 def padded_schema(maxlen: int) -> pa.Schema:

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from rnn_retrain.config import ConfigSlice, RegistrySettings, RetrainConfig
-from rnn_retrain.results import BaselineResult, GateDecision
+from rnn_retrain.config.retrain import ConfigSlice, RegistrySettings, RetrainConfig
 from rnn_retrain.stages.evaluate import headline_f1
+from rnn_retrain.stages.results import BaselineResult, GateDecision
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.

@@ -1,8 +1,8 @@
 """Batch scoring's logic: reviews in Parquet or CSV files in, a predictions Parquet artifact out.
 
 The input (a file, a folder or a glob) is resolved to files in name order and each file hashed;
-the files are then read through `rnn_retrain.sources` and regrouped into chunks of ``chunk_rows``
-rows (`rnn_retrain.chunks.rechunk`), each chunk is scored with the model's ``predict`` and
+the files are then read through `rnn_retrain.data.sources` and regrouped into chunks of ``chunk_rows``
+rows (`rnn_retrain.store.chunks.rechunk`), each chunk is scored with the model's ``predict`` and
 appended to the predictions Parquet through the artifact store, so one chunk is held at a time.
 A bad file stops the write before anything is stored. The model is passed in as its ``predict``
 function (the registered pyfunc's, in `tasks.score` and ``retrain predict``), so nothing here
@@ -23,13 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from rnn_retrain.artifacts import ArtifactRef, ArtifactStore, hash_stream
-from rnn_retrain.chunks import rechunk
-from rnn_retrain.errors import DataError
-from rnn_retrain.results import InputFile, ScoreResult
-from rnn_retrain.score_config import ScoreConfig
-from rnn_retrain.serving import LABEL_COLUMN, THRESHOLD, class_probability_columns
-from rnn_retrain.sources import (
+from rnn_retrain.config.scoring import ScoreConfig
+from rnn_retrain.data.sources import (
     CSV_SUFFIXES,
     open_table_files,
     read_column_batches,
@@ -37,13 +32,18 @@ from rnn_retrain.sources import (
     require_text,
     source_files,
 )
+from rnn_retrain.errors import DataError
+from rnn_retrain.model.serving import LABEL_COLUMN, THRESHOLD, class_probability_columns
+from rnn_retrain.stages.results import InputFile, ScoreResult
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore, hash_stream
+from rnn_retrain.store.chunks import rechunk
 
 logger = logging.getLogger(__name__)
 
 STAGE = "score"
 PREDICTIONS = "predictions"
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
-# Texts in, scores out (`rnn_retrain.model_package.predict_reviews`): the positive class's
+# Texts in, scores out (`rnn_retrain.model.package.predict_reviews`): the positive class's
 # probability per text for two classes, a texts × K matrix for K classes.
 Predict = Callable[[list[str]], Sequence[float] | np.ndarray]
 

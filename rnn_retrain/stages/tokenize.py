@@ -1,6 +1,6 @@
 """Tokenize's logic: standardise text, fit a top-N vocabulary on the train split, encode every split.
 
-The standardisation and encoding live in `rnn_retrain.preprocessing`, shared with serving. A
+The standardisation and encoding live in `rnn_retrain.data.preprocessing`, shared with serving. A
 vocabulary of size N holds the N - 2 most frequent train tokens (ties broken alphabetically, so
 fits are reproducible); ids 0 and 1 are padding and out-of-vocabulary. A snapshot that fits in one
 chunk is fitted and encoded in one pass (`fit_vocabulary_and_encode`); a bigger one in two
@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.config import ConfigSlice
-from rnn_retrain.preprocessing import (
+from rnn_retrain.config.retrain import ConfigSlice
+from rnn_retrain.data.preprocessing import (
     FIRST_TOKEN_ID,
     OOV_ID,
     EncodedSlice,

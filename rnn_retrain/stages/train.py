@@ -1,6 +1,6 @@
 """Train's logic: the stored rows as training sees them, the checkpoint key, the history table.
 
-The Keras model and fit loop live in `rnn_retrain.modeling` (TensorFlow loads only when a stage
+The Keras model and fit loop live in `rnn_retrain.model.network` (TensorFlow loads only when a stage
 trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
 each group as a random sample of the rows), so the padded data need not fit in memory; what is
 held for every row is its length and role, a few bytes.
@@ -19,12 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.artifacts import ArtifactRef
-from rnn_retrain.batching import RowGroups, assign_roles
-from rnn_retrain.chunks import row_hash, validation_cutoff
-from rnn_retrain.config import ConfigSlice, ModelSettings
-from rnn_retrain.preprocessing import to_matrix
-from rnn_retrain.results import TrainResult
+from rnn_retrain.config.retrain import ConfigSlice, ModelSettings
+from rnn_retrain.data.preprocessing import to_matrix
+from rnn_retrain.model.batching import RowGroups, assign_roles
+from rnn_retrain.stages.results import TrainResult
+from rnn_retrain.store.artifacts import ArtifactRef
+from rnn_retrain.store.chunks import row_hash, validation_cutoff
 
 # What shapes the model or its training. The padded input's sha256 covers maxlen and padding;
 # the number of threads changes only the speed.
@@ -75,7 +75,7 @@ def stored_rows(
     ``index`` gives each group's row_id, split and length columns, in group order;
     ``read_padded`` reads one group's label and x columns when training needs them. The
     validation rows are a seeded random ``validation_fraction`` of the train split, the same
-    whatever the groups (`rnn_retrain.chunks.validation_cutoff`).
+    whatever the groups (`rnn_retrain.store.chunks.validation_cutoff`).
     """
     row_ids, is_train, lengths = [], [], []
     for table in index:
@@ -112,7 +112,7 @@ def train_result(
     seconds: float,
     classes: list[str],
 ) -> TrainResult:
-    """What train hands on, from the fit's outcome (`rnn_retrain.modeling.FitOutcome`)."""
+    """What train hands on, from the fit's outcome (`rnn_retrain.model.network.FitOutcome`)."""
     return TrainResult(
         model=model,
         history=history,

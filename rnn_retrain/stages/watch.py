@@ -14,7 +14,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnn_retrain.results import WatchResult
+from rnn_retrain.stages.results import WatchResult
 
 # What a fingerprint holds for each file: its size in bytes and modification time in ns.
 Fingerprint = dict[str, tuple[int, int]]

@@ -11,10 +11,10 @@ import pytest
 from flows.retrain import retrain
 from interface.cli import main
 from interface.report import print_summary
-from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.run_report import render_run_report
 from rnn_retrain.stages.baseline import rebuild_baseline
+from rnn_retrain.stages.report import render_run_report
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

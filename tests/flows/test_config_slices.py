@@ -11,7 +11,7 @@ import pytest
 from prefect.context import TaskRunContext
 
 from flows.retrain import retrain
-from rnn_retrain.config import SECTION_MODELS, RetrainConfig
+from rnn_retrain.config.retrain import SECTION_MODELS, RetrainConfig
 from rnn_retrain.stages import (
     baseline,
     evaluate,

@@ -56,7 +56,7 @@ def test_soft_findings_are_warnings_in_the_summary_and_the_report(
     assert severities["oov_rate"] == "warning"
     assert severities["length_drift"] == "warning"
     assert severities["truncation"] == "warning"
-    from rnn_retrain.run_report import render_run_report
+    from rnn_retrain.stages.report import render_run_report
 
     report = render_run_report(summary)
     assert "| oov_rate | warning |" in report and "| leakage | ok |" in report

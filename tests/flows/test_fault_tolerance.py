@@ -12,8 +12,8 @@ import pytest
 import rnn_retrain.stages.pad
 import tasks.pad
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -101,9 +101,9 @@ def finish(run, timeout: float = 400) -> int:
 
 KILL_AFTER_EPOCH_TWO = """
 import os, signal, sys
-import rnn_retrain.modeling
+import rnn_retrain.model.network
 
-original = rnn_retrain.modeling.EpochProgress.on_epoch_begin
+original = rnn_retrain.model.network.EpochProgress.on_epoch_begin
 
 def killed_after_epoch_two(self, epoch, logs=None):
     # Epoch 2 is finished and backed up; the process dies as epoch 3 starts.
@@ -111,9 +111,9 @@ def killed_after_epoch_two(self, epoch, logs=None):
         os.kill(os.getpid(), signal.SIGKILL)
     original(self, epoch, logs)
 
-rnn_retrain.modeling.EpochProgress.on_epoch_begin = killed_after_epoch_two
+rnn_retrain.model.network.EpochProgress.on_epoch_begin = killed_after_epoch_two
 from flows.retrain import retrain
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
 
@@ -140,7 +140,7 @@ def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
 RUN_ONCE = """
 import sys
 from flows.retrain import retrain
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
 
@@ -148,7 +148,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 @pytest.mark.slow
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.registry import ModelRegistry
-    from rnn_retrain.results import GateDecision
+    from rnn_retrain.stages.results import GateDecision
 
     lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
     configs = [tiny(tmp_path, seed=seed, **lenient) for seed in (1, 2)]

@@ -13,13 +13,13 @@ import pytest
 from flows.retrain import retrain
 from flows.score import score
 from flows.sweep import sweep
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import SweepConfig
-from rnn_retrain.datasets.demo import generate_topic_reviews
-from rnn_retrain.model_package import model_classes, predict_reviews
+from rnn_retrain.config.retrain import SweepConfig
+from rnn_retrain.config.scoring import ScoreConfig
+from rnn_retrain.data.demo import generate_topic_reviews
+from rnn_retrain.model.package import model_classes, predict_reviews
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.run_report import render_run_report
-from rnn_retrain.score_config import ScoreConfig
+from rnn_retrain.stages.report import render_run_report
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

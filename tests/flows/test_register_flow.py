@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.store.artifacts import ArtifactStore
 
 # Models that must learn (8 epochs, two runs): the gate is judged on real accuracy.
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]

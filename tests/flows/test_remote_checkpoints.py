@@ -15,7 +15,7 @@ from test_fault_tolerance import KILL_AFTER_EPOCH_TWO, finish, start_flow_proces
 
 from flows.retrain import retrain
 from interface.cli import main
-from rnn_retrain.artifacts import ArtifactStore
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -15,11 +15,11 @@ import pytest
 
 from flows.score import score
 from interface.cli import main
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.config.scoring import ScoreConfig
+from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import DataError
 from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.score_config import ScoreConfig
 
 # Trains a model and starts flow runs.
 pytestmark = pytest.mark.slow

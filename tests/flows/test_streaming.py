@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.datasets.demo import generate_reviews
+from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

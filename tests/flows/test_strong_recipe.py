@@ -10,14 +10,14 @@ import pyarrow.compute as pc
 import pytest
 
 from flows.retrain import retrain
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import RetrainConfig
-from rnn_retrain.layers import TimePoolingCell, load_network
+from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.model.layers import TimePoolingCell, load_network
+from rnn_retrain.store.artifacts import ArtifactStore
 
 # A fresh interpreter loads the registered model: seconds of MLflow and TensorFlow imports.
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
-# A fresh interpreter that has never imported rnn_retrain.layers loads the registered model the
+# A fresh interpreter that has never imported rnn_retrain.model.layers loads the registered model the
 # way `mlflow models serve` does, and scores the test reviews from their raw text.
 SERVE = (
     "import json, sys, mlflow, pandas\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from flows.sweep import sweep
-from rnn_retrain.artifacts import ArtifactStore
-from rnn_retrain.config import SweepConfig
+from rnn_retrain.config.retrain import SweepConfig
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -43,16 +43,16 @@ def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
 
 
 def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_path, monkeypatch):
-    import rnn_retrain.modeling
+    import rnn_retrain.model.network
 
-    real = rnn_retrain.modeling.build_model
+    real = rnn_retrain.model.network.build_model
 
     def broken_gru(vocabulary_size, settings, training, classes=2):
         if settings.cell == "gru":
             raise RuntimeError("out of memory while building gru")
         return real(vocabulary_size, settings, training, classes)
 
-    monkeypatch.setattr(rnn_retrain.modeling, "build_model", broken_gru)
+    monkeypatch.setattr(rnn_retrain.model.network, "build_model", broken_gru)
     summary = sweep(tiny_config(SweepConfig, demo_size=300, epochs=2))
     outcomes = {row["candidate"]: row["outcome"] for row in summary.comparison}
     assert (

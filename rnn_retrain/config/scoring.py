@@ -1,0 +1,96 @@
+"""The batch-scoring flow's parameter: which reviews, which model, where the predictions go.
+
+One frozen model, like the retraining configuration (`rnn_retrain.config.sections`): it validates the
+``retrain score`` flags and draws the Prefect UI's run form of the ``score`` flow, each field with
+its description. The fields most runs change come first.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PREDICTIONS_SUFFIX = ".parquet"
+
+
+class ScoreConfig(BaseModel):
+    """What to score, with which registered model, in chunks of how many rows, and where to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: str = Field(
+        description=(
+            "The reviews to score: a Parquet or CSV file, a folder of them, or a glob such as "
+            "'reviews/week-*.parquet', local or behind a pyarrow filesystem URI (s3://...)."
+        ),
+    )
+    text_column: str = Field("text", description="Column holding the review text.")
+    id_column: str = Field(
+        "",
+        description=(
+            "Column that identifies each review, written to the predictions instead of the text. "
+            "Empty: the predictions carry the text itself."
+        ),
+    )
+    model_version: int | None = Field(
+        None,
+        ge=1,
+        description="Registered version number to score with; when set, alias is not used.",
+    )
+    alias: str = Field(
+        "champion",
+        description="Registry alias to score with when no version is given: champion, challenger.",
+    )
+    chunk_rows: int = Field(
+        20_000,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Most reviews read, scored and written at a time, so memory stays bounded whatever the "
+            "input's size (each chunk's padded ids take chunk_rows x maxlen x 4 bytes)."
+        ),
+    )
+    output: str = Field(
+        "",
+        description=(
+            "Where to write the predictions: a .parquet path or URI (its manifest goes beside it). "
+            "Empty: <artifact_root>/runs/<flow run id>/score/predictions.parquet."
+        ),
+    )
+    model_name: str = Field(
+        "review-sentiment", description="Name of the registered model in the MLflow registry."
+    )
+    tracking_uri: str = Field(
+        "",
+        title="Tracking URI",
+        description=(
+            "MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if set, else the "
+            "SQLite store in $RETRAIN_HOME."
+        ),
+    )
+    artifact_root: str = Field(
+        "",
+        description=(
+            "Where run artifacts go: a local folder or a pyarrow filesystem URI. Empty means "
+            "$RETRAIN_HOME/artifacts."
+        ),
+    )
+
+    @field_validator("input", "text_column", "alias", "model_name")
+    @classmethod
+    def _required(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("output")
+    @classmethod
+    def _parquet_output(cls, value: str) -> str:
+        if value and not value.lower().endswith(PREDICTIONS_SUFFIX):
+            raise ValueError(f"must be a path ending in {PREDICTIONS_SUFFIX}")
+        return value
+
+    def model_choice(self) -> dict[str, str]:
+        """The registry look-up this configuration asks for: by version, else by alias."""
+        if self.model_version is not None:
+            return {"version": str(self.model_version)}
+        return {"alias": self.alias}

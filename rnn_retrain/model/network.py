@@ -1,0 +1,320 @@
+"""The Keras side of training: the tutorial's recurrent classifier and its fit loop.
+
+Kept apart from the train task so that TensorFlow (seconds to import) loads only when a model is
+actually trained or scored, not on a run whose every stage comes from the cache.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pyarrow.csv as pacsv
+import tensorflow as tf
+from keras import layers
+
+from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
+from rnn_retrain.model.batching import FIT, VALIDATION, RowGroups, cut_to_length
+from rnn_retrain.model.layers import TimePoolingCell
+
+logger = logging.getLogger(__name__)
+
+EPOCH_LOG = "epochs.csv"
+CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
+# The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
+STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """`MirroredStrategy` over every visible GPU when there are several; else the default.
+
+    With N GPUs each batch is split N ways: scale ``batch_size`` (and, often, the learning rate)
+    by N to keep each GPU as busy as one GPU with the original batch.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    return tf.distribute.get_strategy()
+
+
+def build_model(
+    vocabulary_size: int, settings: ModelSettings, training: TrainingSettings, classes: int = 2
+) -> keras.Model:
+    """Embedding → (stacked, optionally bidirectional) RNN → Dropout → Dense(1, sigmoid).
+
+    With ``classes`` > 2 the head is Dense(K, softmax), fitted with sparse categorical
+    cross-entropy on the class ids; two classes keep the tutorial's sigmoid unit.
+
+    The tutorial reads the last recurrent layer's final state; ``pooling="max_mean"`` reads the
+    max and the mean of its outputs over the real tokens instead (`TimePoolingCell`, padding
+    masked), and ``embedding_dropout`` drops whole embedding channels while training.
+
+    The recurrent layers keep Keras' defaults (tanh/sigmoid activations, no recurrent dropout,
+    GRU ``reset_after``, no masking), the conditions under which Keras runs LSTM and GRU on the
+    cuDNN kernels on a GPU. XLA is used on CPU only: on a GPU it would replace those kernels.
+
+    Args:
+        vocabulary_size: Number of token ids, padding and OOV included.
+        settings: The network's cell, units, embedding_dim, dropout, rnn_layers,
+            bidirectional, pooling and embedding_dropout.
+        training: Supplies learning_rate and xla.
+        classes: How many classes the labels hold.
+
+    Returns:
+        A compiled model that maps int id sequences to the probability of a positive review
+        (two classes) or to the K class probabilities.
+    """
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    pooled = settings.pooling == "max_mean"
+    with distribution_strategy().scope():
+        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        # Pooling must tell padding from words: the embedding's mask carries that to the cells.
+        hidden = layers.Embedding(
+            vocabulary_size, settings.embedding_dim, mask_zero=pooled, name="embedding"
+        )(inputs)
+        if settings.embedding_dropout:
+            hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(
+                hidden
+            )
+        for index in range(settings.rnn_layers):
+            last = index == settings.rnn_layers - 1
+            if last and pooled:
+                cell = TimePoolingCell(STEP_CELLS[settings.cell](settings.units))
+                recurrent = layers.RNN(cell, name=f"{settings.cell}_{index}")
+            else:
+                # Every layer but the last returns the whole sequence so the next one reads it.
+                recurrent = CELLS[settings.cell](
+                    settings.units, return_sequences=not last, name=f"{settings.cell}_{index}"
+                )
+            if settings.bidirectional:
+                recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+            hidden = recurrent(hidden)
+        hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
+        if classes > 2:
+            outputs = layers.Dense(classes, activation="softmax", name="probabilities")(hidden)
+            loss = "sparse_categorical_crossentropy"
+        else:
+            outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
+            loss = "binary_crossentropy"
+        model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
+            loss=loss,
+            metrics=["accuracy"],
+            jit_compile=training.xla and not on_gpu,
+        )
+    return model
+
+
+def cosine_learning_rate(initial: float, epochs: int) -> Callable[[int, float], float]:
+    """Epoch → learning rate, from ``initial`` along half a cosine towards 0 after ``epochs``.
+
+    A function of the epoch alone, so a fit resumed from a checkpoint gets the same rates.
+    """
+
+    def rate(epoch: int, current: float) -> float:
+        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+    return rate
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Records and reports each finished epoch: one line through ``report`` (a logger method).
+
+    It adds the epoch's ``seconds`` and the ``process_id`` that trained it to the epoch logs, so
+    callbacks after it (the resumable history log) record them too. ``on_epoch``, if given,
+    receives the share of the planned epochs done (0 to 1).
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        report: Callable[[str], None],
+        on_epoch: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.report = report
+        self.on_epoch = on_epoch
+        self.rows: list[dict[str, float]] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        figures = " ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
+        logs["seconds"] = time.perf_counter() - self._started
+        logs["process_id"] = os.getpid()
+        self.rows.append({"epoch": epoch + 1, **logs})
+        self.report(f"epoch {epoch + 1}/{self.epochs} {figures} ({logs['seconds']:.1f}s)")
+        if self.on_epoch is not None:
+            self.on_epoch((epoch + 1) / self.epochs)
+
+
+def bucketed_batches(
+    rows: RowGroups,
+    role: int,
+    boundaries: list[int],
+    padding: str,
+    batch_size: int,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """A `tf.data` pipeline of the ``role`` rows' batches, each of one length bucket, cut to it.
+
+    Groups are read one at a time. With a ``seed`` the groups, the rows within each group and
+    the batches are reshuffled every epoch (training); without, all keep a fixed order
+    (validation). The next batch is prepared while the current one trains.
+    """
+    epochs = itertools.count()
+    groups = len(rows.roles)
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = None if seed is None else np.random.default_rng([seed, next(epochs)])
+        for group in range(groups) if rng is None else rng.permutation(groups):
+            plan = rows.plan(group, role, boundaries, batch_size, rng)
+            if not plan:
+                continue
+            x, y = rows.read(group)
+            for bucket, selected in plan:
+                yield cut_to_length(x[selected], boundaries[bucket], padding), y[selected]
+
+    # Both dimensions vary from batch to batch: the bucket sets the length.
+    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A known number of batches per epoch lets Keras plan epochs without running dry.
+    count = rows.batches_per_epoch(role, boundaries, batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """Per-epoch rows (epoch, metrics, seconds, process_id) of the whole fit, and row counts.
+
+    After a resumed fit the rows include the epochs trained before the interruption.
+    """
+
+    rows: list[dict[str, float]]
+    fit_rows: int
+    validation_rows: int
+    resumed_from_epoch: int = 0  # Epochs restored from a checkpoint (0: a fresh fit).
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.rows)
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch with the lowest validation loss (1-based): the weights that were kept."""
+        return int(min(self.rows, key=lambda row: row["val_loss"])["epoch"])
+
+
+def fit_model(
+    model: keras.Model,
+    rows: RowGroups,
+    training: TrainingSettings,
+    padding: str,
+    boundaries: list[int],
+    report: Callable[[str], None] = logger.info,
+    on_epoch: Callable[[float], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
+) -> FitOutcome:
+    """Fit on the `FIT` rows, validating on the `VALIDATION` rows, with early stopping.
+
+    Batches are grouped by length bucket (``boundaries``; ``[maxlen]`` is the tutorial's fit on
+    fixed-length rows): see `rnn_retrain.model.batching`. The rows are read group by group, so they
+    need not fit in memory.
+
+    With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
+    ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
+    last completed epoch when it is started again with the same directory. The backup is
+    removed when the fit completes. Early stopping counts patience from the resumed epoch. A
+    resumed fit reports "resumed from epoch N" and records N in the outcome. ``on_checkpoint``,
+    if given, is called each time the directory changed: after every epoch's backup and log are
+    written, and once the completed fit removed its backup (to copy the directory elsewhere).
+    """
+    keras.utils.set_random_seed(training.seed)
+    progress = EpochProgress(training.epochs, report, on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress]
+    if training.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=training.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if training.learning_rate_schedule == "cosine":
+        schedule = cosine_learning_rate(training.learning_rate, training.epochs)
+        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
+    resumed_from = 0
+    if checkpoint_dir is not None:
+        resumed_from = resumable_epochs(checkpoint_dir)
+        if resumed_from:
+            report(f"resumed from epoch {resumed_from} (checkpoint in {checkpoint_dir})")
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
+            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
+        ]
+        if on_checkpoint is not None:
+            # After the two above, so that it sees the files they just wrote or removed.
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: on_checkpoint(),
+                    on_train_end=lambda logs: on_checkpoint(),
+                )
+            )
+    batch_size = training.batch_size
+    model.fit(
+        bucketed_batches(rows, FIT, boundaries, padding, batch_size, training.seed),
+        epochs=training.epochs,
+        validation_data=bucketed_batches(rows, VALIDATION, boundaries, padding, batch_size),
+        shuffle=False,  # The batches are shuffled within and across buckets above.
+        callbacks=callbacks,
+        verbose=0,
+    )
+    epochs = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
+    return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION), resumed_from)
+
+
+def resumable_epochs(checkpoint_dir: Path) -> int:
+    """How many epochs a fit into ``checkpoint_dir`` resumes after (0: it starts afresh).
+
+    An epoch log without a backup was left by a fit that finished: it is removed, so the next
+    fit's log does not append to it.
+    """
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    epoch_log = checkpoint_dir / EPOCH_LOG
+    if not (checkpoint_dir / "backup").exists():
+        epoch_log.unlink(missing_ok=True)
+        return 0
+    return len(read_epoch_log(epoch_log)) if epoch_log.exists() else 0
+
+
+def read_epoch_log(path: Path) -> list[dict[str, float]]:
+    """The rows Keras' CSVLogger wrote (0-based epochs), with 1-based epoch numbers."""
+    rows = pacsv.read_csv(path).to_pylist()
+    return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
+
+
+def limit_threads(threads: int) -> None:
+    """Let TensorFlow use at most ``threads`` CPU threads in this process.
+
+    TensorFlow reads the setting once, when its runtime starts: a process that already ran an
+    op keeps its thread pools (logged, not an error).
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        logger.info("TensorFlow already started; it keeps its thread pools")

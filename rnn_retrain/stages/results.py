@@ -1,0 +1,264 @@
+"""The typed contracts between stages, flows and reports: small frozen models of references and figures.
+
+Tasks return these (never tables), Prefect persists them as the stages' cached results, flows
+pass them on, and the terminal and UI reports read them. They hold artifact references, counts
+and metrics, so they stay a few kilobytes whatever the data.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.config.scoring import ScoreConfig
+from rnn_retrain.data.labels import BINARY_CLASSES
+from rnn_retrain.store.artifacts import ArtifactRef
+
+Metrics = dict[str, float | int | None]
+_FROZEN = ConfigDict(frozen=True)
+
+
+class IngestResult(BaseModel):
+    """What ingest hands on: the snapshot reference and its counts."""
+
+    model_config = _FROZEN
+
+    snapshot: ArtifactRef
+    rows: dict[str, int]
+    dropped_empty: int
+    split_method: str
+    # The class names in id order (`rnn_retrain.data.labels`), and where ingest stored them.
+    classes: list[str] = list(BINARY_CLASSES)
+    labels: ArtifactRef | None = None
+
+
+class TokenizeResult(BaseModel):
+    """What tokenize hands on."""
+
+    model_config = _FROZEN
+
+    vocabulary: ArtifactRef
+    token_ids: ArtifactRef
+    vocabulary_size: int  # Ids in use, padding and OOV included: the embedding's input size.
+
+
+class Finding(BaseModel):
+    """One data check's figure, its limit and what it means."""
+
+    model_config = _FROZEN
+
+    check: str
+    severity: Literal["ok", "warning", "error", "skipped"]
+    value: float | None
+    limit: float | None
+    message: str
+
+
+class ValidationResult(BaseModel):
+    """What validate hands on: its findings and this run's data profile."""
+
+    model_config = _FROZEN
+
+    findings: list[Finding]
+    profile: ArtifactRef
+
+
+class PreparedData(BaseModel):
+    """The data stages' results, shared by every model trained on them (the prepare_data subflow)."""
+
+    model_config = _FROZEN
+
+    ingested: IngestResult
+    tokens: TokenizeResult
+    validated: ValidationResult
+    padded: ArtifactRef
+
+
+class TrainResult(BaseModel):
+    """What train hands on."""
+
+    model_config = _FROZEN
+
+    model: ArtifactRef
+    history: ArtifactRef
+    epochs_run: int
+    best_epoch: int
+    resumed_from_epoch: int = 0  # Epochs restored from a checkpoint of an interrupted attempt.
+    train_rows: int
+    validation_rows: int
+    seconds: float
+    length_buckets: list[int]  # The bucket lengths the model was trained at; scoring uses them.
+    best_validation_loss: float  # Of the kept weights: what a sweep chooses on.
+    classes: list[str] = list(BINARY_CLASSES)  # The class names of the network's outputs.
+
+
+class EvaluateResult(BaseModel):
+    """What evaluate hands on."""
+
+    model_config = _FROZEN
+
+    metrics: Metrics
+    predictions: ArtifactRef
+    metrics_table: ArtifactRef
+    classes: list[str] = list(BINARY_CLASSES)
+    confusion: list[list[int]] | None = None  # Row: true class id; column: predicted class id.
+    confusion_table: ArtifactRef | None = None
+
+
+class BaselineResult(BaseModel):
+    """The bag-of-words baseline: its test metrics, stored files, and how the RNN compares.
+
+    The baseline stage fills in everything but the comparison; the comparison with the RNN's
+    test predictions (exact McNemar test, b and c as in `mcnemar_exact`) comes after evaluate.
+    """
+
+    model_config = _FROZEN
+
+    metrics: Metrics
+    terms: ArtifactRef  # term, column, idf and the class weights: see `stages.baseline`.
+    model: ArtifactRef  # Intercepts, classes and settings, as JSON.
+    predictions: ArtifactRef  # Per test row, like evaluate's.
+    train_rows: int
+    features: int
+    seconds: float
+    rnn_only_correct: int | None = None  # McNemar b: rows only the RNN got right.
+    baseline_only_correct: int | None = None  # McNemar c: rows only the baseline got right.
+    p_value: float | None = None
+
+
+class GateDecision(BaseModel):
+    """The promotion decision and the numbers behind it."""
+
+    model_config = _FROZEN
+
+    promote: bool
+    reason: str
+    policy: str
+    challenger_accuracy: float
+    min_accuracy: float
+    champion_version: str | None = None
+    champion_accuracy: float | None = None
+    accuracy_gain: float | None = None
+    challenger_only_correct: int | None = None
+    champion_only_correct: int | None = None
+    p_value: float | None = None
+
+
+class RegisterResult(BaseModel):
+    """What register hands back to the flow."""
+
+    model_config = _FROZEN
+
+    model_name: str
+    version: str
+    decision: GateDecision
+    mlflow_run_id: str
+    tracking_uri: str
+    experiment_id: str
+    reused: bool
+
+
+class StageDecision(BaseModel):
+    """Whether a stage reused a cached result or ran, and why."""
+
+    model_config = _FROZEN
+
+    stage: str
+    status: str  # "cached" or "ran"
+    reason: str
+    key: str
+
+
+class RetrainSummary(BaseModel):
+    """What a retraining run returns: its data counts, training facts, metrics and artifacts."""
+
+    model_config = _FROZEN
+
+    run_id: str | None
+    config: RetrainConfig
+    rows: dict[str, int]
+    dropped_empty: int
+    split_method: str
+    vocabulary_size: int
+    epochs_run: int
+    best_epoch: int
+    resumed_from_epoch: int = 0
+    train_rows: int
+    validation_rows: int
+    train_seconds: float
+    metrics: Metrics
+    classes: list[str] = list(BINARY_CLASSES)  # The label's class names, in id order.
+    confusion: list[list[int]] | None = None  # Test rows by true (row) and predicted class.
+    artifacts: dict[str, ArtifactRef]
+    findings: list[Finding]  # The data gate's checks (warnings included; errors stop the run).
+    stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").
+    registration: RegisterResult
+    baseline: BaselineResult | None = None  # None when the run fitted no baseline.
+
+
+class CandidateOutcome(BaseModel):
+    """One sweep candidate's configuration and what became of it."""
+
+    model_config = _FROZEN
+
+    name: str
+    config: RetrainConfig
+    trained: TrainResult | None = None
+    evaluated: EvaluateResult | None = None
+    error: str | None = None
+
+
+class SweepSummary(BaseModel):
+    """What a sweep returns: every candidate's outcome, the comparison, the registration."""
+
+    model_config = _FROZEN
+
+    run_id: str | None
+    config: SweepConfig
+    outcomes: list[CandidateOutcome]
+    comparison: list[dict]
+    chosen: str
+    registration: RegisterResult
+    baseline: BaselineResult | None = None  # Compared with the chosen candidate.
+
+
+class WatchResult(BaseModel):
+    """One look at a watched source: what changed since the last look, and whether a run starts."""
+
+    model_config = _FROZEN
+
+    source: str
+    files: int
+    first_look: bool = False
+    changed: list[str] = []
+    removed: list[str] = []
+    settling: list[str] = []  # Changed, but touched less than settle_seconds ago.
+    start_run: bool = False
+
+
+class InputFile(BaseModel):
+    """One scored input file: where it was and the sha256 of its bytes when it was read."""
+
+    model_config = _FROZEN
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+class ScoreResult(BaseModel):
+    """What a batch-scoring run returns: the model it used, its input and the predictions."""
+
+    model_config = _FROZEN
+
+    run_id: str | None
+    config: ScoreConfig
+    model_name: str
+    model_version: str  # The resolved number, also when the model was chosen by alias.
+    model_alias: str | None  # The alias it was chosen by, if any.
+    inputs: list[InputFile]
+    input_sha256: str  # One file's sha256; for several, the sha256 of theirs (see stages.score).
+    rows: int
+    predictions: ArtifactRef

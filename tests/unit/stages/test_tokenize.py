@@ -1,0 +1,168 @@
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from rnn_retrain.data.preprocessing import ITEMS_PER_SLICE, OOV_ID, encode_tokens, tokenize_texts
+from rnn_retrain.stages.tokenize import (
+    fit_vocabulary,
+    fit_vocabulary_and_encode,
+    fit_vocabulary_streamed,
+)
+
+
+def tokens_of(*texts: str) -> list[list[str]]:
+    return tokenize_texts(pa.array(texts)).to_pylist()
+
+
+def test_standardisation_lowercases_strips_html_and_punctuation():
+    assert tokens_of("Great<br /><br />Don't MISS it!!! (really)") == [
+        ["great", "dont", "miss", "it", "really"]
+    ]
+
+
+def test_standardisation_keeps_non_ascii_letters_and_splits_on_unicode_punctuation():
+    assert tokens_of("Café—superb… “naïve” 10/10") == [["café", "superb", "naïve", "10", "10"]]
+
+
+def test_vocabulary_ranks_by_count_then_alphabetically_from_id_two():
+    tokens = tokenize_texts(pa.array(["b a c", "a b", "a d"]))
+    vocabulary = fit_vocabulary(tokens, vocab_size=5)
+    assert vocabulary.to_pydict() == {"token": ["a", "b", "c"], "id": [2, 3, 4], "count": [3, 2, 1]}
+
+
+def test_vocabulary_fitted_on_train_rows_only_maps_test_only_tokens_to_oov():
+    texts = pa.array(["good film", "bad film", "zebra film"])
+    splits = pa.array(["train", "train", "test"])
+    tokens = tokenize_texts(texts)
+    vocabulary = fit_vocabulary(tokens.filter(pc.equal(splits, "train")), vocab_size=100)
+    assert "zebra" not in vocabulary["token"].to_pylist()
+    encoded = encode_tokens(tokens, vocabulary).to_pylist()
+    film = vocabulary["id"][vocabulary["token"].to_pylist().index("film")].as_py()
+    assert encoded[2] == [OOV_ID, film]
+
+
+def test_encoding_keeps_row_lengths_and_uses_oov_beyond_the_vocabulary_size():
+    tokens = tokenize_texts(pa.array(["a a a b b c", "", "c d"]))
+    vocabulary = fit_vocabulary(tokens, vocab_size=4)  # padding, OOV, "a", "b"
+    assert vocabulary["token"].to_pylist() == ["a", "b"]
+    assert encode_tokens(tokens, vocabulary).to_pylist() == [[2, 2, 2, 3, 3, 1], [], [1, 1]]
+
+
+def test_encoding_a_sliced_list_array_uses_the_right_tokens():
+    tokens = tokenize_texts(pa.array(["x y", "y z", "z x"])).slice(1)
+    vocabulary = fit_vocabulary(tokens, vocab_size=10)
+    ids = dict(zip(vocabulary["token"].to_pylist(), vocabulary["id"].to_pylist()))
+    assert encode_tokens(tokens, vocabulary).to_pylist() == [
+        [ids["y"], ids["z"]],
+        [ids["z"], ids["x"]],
+    ]
+
+
+# The straightforward implementation the fast path replaced, kept as the reference it must match:
+# three regex passes, a Unicode whitespace split, value_counts for the fit, index_in to encode.
+def reference_tokenize(texts: pa.Array) -> list[list[str]]:
+    lowered = pc.utf8_lower(texts)
+    no_tags = pc.replace_substring_regex(lowered, r"<[^>]*>", " ")
+    no_apostrophes = pc.replace_substring_regex(no_tags, r"['’]", "")
+    standardized = pc.replace_substring_regex(no_apostrophes, r"[^\p{L}\p{N}\s]+", " ")
+    split = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(standardized)).to_pylist()
+    return [[token for token in tokens if token] for tokens in split]
+
+
+def reference_vocabulary(tokens: list[list[str]], vocab_size: int) -> list[tuple[str, int]]:
+    counts = Counter(token for row in tokens for token in row)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].encode()))
+    return ranked[: vocab_size - 2]
+
+
+TRICKY_TEXTS = [
+    "",
+    " ",
+    "\t\n\u00a0\u2003\u3000 ",
+    "'",
+    "’’ ' ’ ''",
+    "Don't stop, don’t STOP",
+    "'quoted' and ’curly’ and rock'n'roll",
+    "Great<br /><br />film",
+    "a'<br/>'b",
+    "x!!<br>y",
+    "<a href='x'>link</a>text",
+    "<a<b>c>d",
+    "a < b > c",
+    "open < never closed",
+    "a>b<",
+    "<<>>",
+    "x<y\nz>w",
+    "Café—superb… “naïve” 10/10",
+    "ÉCOLE İstanbul ǅ straße ﬁne",
+    "١٢٣ ٤٥ Ⅻ ²³ ½",
+    "日本語のテキスト。句読点、です",
+    "emoji😀between😀words",
+    "tab\there\nnew\r\nline\x0bvertical\x0cfeed\x85next",
+    "...!!!???---***",
+    "a_b-c+d=e/f\\g|h",
+    "nbsp\u00a0joined\u2009thin\u202fnarrow",
+]
+FRAGMENTS = TRICKY_TEXTS + ["word", "UPPER", "x", "<br />", "<", ">", "!", "'", "’", " ", "  "]
+
+
+def random_texts(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(FRAGMENTS), size=(count, 6))
+    glue = rng.choice(["", " ", "'", "<"], size=(count, 6))
+    return [
+        "".join(FRAGMENTS[pick] + sep for pick, sep in zip(row, seps))
+        for row, seps in zip(picks, glue)
+    ]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_tokenization_matches_the_reference_on_tricky_text(text):
+    assert tokens_of(text) == reference_tokenize(pa.array([text]))
+
+
+def test_tokenization_in_parallel_slices_matches_the_reference(monkeypatch):
+    # Enough rows, and enough (pretend) cores, that the texts are split across several threads.
+    monkeypatch.setattr(pa, "cpu_count", lambda: 3)
+    texts = pa.array(random_texts(3 * ITEMS_PER_SLICE + 7))
+    assert tokenize_texts(texts).to_pylist() == reference_tokenize(texts)
+    assert tokenize_texts(texts.slice(5, 2 * ITEMS_PER_SLICE)).to_pylist() == reference_tokenize(
+        texts.slice(5, 2 * ITEMS_PER_SLICE)
+    )
+
+
+@pytest.mark.parametrize("vocab_size", [2, 3, 50, 10_000])
+def test_fit_and_encode_in_one_pass_matches_fit_vocabulary_and_encode_tokens(
+    monkeypatch, vocab_size
+):
+    monkeypatch.setattr(pa, "cpu_count", lambda: 2)
+    texts = pa.array(random_texts(2 * ITEMS_PER_SLICE + 3, seed=1) + TRICKY_TEXTS)
+    is_train = pa.array(np.random.default_rng(2).random(len(texts)) < 0.5)
+    tokens = tokenize_texts(texts)
+    vocabulary, token_ids = fit_vocabulary_and_encode(texts, is_train, vocab_size)
+    expected = fit_vocabulary(tokens.filter(is_train), vocab_size)
+    assert vocabulary.equals(expected)
+    assert list(
+        zip(*vocabulary.select(["token", "count"]).to_pydict().values())
+    ) == reference_vocabulary(reference_tokenize(texts.filter(is_train)), vocab_size)
+    assert token_ids.equals(encode_tokens(tokens, expected))
+
+
+def test_fit_and_encode_treats_null_split_rows_as_not_train():
+    texts = pa.array(["seen seen", "unseen"])
+    vocabulary, token_ids = fit_vocabulary_and_encode(texts, pa.array([True, None]), 10)
+    assert vocabulary["token"].to_pylist() == ["seen"]
+    assert token_ids.to_pylist() == [[2, 2], [OOV_ID]]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 13, 500])
+def test_a_vocabulary_fitted_chunk_by_chunk_is_the_one_fitted_at_once(chunk_rows):
+    texts = pa.array(random_texts(400, seed=3) + TRICKY_TEXTS)
+    splits = pa.array(np.where(np.random.default_rng(4).random(len(texts)) < 0.7, "train", "test"))
+    table = pa.table({"text": texts, "split": splits})
+    at_once, _ = fit_vocabulary_and_encode(texts, pc.equal(splits, "train"), 60)
+    chunks = (pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=chunk_rows))
+    assert fit_vocabulary_streamed(chunks, 60).equals(at_once)
