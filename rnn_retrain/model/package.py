@@ -99,7 +99,7 @@ def log_text_classifier(
         artifacts[serving.ARTIFACT_LABELS] = str(labels_path)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(package / "mlflow_model.py"),
+            python_model=str(package / "model" / "mlflow_model.py"),
             artifacts=artifacts,
             code_paths=[str(package)],
             pip_requirements=requirements,
