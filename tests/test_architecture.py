@@ -123,17 +123,9 @@ CORE_PARTS = {
     "model": {"errors", "store", "config", "data"},
     "registry": {"errors", "environment", "store"},
     "stages": {"errors", "store", "config", "data", "model"},
-    "orchestration": {
-        "errors",
-        "environment",
-        "store",
-        "config",
-        "data",
-        "model",
-        "registry",
-        "stages",
-    },
 }
+# The top of the core.
+CORE_PARTS["orchestration"] = set(CORE_PARTS)
 
 
 def core_part(module: str) -> str | None:
