@@ -13,10 +13,10 @@ from typing import Any
 from uuid import UUID
 
 import yaml
-from prefect.blocks.core import Block
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.events.schemas.automations import AutomationCore
+from prefect.exceptions import ObjectNotFound
 
 from rnn_retrain.errors import RetrainError
 
@@ -57,14 +57,23 @@ def notification_block_id(webhook_url: str | None, block: str | None) -> UUID:
         )
         return webhook.save(WEBHOOK_BLOCK_NAME, overwrite=True)
     slug = block or f"custom-webhook/{WEBHOOK_BLOCK_NAME}"
+    block_type, _, block_name = slug.partition("/")
+    if not block_type or not block_name:
+        raise RetrainError(f"--block: {slug!r} is not <block-type-slug>/<name>")
     try:
-        loaded = Block.load(slug)
-    except ValueError as error:
+        with get_client(sync_client=True) as client:
+            document = client.read_block_document_by_name(
+                block_name, block_type, include_secrets=False
+            )
+    except ObjectNotFound:
         raise RetrainError(
-            f"--block: no notification block {slug!r} on the Prefect server ({error}); create it "
+            f"--block: no notification block {slug!r} on the Prefect server; create it "
             "in the UI (Blocks) or pass --webhook-url"
         ) from None
-    return loaded._block_document_id  # noqa: SLF001 - the id is only exposed this way
+    capabilities = document.block_schema.capabilities if document.block_schema else []
+    if "notify" not in capabilities:
+        raise RetrainError(f"--block: {slug!r} is not a notification block (it cannot notify)")
+    return document.id
 
 
 def load_automations(

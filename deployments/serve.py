@@ -2,8 +2,8 @@
 
 ``prefect.yaml`` is the one definition of the deployments: ``prefect deploy --all`` reads it for
 workers, and ``retrain serve`` reads it here for the deployments of the process work pool. Both
-read schedules (cron, interval, rrule) and triggers with Prefect's own parsers, so a key means
-the same in both. A key that ``retrain serve`` cannot honour is refused, never dropped: the keys
+read schedules (cron, interval, rrule) into Prefect's public ``prefect.schedules`` classes and
+triggers with Prefect's own trigger models, so a key means the same in both. A key that ``retrain serve`` cannot honour is refused, never dropped: the keys
 that only say how a worker fetches code (``pull``, ``build``, ``push``) are the one exception,
 because a served flow already runs from this checkout.
 """
@@ -11,18 +11,17 @@ because a served flow already runs from this checkout.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prefect import serve
-
-# The parsers `prefect deploy` itself uses for these keys (private to Prefect, pinned in
-# requirements.lock; tests/test_deployments.py checks what they build).
-from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
-from prefect.cli.deploy._triggers import _initialize_deployment_triggers
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentTriggerTypes
+from prefect.schedules import Cron, Interval, RRule, Schedule
+from pydantic import TypeAdapter, ValidationError
 
 from rnn_retrain.errors import RetrainError
 
@@ -46,6 +45,40 @@ SERVED_KEYS = {
     "work_pool",
 }
 WORKER_ONLY_KEYS = {"pull", "build", "push"}
+# A schedule entry of prefect.yaml is one of these kinds, named by its key, plus the options
+# `prefect.schedules` takes for it (`prefect deploy` reads the same keys).
+SCHEDULE_KINDS: dict[str, tuple[Callable[..., Schedule], set[str]]] = {
+    "cron": (Cron, {"timezone", "day_or", "active", "parameters", "slug"}),
+    "interval": (Interval, {"anchor_date", "timezone", "active", "parameters", "slug"}),
+    "rrule": (RRule, {"timezone", "active", "parameters", "slug"}),
+}
+# Prefect's own union of deployment triggers (event, metric, compound, sequence), discriminated
+# by `type`, as `prefect deploy` validates them.
+TRIGGERS = TypeAdapter(list[DeploymentTriggerTypes])
+
+
+def schedule_from(entry: dict[str, Any]) -> Schedule:
+    """One ``schedules`` entry as a ``prefect.schedules`` schedule; a key it cannot take is refused."""
+    kinds = [kind for kind in SCHEDULE_KINDS if kind in entry]
+    if len(kinds) != 1:
+        raise ValueError(
+            f"a schedule needs exactly one of {', '.join(SCHEDULE_KINDS)} (got {sorted(entry)})"
+        )
+    kind = kinds[0]
+    build, options = SCHEDULE_KINDS[kind]
+    unknown = sorted(set(entry) - options - {kind})
+    if unknown:
+        raise ValueError(f"a {kind} schedule does not take {', '.join(unknown)}")
+    settings = {key: entry[key] for key in options & set(entry)}
+    if isinstance(settings.get("anchor_date"), str):
+        settings["anchor_date"] = datetime.fromisoformat(settings["anchor_date"])
+    return build(entry[kind], **settings)
+
+
+def triggers_from(name: str, entries: list[dict[str, Any]]) -> list[Any]:
+    """The ``triggers`` entries, each named after its deployment unless it has a name."""
+    named = [{"name": f"{name}__automation_{i}", **entry} for i, entry in enumerate(entries, 1)]
+    return TRIGGERS.validate_python(named)
 
 
 def _retrain() -> Any:
@@ -126,11 +159,14 @@ def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
             f"expected one of {', '.join(sorted(FLOWS))}"
         )
     try:
-        schedules = [
-            _schedule_config_to_deployment_schedule(s) for s in spec.get("schedules") or []
-        ]
-        triggers = _initialize_deployment_triggers(name, list(spec.get("triggers") or []))
-    except ValueError as error:
+        schedules = [schedule_from(entry) for entry in spec.get("schedules") or []]
+        triggers = triggers_from(name, list(spec.get("triggers") or []))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"triggers: {where}: {first['msg']}"
+        raise RetrainError(f"{PREFECT_FILE}: deployment {name!r}: {message}") from None
+    except (ValueError, TypeError) as error:
         message = str(error).splitlines()[0]
         raise RetrainError(f"{PREFECT_FILE}: deployment {name!r}: {message}") from None
     return load().to_deployment(

@@ -196,12 +196,10 @@ def list_command(args: argparse.Namespace) -> int:
     """``retrain models list``: every version with its aliases, metrics and gate decision."""
     registry = _registry(args)
     versions = registry.versions()
-    if not versions:
-        raise RetrainError(
-            f"model {args.model_name!r} has no versions yet; run `retrain run` first"
-        )
     if args.json:
-        aliases = registry.aliases()
+        # A script asking "which versions are there?" gets an empty list, not an error, as
+        # `kubectl get -o json` and MLflow's own searches answer.
+        aliases = registry.aliases() if versions else {}
         print_json(
             {
                 "model_name": args.model_name,
@@ -213,6 +211,10 @@ def list_command(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    if not versions:
+        raise RetrainError(
+            f"model {args.model_name!r} has no versions yet; run `retrain run` first"
+        )
     table = Table(title=f"{args.model_name} ({registry.tracking_uri})")
     for name in ("version", "aliases", "created (UTC)", "accuracy", "f1", "gate", "reason"):
         table.add_column(name)

@@ -1,5 +1,6 @@
 """The `retrain` command: flags generated from the config, one-line errors, a full local run."""
 
+import json
 import os
 import subprocess
 import sys
@@ -133,3 +134,14 @@ def test_json_output_and_the_exit_status_of_a_kept_model(tmp_path: Path, capsys)
     second = json.loads(capsys.readouterr().out)
     assert second["registration"]["version"] == "2"
     assert second["registration"]["decision"]["promote"] is False
+
+
+def test_models_list_of_an_empty_registry(tmp_path: Path, capsys):
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["models", "list", "--json", "--tracking-uri", uri]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["versions"] == [] and document["model_name"] == "review-sentiment"
+    # A person reading the table gets the friendly line instead.
+    assert main(["models", "list", "--tracking-uri", uri]) == 2
+    error = capsys.readouterr().err
+    assert error == "error: model 'review-sentiment' has no versions yet; run `retrain run` first\n"

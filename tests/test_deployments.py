@@ -88,10 +88,33 @@ def test_a_key_serve_cannot_honour_is_refused_not_dropped():
     spec = {**served_specs(load_deployment_specs())[0], "sla": [{"duration": 60}]}
     with pytest.raises(RetrainError, match=r"keys `retrain serve` cannot honour: sla; serve it"):
         build_deployment(spec)
-    bad = {**spec, "schedules": [{"every": "day"}]}
-    bad.pop("sla")
-    with pytest.raises(RetrainError, match="Unknown schedule type"):
-        build_deployment(bad)
+    spec.pop("sla")
+    refused = {
+        "a schedule needs exactly one of cron, interval, rrule": [{"every": "day"}],
+        "a cron schedule does not take replaces": [{"cron": "0 3 * * 1", "replaces": "x"}],
+        "Invalid cron string": [{"cron": "every monday"}],
+    }
+    for message, schedules in refused.items():
+        with pytest.raises(RetrainError, match=rf"deployment 'weekly-retrain': {message}"):
+            build_deployment({**spec, "schedules": schedules})
+    bad_trigger = [{"type": "event", "expect": ["x"], "posture": "Sideways"}]
+    with pytest.raises(RetrainError, match=r"'weekly-retrain': triggers: 0\.event\.posture: "):
+        build_deployment({**spec, "triggers": bad_trigger})
+
+
+def test_every_kind_of_schedule_prefect_deploy_reads():
+    spec = served_specs(load_deployment_specs())[0]
+    schedules = [
+        {"rrule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Europe/Paris", "active": False},
+        {"interval": 3600, "anchor_date": "2026-01-05T03:00:00+00:00", "slug": "hourly"},
+        {"cron": "0 3 * * 1", "day_or": False, "parameters": {"config": {"seed": 3}}},
+    ]
+    rrule, hourly, cron = build_deployment({**spec, "schedules": schedules}).schedules
+    assert rrule.schedule.rrule.endswith("FREQ=WEEKLY;BYDAY=MO") and rrule.active is False
+    assert rrule.schedule.timezone == "Europe/Paris"
+    assert hourly.schedule.interval == timedelta(hours=1) and hourly.slug == "hourly"
+    assert hourly.schedule.anchor_date.isoformat().startswith("2026-01-05T03:00:00")
+    assert cron.schedule.day_or is False and cron.parameters == {"config": {"seed": 3}}
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
@@ -171,3 +194,26 @@ def test_container_variants_run_the_same_flow_from_the_image_with_resources():
     assert (resources["cpu_request"], resources["memory_request"]) == ("2", "8Gi")
     # RetrainConfig accepts the parameters the variants pass.
     RetrainConfig.model_validate(kubernetes["parameters"]["config"])
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_alerts_find_their_notification_block_by_name():
+    from prefect.blocks.notifications import SlackWebhook
+    from prefect.blocks.system import Secret
+
+    from deployments.alerts import notification_block_id
+
+    created = notification_block_id("http://127.0.0.1:9/alerts", None)
+    # The block --webhook-url saved is the default --block, found by its name.
+    assert notification_block_id(None, None) == created
+    slack = SlackWebhook(url="https://hooks.slack.com/services/T0/B0/x").save("team-alerts")
+    assert notification_block_id(None, "slack-webhook/team-alerts") == slack
+    Secret(value="s3cr3t").save("not-a-notifier", overwrite=True)
+    refused = {
+        "slack-webhook/nobody": "no notification block 'slack-webhook/nobody' on the Prefect server",
+        "secret/not-a-notifier": "'secret/not-a-notifier' is not a notification block",
+        "team-alerts": "'team-alerts' is not <block-type-slug>/<name>",
+    }
+    for slug, message in refused.items():
+        with pytest.raises(RetrainError, match=f"--block: {message}"):
+            notification_block_id(None, slug)
