@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from mlflow.exceptions import MlflowException
 from rnn_retrain.environment.services import require_tracking_server
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.store import paths
+from rnn_retrain.store.artifacts import ArtifactRef
 from rnn_retrain.store.locks import exclusive_lock
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,31 @@ def resolve_tracking_uri(configured: str = "") -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return paths.embedded_tracking_uri()
+
+
+def log_snapshot_inputs(snapshot: ArtifactRef, split_rows: dict[str, int], origin: str) -> None:
+    """Record the snapshot's train and test rows as the active run's datasets (MLflow inputs).
+
+    They are metadata only (`MetaDataset`): where the snapshot is, its digest (the first 16
+    hex digits of the sha256 the ``data.snapshot_sha256`` tag holds in full), its columns, and
+    as input tags the split's row count and the data source it was ingested from. The MLflow UI
+    lists them under the run's datasets; nothing is copied.
+    """
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, DataType, Schema
+
+    with warnings.catch_warnings():
+        # MLflow registers its local artifact source twice and warns that the URI is ambiguous.
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+        source = resolve_dataset_source(snapshot.uri)
+    schema = Schema([ColSpec(DataType.string, "text"), ColSpec(DataType.long, "label")])
+    for context, split in (("training", "train"), ("testing", "test")):
+        dataset = MetaDataset(
+            source, name=f"snapshot.{split}", digest=snapshot.sha256[:16], schema=schema
+        )
+        tags = {"split": split, "rows": str(split_rows.get(split, "")), "origin": origin}
+        mlflow.log_input(dataset, context=context, tags=tags)
 
 
 _initialised: set[str] = set()
@@ -157,11 +184,18 @@ class ModelRegistry:
         return by_version
 
     def version_with_tag(self, key: str, value: str) -> ModelVersion | None:
-        """The version carrying tag ``key=value`` (the lineage key, say), if any."""
-        for version in self.versions():
-            if version.tags.get(key) == value:
-                return version
-        return None
+        """The oldest version carrying tag ``key=value`` (the lineage key, say), if any.
+
+        The store filters by tag on its side (SQL on SQLite or PostgreSQL, the REST search on a
+        server): one query however many versions the model has.
+        """
+        for text in (key, value):
+            if "'" in text or "`" in text:
+                raise ValueError(f"a registry tag filter cannot hold quotes: {text!r}")
+        found = self.client.search_model_versions(
+            f"name = '{self.model_name}' AND tags.`{key}` = '{value}'"
+        )
+        return min(found, key=lambda version: int(version.version), default=None)
 
     def create_version(
         self, model_uri: str, model_id: str | None, run_id: str, tags: dict[str, str]

@@ -31,7 +31,12 @@ from rnn_retrain.model.serving import THRESHOLD
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
-from rnn_retrain.registry import BASELINE_ARTIFACT_PATH, CHALLENGER, ModelRegistry
+from rnn_retrain.registry import (
+    BASELINE_ARTIFACT_PATH,
+    CHALLENGER,
+    ModelRegistry,
+    log_snapshot_inputs,
+)
 from rnn_retrain.stages.register import (
     DECISION_TAG,
     LINEAGE_TAG,
@@ -66,6 +71,7 @@ def _log_run(
     length_buckets: list[int],
     baseline: BaselineResult | None,
     classes: list[str],
+    split_rows: dict[str, int],
 ) -> tuple[str, str, str | None]:
     """Log params, metrics, history and the servable model; return run id, model uri, model id.
 
@@ -82,6 +88,8 @@ def _log_run(
         ) as run,
     ):
         mlflow.log_params(config.flat())
+        # The snapshot's train and test rows, shown as the run's datasets in the MLflow UI.
+        log_snapshot_inputs(refs["snapshot"], split_rows, config.source.data)
         mlflow.log_metrics(
             {f"test_{name}": value for name, value in metrics.items() if value is not None}
         )
@@ -123,6 +131,7 @@ def _register_new_version(
     length_buckets: list[int],
     baseline: BaselineResult | None,
     classes: list[str],
+    split_rows: dict[str, int],
 ) -> str:
     """Log the run and register its model as a new version, lineage tags set at creation."""
     lineage = {
@@ -139,7 +148,16 @@ def _register_new_version(
         **(baseline_tags(baseline) if baseline is not None else {}),
     }
     run_id, model_uri, model_id = _log_run(
-        registry, store, refs, metrics, config, lineage, length_buckets, baseline, classes
+        registry,
+        store,
+        refs,
+        metrics,
+        config,
+        lineage,
+        length_buckets,
+        baseline,
+        classes,
+        split_rows,
     )
     return str(registry.create_version(model_uri, model_id, run_id, lineage).version)
 
@@ -284,6 +302,7 @@ def register(
                 trained.length_buckets,
                 baseline,
                 classes,
+                prepared.ingested.rows,
             )
             run_logger.info("Registered %s version %s", registry.model_name, version)
         else:

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
 from servers import TeamServers, team_servers
 
 
+def drain_prefect_workers() -> None:
+    """Send what this process's event and log workers hold, and stop them.
+
+    Each worker binds to the API URL of the moment it starts (Prefect caches one per client
+    type, not per URL): a worker started against one server keeps sending to it after the
+    settings point elsewhere. Stopping them lets the next event or log start a new worker on the
+    server the settings name now.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=30)
+    APILogWorker.drain_all(timeout=30)
+
+
+@contextlib.contextmanager
+def prefect_api(url: str) -> Iterator[None]:
+    """This process's Prefect client, events and logs on the server at ``url``, then back."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # The workers of the server before (the session's test harness) stop here, having sent
+    # their queue there; those of ``url`` stop at the end, while that server still answers.
+    drain_prefect_workers()
+    with temporary_settings({PREFECT_API_URL: url}):
+        try:
+            yield
+        finally:
+            drain_prefect_workers()
+
+
 @pytest.fixture
 def team(tmp_path, monkeypatch) -> Iterator[TeamServers]:
     """Both servers, with this process's Prefect client and MLflow pointed at them."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     with team_servers(tmp_path) as servers:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", servers.tracking_uri)
-        with temporary_settings({PREFECT_API_URL: servers.prefect_api}):
+        with prefect_api(servers.prefect_api):
             yield servers
-            # Send this test's queued events and logs while their server still answers: a
-            # worker left with items for a stopped server would hang the next drain (the
-            # session's test harness drains every worker when it stops).
-            EventsWorker.drain_all(timeout=30)
-            APILogWorker.drain_all(timeout=30)

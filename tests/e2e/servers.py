@@ -20,15 +20,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
+from databases import postgres_database
 
-POSTGRES = os.environ.get("RETRAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 BIN = Path(sys.executable).parent
 
 
@@ -36,33 +34,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _admin(statement: str) -> None:
-    import psycopg
-
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    with psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=5, autocommit=True) as connection:
-        connection.execute(statement)
-
-
-@contextlib.contextmanager
-def postgres_database(purpose: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; its URL (no driver), dropped afterwards."""
-    import psycopg
-
-    name = f"retrain_{purpose}_{uuid.uuid4().hex[:10]}"
-    try:
-        _admin(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as error:
-        message = f"needs PostgreSQL at {POSTGRES} ({str(error).strip().splitlines()[0]})"
-        if os.environ.get("RETRAIN_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

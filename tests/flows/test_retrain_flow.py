@@ -12,6 +12,7 @@ import pytest
 from flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -80,6 +81,23 @@ def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, rev
     assert padded.schema.field("x").type.list_size == 40
     history = store.read_table(summary.artifacts["train/history.parquet"])
     assert history.num_rows == summary.epochs_run
+
+    # The MLflow run shows the snapshot's splits as its datasets, by context.
+    registry = ModelRegistry("", "review-sentiment")
+    version = registry.get_version(version=summary.registration.version)
+    inputs = registry.client.get_run(version.run_id).inputs.dataset_inputs
+    by_context = {
+        tags["mlflow.data.context"]: (item.dataset, tags)
+        for item in inputs
+        for tags in [{tag.key: tag.value for tag in item.tags}]
+    }
+    assert set(by_context) == {"training", "testing"}
+    for context, split in (("training", "train"), ("testing", "test")):
+        dataset, tags = by_context[context]
+        assert dataset.name == f"snapshot.{split}" and tags["rows"] == str(rows[split])
+        assert dataset.digest == version.tags["data.snapshot_sha256"][:16]
+        assert json.loads(dataset.source)["uri"] == summary.artifacts["ingest/snapshot.parquet"].uri
+        assert tags["origin"] == str(reviews_csv)
 
 
 def ui_artifacts(flow_run_id: str) -> dict:

@@ -1,6 +1,7 @@
 """The registry adapter against a real (SQLite) MLflow store, with placeholder model sources."""
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -78,7 +79,32 @@ def test_rollback_without_a_champion_is_refused(registry):
         registry.rollback()
 
 
-def test_a_version_is_found_by_its_lineage_tag(registry):
-    registry.set_tags("2", {"lineage_key": "abc"})
-    assert str(registry.version_with_tag("lineage_key", "abc").version) == "2"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_uri(request, tmp_path) -> Iterator[str]:
+    """An empty MLflow store: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    from databases import postgres_database
+
+    with postgres_database("registry") as url:
+        yield url
+
+
+def test_a_version_is_found_by_its_lineage_tag_on_the_stores_side(store_uri, tmp_path):
+    registry = ModelRegistry(store_uri, "reviews")
+    other = ModelRegistry(store_uri, "other-model")
+    experiment = registry.experiment_id()
+    for model, lineage in ((registry, "abc"), (registry, "def"), (other, "abc"), (registry, "abc")):
+        run = model.client.create_run(experiment)
+        model.create_version(
+            f"file://{tmp_path}/m", None, run.info.run_id, {"lineage_key": lineage}
+        )
+    # The oldest version of this model with the tag; another model's versions are not looked at.
+    assert str(registry.version_with_tag("lineage_key", "abc").version) == "1"
+    assert str(registry.version_with_tag("lineage_key", "def").version) == "2"
+    assert str(other.version_with_tag("lineage_key", "abc").version) == "1"
     assert registry.version_with_tag("lineage_key", "zzz") is None
+    assert registry.version_with_tag("no_such_tag", "abc") is None
+    with pytest.raises(ValueError, match="cannot hold quotes"):
+        registry.version_with_tag("lineage_key", "x' OR name = 'other-model")
