@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from servers import TeamServers, team_servers
+from servers import TeamServers, clear, team_servers
 
 
 def drain_prefect_workers() -> None:
@@ -39,10 +40,24 @@ def prefect_api(url: str) -> Iterator[None]:
             drain_prefect_workers()
 
 
+@pytest.fixture(scope="session")
+def team_session(tmp_path_factory) -> Iterator[TeamServers]:
+    """Both servers, started once for the session (each start migrates two new databases)."""
+    with team_servers(tmp_path_factory.mktemp("team")) as servers:
+        yield servers
+
+
 @pytest.fixture
-def team(tmp_path, monkeypatch) -> Iterator[TeamServers]:
+def team_slate(team_session, tmp_path) -> TeamServers:
+    """The session's servers, cleared of what earlier tests left; a client home of this test's."""
+    clear(team_session)
+    env = {**team_session.env, "PREFECT_HOME": str(tmp_path / "prefect-client")}
+    return dataclasses.replace(team_session, env=env)
+
+
+@pytest.fixture
+def team(team_slate, monkeypatch) -> Iterator[TeamServers]:
     """Both servers, with this process's Prefect client and MLflow pointed at them."""
-    with team_servers(tmp_path) as servers:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", servers.tracking_uri)
-        with prefect_api(servers.prefect_api):
-            yield servers
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", team_slate.tracking_uri)
+    with prefect_api(team_slate.prefect_api):
+        yield team_slate

@@ -3,8 +3,10 @@
 Teams run the Prefect server and the MLflow tracking server on PostgreSQL, and so do these tests:
 `prefect server start` with its database on PostgreSQL (all its services: triggers, late runs,
 the scheduler), and `mlflow server` with a PostgreSQL backend store and a served artifact store.
-Each test gets fresh databases, dropped afterwards. The commands are the ones docs/operations.md
-gives ("For a team").
+The commands are the ones docs/operations.md gives ("For a team").
+
+Both servers start once per test session, on fresh databases dropped at its end; `clear` gives
+each test a clean slate on them (what one test creates on a server never reaches the next).
 
 They need PostgreSQL (`RETRAIN_TEST_POSTGRES`, default postgresql://postgres@127.0.0.1:5432):
 where it does not answer they skip with a message naming it, and `.ci/run`
@@ -121,3 +123,31 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
         finally:
             stop(mlflow)
             stop(prefect)
+
+
+def clear(servers: TeamServers) -> None:
+    """Remove what earlier tests left on the servers: a clean slate for the next one.
+
+    Prefect: automations (deployment triggers included), deployments, flow runs, variables and
+    global concurrency limits. MLflow: every registered model (the registry's deletes are
+    permanent, so version numbers start at 1 again). Runs in MLflow experiments stay: no test
+    counts them.
+    """
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import SyncPrefectClient
+
+    with SyncPrefectClient(servers.prefect_api) as client:
+        for automation in client.read_automations():
+            client.delete_automation(automation.id)
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
+        while runs := client.read_flow_runs(limit=200):
+            for run in runs:
+                client.delete_flow_run(run.id)
+        for variable in client.read_variables():
+            client.delete_variable_by_name(variable.name)
+        for limit in client.read_global_concurrency_limits(limit=200, offset=0):
+            client.delete_global_concurrency_limit_by_name(limit.name)
+    registry = MlflowClient(tracking_uri=servers.tracking_uri, registry_uri=servers.tracking_uri)
+    for model in registry.search_registered_models():
+        registry.delete_registered_model(model.name)

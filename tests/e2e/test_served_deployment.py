@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlflow import MlflowClient
-from servers import BIN, start, stop, team_servers
+from servers import BIN, clear, start, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -39,22 +39,25 @@ def wait_for(check, timeout: float, what: str, interval: float = 1.0):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[httpx.Client, dict[str, str], Path, str]]:
+def served(
+    tmp_path_factory, team_session
+) -> Iterator[tuple[httpx.Client, dict[str, str], Path, str]]:
     root = tmp_path_factory.mktemp("e2e")
-    with team_servers(root) as servers:
-        env = {
-            **servers.env,
-            "PREFECT_UI_API_URL": servers.prefect_api,
-            "RETRAIN_HOME": str(root / "home"),
-        }
-        serve = start([str(BIN / "retrain"), "serve"], env, root / "serve.log")
-        client = httpx.Client(base_url=servers.prefect_api, timeout=30)
-        try:
-            deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
-            yield client, deployments, root, servers.tracking_uri
-        finally:
-            client.close()
-            stop(serve)
+    clear(team_session)
+    env = {
+        **team_session.env,
+        "PREFECT_HOME": str(root / "prefect-client"),
+        "PREFECT_UI_API_URL": team_session.prefect_api,
+        "RETRAIN_HOME": str(root / "home"),
+    }
+    serve = start([str(BIN / "retrain"), "serve"], env, root / "serve.log")
+    client = httpx.Client(base_url=team_session.prefect_api, timeout=30)
+    try:
+        deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
+        yield client, deployments, root, team_session.tracking_uri
+    finally:
+        client.close()
+        stop(serve)
 
 
 def _deployments(client: httpx.Client) -> dict[str, str] | None:
