@@ -8,11 +8,11 @@ function, is read with `ast`; none may point to a higher layer, and none may go 
 from __future__ import annotations
 
 import ast
+import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).parents[1]
 LAYERS = {"rnn_retrain": 0, "tasks": 1, "flows": 2, "interface": 3, "deployments": 3}
@@ -41,7 +41,8 @@ def project_modules() -> dict[str, Path]:
     return modules
 
 
-def imported_modules(path: Path) -> list[tuple[int, str]]:
+@functools.cache  # Several checks read every file: parse each once per session.
+def imported_modules(path: Path) -> tuple[tuple[int, str], ...]:
     """(line, module) of every import in a file, function-level imports included."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -49,7 +50,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
-    return found
+    return tuple(found)
 
 
 def layer_of(module: str) -> int | None:
@@ -99,17 +100,24 @@ def test_every_stage_has_its_logic_in_the_core_and_a_task_module():
         assert (ROOT / "tasks" / f"{stage}.py").is_file()
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_stage_logic_loads_without_prefect_mlflow_or_tensorflow(stage):
-    # A fresh interpreter: what importing the stage's logic drags in, nothing else.
+def test_stage_logic_loads_without_prefect_mlflow_or_tensorflow():
+    # One fresh interpreter imports the stages one by one: a heavy library that shows up after a
+    # stage's import (and was absent before it) is that stage's doing.
     probe = (
-        f"import sys, rnn_retrain.stages.{stage}; "
-        "print(sorted(n for n in ('prefect', 'mlflow', 'tensorflow', 'keras') if n in sys.modules))"
+        "import importlib, json, sys\n"
+        "heavy = ('prefect', 'mlflow', 'tensorflow', 'keras')\n"
+        "found = {}\n"
+        f"for stage in {list(STAGES)!r}:\n"
+        "    importlib.import_module(f'rnn_retrain.stages.{stage}')\n"
+        "    found[stage] = sorted(n for n in heavy if n in sys.modules)\n"
+        "    if found[stage]: break\n"
+        "print(json.dumps(found))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert loaded.stdout.strip() == "[]"
+    found = json.loads(loaded.stdout)
+    assert found == {stage: [] for stage in STAGES}, found
 
 
 # Inside the core: each part of `rnn_retrain` and the parts it may import. Read bottom to top;
