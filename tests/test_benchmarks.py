@@ -78,16 +78,12 @@ def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp
     splits = np.where(np.arange(table.num_rows) % 2 == 0, "train", "test")
     data = tmp_path / "reviews.parquet"
     pq.write_table(table.append_column("split", pa.array(splits)), data)
-    arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "2", "--epochs", "1"]
+    # One seed: the runs, the table and the JSON lines are what is proved here, not a spread.
+    arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "--epochs", "1"]
     output = run_benchmark("imdb_recipe.py", arguments, tmp_path)
     assert "tutorial script, lstm: accuracy" in output and "Recipes on IMDB" in output
     runs = [json.loads(line) for line in (tmp_path / "imdb_recipe.jsonl").read_text().splitlines()]
-    assert sorted((run["recipe"], run["seed"]) for run in runs) == [
-        ("strong", 1),
-        ("strong", 2),
-        ("tutorial", 1),
-        ("tutorial", 2),
-    ]
+    assert sorted((run["recipe"], run["seed"]) for run in runs) == [("strong", 1), ("tutorial", 1)]
     for run in runs:
         assert run["cell"] == "gru" and 0 <= run["accuracy"] <= 1
         assert 0 <= run["baseline_accuracy"] <= 1 and run["wall_seconds"] > 0
