@@ -53,13 +53,13 @@ def resolve_tracking_uri(configured: str = "") -> str:
     return paths.embedded_tracking_uri()
 
 
-def log_snapshot_inputs(snapshot: ArtifactRef, split_rows: dict[str, int], origin: str) -> None:
+def log_snapshot_inputs(snapshot: ArtifactRef, split_rows: dict[str, int]) -> None:
     """Record the snapshot's train and test rows as the active run's datasets (MLflow inputs).
 
     They are metadata only (`MetaDataset`): where the snapshot is, its digest (the first 16
     hex digits of the sha256 the ``data.snapshot_sha256`` tag holds in full), its columns, and
-    as input tags the split's row count and the data source it was ingested from. The MLflow UI
-    lists them under the run's datasets; nothing is copied.
+    the split's row count as an input tag (the run's ``data`` parameter says where the snapshot
+    was ingested from). The MLflow UI lists them under the run's datasets; nothing is copied.
     """
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
@@ -74,7 +74,7 @@ def log_snapshot_inputs(snapshot: ArtifactRef, split_rows: dict[str, int], origi
         dataset = MetaDataset(
             source, name=f"snapshot.{split}", digest=snapshot.sha256[:16], schema=schema
         )
-        tags = {"split": split, "rows": str(split_rows.get(split, "")), "origin": origin}
+        tags = {"split": split, "rows": str(split_rows.get(split, ""))}
         mlflow.log_input(dataset, context=context, tags=tags)
 
 

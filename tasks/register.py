@@ -89,7 +89,7 @@ def _log_run(
     ):
         mlflow.log_params(config.flat())
         # The snapshot's train and test rows, shown as the run's datasets in the MLflow UI.
-        log_snapshot_inputs(refs["snapshot"], split_rows, config.source.data)
+        log_snapshot_inputs(refs["snapshot"], split_rows)
         mlflow.log_metrics(
             {f"test_{name}": value for name, value in metrics.items() if value is not None}
         )

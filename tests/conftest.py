@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import sys
 import urllib.request
@@ -34,17 +35,37 @@ def prefect_server():
         yield
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its tables created, once per session.
+
+    Creating a store runs MLflow's migrations, seconds each time; each test's store starts as a
+    copy of this one instead, which is what an existing, empty store is. The tests of a store's
+    first creation (tests/test_first_use.py) start from an empty home of their own.
+    """
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    client = MlflowClient(tracking_uri=f"sqlite:///{path}")
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+    return path
+
+
 @pytest.fixture(autouse=True)
-def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_store: Path) -> Path:
     """A temporary project home (artifacts, dataset cache) and MLflow store for every test.
 
     MLFLOW_TRACKING_URI is set explicitly because `mlflow.set_tracking_uri` exports it to the
-    environment, which would otherwise leak one test's store into the next.
+    environment, which would otherwise leak one test's store into the next. ``COLUMNS`` goes:
+    the CLI's tables are checked at their piped width, whatever terminal runs pytest.
     """
     home = tmp_path / "home"
     home.mkdir()
+    shutil.copyfile(empty_mlflow_store, home / "mlflow.db")
     monkeypatch.setenv("RETRAIN_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    monkeypatch.delenv("COLUMNS", raising=False)
     return home
 
 

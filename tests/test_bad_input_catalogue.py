@@ -110,6 +110,7 @@ def correct_files(tmp_path: Path) -> dict[str, Path]:
         pytest.param("huge_review.csv", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.slow  # Trains through the whole flow.
 def test_odd_but_valid_files_train(name, tmp_path, capsys):
     path = correct_files(tmp_path)[name]
     if name == "huge_review.csv":

@@ -33,6 +33,7 @@ def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
     assert "--cell: Input should be 'simplernn', 'gru' or 'lstm' (got 'transformer')" in error
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 @pytest.mark.usefixtures("prefect_server")
 def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Path, capsys):
     code = main(
@@ -119,6 +120,7 @@ def test_an_unreachable_tracking_server_stops_before_any_work(capsys, tmp_path):
 TINY_RUN = ["--epochs", "1", "--maxlen", "20", "--units", "4", "--demo-size", "200", "--no-xla"]
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 @pytest.mark.usefixtures("prefect_server")
 def test_json_output_and_the_exit_status_of_a_kept_model(tmp_path: Path, capsys):
     import json

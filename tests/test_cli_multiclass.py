@@ -14,6 +14,7 @@ TINY = ["--epochs", "2", "--maxlen", "30", "--units", "8", "--no-xla", "--min-ac
 CLASSES = ["acting", "plot", "script"]
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_a_three_topic_run_then_predict_by_class_name(tmp_path: Path, capsys):
     root = ["--artifact-root", str(tmp_path / "a")]
     assert main(["run", "--demo-classes", "3", "--demo-size", "600", *TINY, *root]) == 0

@@ -8,7 +8,8 @@ from flows.retrain import retrain
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# Every test runs the whole flow at least twice.
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 STAGES = ["ingest", "tokenize", "validate", "pad", "baseline", "train", "evaluate"]
 

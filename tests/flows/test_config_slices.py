@@ -62,6 +62,7 @@ def recorded_reads(monkeypatch) -> dict[str, set[str]]:
     return reads
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_every_stage_reads_only_the_fields_it_declares(tiny_config, recorded_reads):
     # Streamed (several chunks) and then again with every stage cached: both paths read config.
     retrain(tiny_config(chunk_rows=70))

@@ -42,6 +42,7 @@ def test_leaked_test_reviews_stop_the_run_before_training_and_keep_the_champion(
     assert str(registry.champion().version) == "1"
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_soft_findings_are_warnings_in_the_summary_and_the_report(
     tiny_config, tmp_path, demo_table
 ):

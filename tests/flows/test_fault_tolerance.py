@@ -53,6 +53,7 @@ def failing_pad(monkeypatch, errors: list[BaseException]) -> list[int]:
     return attempts
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 @pytest.mark.usefixtures("no_retry_wait")
 def test_a_transient_io_error_twice_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
     attempts = failing_pad(monkeypatch, [OSError("disk hiccup"), TimeoutError("slow NFS")])

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 CLASSES = ["acting", "plot", "script"]
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_three_topics_train_evaluate_register_and_serve_by_class_name(tiny_config, tmp_path):
     config = tiny_config(demo_classes=3, demo_size=600, epochs=3, maxlen=30, units=8)
     summary = retrain(config)
@@ -111,6 +112,7 @@ def test_three_topics_train_evaluate_register_and_serve_by_class_name(tiny_confi
     assert table["label"].to_pylist() == [CLASSES[i] for i in matrix.argmax(axis=1)]
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_a_sweep_trains_k_class_candidates_and_registers_the_best(tiny_config):
     config = tiny_config(
         SweepConfig, demo_classes=4, demo_size=400, epochs=1, maxlen=30, cells=["gru", "lstm"]

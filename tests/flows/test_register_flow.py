@@ -147,11 +147,12 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
     )
 
 
-def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, monkeypatch):
+def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config, monkeypatch):
     import tasks.register
     from rnn_retrain.registry import ModelRegistry as Registry
 
-    first = retrain(learnable(tmp_path, seed=1))
+    # Tiny models: the subject is the alias move failing, not what the models learn.
+    first = retrain(tiny_config(seed=1))
     assert first.registration.decision.promote
 
     attempts = []
@@ -167,8 +168,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, m
         # A policy that promotes any challenger above the floor, so the alias move is reached
         # whatever the second model scores: not worse at a vanishing significance level.
         retrain(
-            learnable(
-                tmp_path,
+            tiny_config(
                 seed=2,
                 promotion_policy="not_worse",
                 min_accuracy_gain=-1.0,
@@ -176,7 +176,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tmp_path, m
             )
         )
     assert len(attempts) == 3  # The first try and two retries, each reaching the alias move.
-    registry = ModelRegistry(learnable(tmp_path).registry.tracking_uri, "review-sentiment")
+    registry = ModelRegistry("", "review-sentiment")
     assert str(registry.champion().version) == "1"
     # Each failed attempt discarded its version: none is left without a decision.
     assert [str(version.version) for version in registry.versions()] == ["1"]

@@ -42,6 +42,7 @@ def test_local_sweep_trains_every_cell_and_registers_the_lowest_validation_loss(
     assert version.tags["baseline.mcnemar_p"] == f"{summary.baseline.p_value:.6g}"
 
 
+@pytest.mark.slow  # Trains through the whole flow.
 def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_path, monkeypatch):
     import rnn_retrain.model.network
 
