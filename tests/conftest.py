@@ -26,6 +26,18 @@ import pytest  # noqa: E402
 from rnn_retrain.data.demo import generate_reviews  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs Prefect's test server runs flows: it is slow.
+
+    Starting the server alone takes longer than the rest of the fast subset's share of a test;
+    the fast subset (`-m "not slow"`) proves each stage's logic and the CLI's error paths
+    without it.
+    """
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """A throw-away Prefect API (temporary SQLite database) for flow tests."""

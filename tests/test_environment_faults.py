@@ -156,6 +156,7 @@ def test_an_unreachable_prefect_server_stops_before_any_work(capsys, tmp_path, m
     ]
 
 
+@pytest.mark.slow  # A `retrain` process of its own.
 def test_a_temporary_prefect_api_that_does_not_start_in_time_is_one_line(tmp_path):
     # A busy machine: Prefect's temporary API is not answering when its start-up time is up.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}

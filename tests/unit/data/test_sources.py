@@ -103,3 +103,21 @@ def test_a_folder_per_week_is_one_source_whose_fingerprint_sees_a_new_week(
     pq.write_table(demo_table[200:300], root / "week=2026-11-30" / "part-0.parquet")
     assert read_all(read(root)).num_rows == 300
     assert fingerprint_source(str(root), demo_size=0, seed=0) != before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty.csv: not a readable CSV file (Empty CSV file)"),
+        (
+            b"text,text,label\n" + b"".join(b"a,b,%d\n" % (n % 2) for n in range(30)),
+            "empty.csv: column name(s) 'text' appear more than once",
+        ),
+    ],
+    ids=["empty", "duplicate columns"],
+)
+def test_an_unreadable_csv_is_named_with_its_problem(tmp_path: Path, content, message):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    with pytest.raises(RetrainError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_all(read(path))
