@@ -43,7 +43,7 @@ def test_stacked_bidirectional_layers():
 @pytest.mark.parametrize("pooling", ["last", "max_mean"])
 def test_more_than_two_classes_get_a_softmax_head_that_learns_class_ids(pooling):
     settings = ModelSettings(cell="gru", units=8, embedding_dim=8, pooling=pooling)
-    training = TrainingSettings(epochs=25, early_stopping_patience=0, xla=False)
+    training = TrainingSettings(epochs=8, learning_rate=0.02, early_stopping_patience=0, xla=False)
     model = build_model(12, settings, training, classes=4)
     assert model.get_layer("probabilities").units == 4
     assert model.loss == "sparse_categorical_crossentropy"
@@ -87,8 +87,9 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
     rng = np.random.default_rng(0)
     x = rng.integers(2, 5, size=(400, 6)).astype(np.int32)
     y = (x[:, -1] == 3).astype(np.float32)
+    # XLA compiles each step for seconds: a cost, not the subject, here.
     training = TrainingSettings(
-        epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0
+        epochs=8, batch_size=32, learning_rate=0.01, early_stopping_patience=0, xla=False
     )
     lines: list[str] = []
     rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
