@@ -40,7 +40,8 @@ def test_stacked_bidirectional_layers():
     assert model.predict(np.ones((2, 5), np.int32), verbose=0).shape == (2, 1)
 
 
-@pytest.mark.parametrize("pooling", ["last", "max_mean"])
+# The strong recipe's pooling in the fast subset; the tutorial's last state in the full suite.
+@pytest.mark.parametrize("pooling", [pytest.param("last", marks=pytest.mark.slow), "max_mean"])
 def test_more_than_two_classes_get_a_softmax_head_that_learns_class_ids(pooling):
     settings = ModelSettings(cell="gru", units=8, embedding_dim=8, pooling=pooling)
     training = TrainingSettings(epochs=8, learning_rate=0.02, early_stopping_patience=0, xla=False)
@@ -206,7 +207,15 @@ def test_on_checkpoint_sees_each_epochs_backup_and_log_then_the_backup_removed(t
     assert seen == [(True, 1), (True, 2), (False, 2)]
 
 
-@pytest.mark.parametrize("cell", ["simplernn", "gru", "lstm"])
+# One cell in the fast subset; the others, the same code path with another cell, in the full suite.
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "simplernn",
+        pytest.param("gru", marks=pytest.mark.slow),
+        pytest.param("lstm", marks=pytest.mark.slow),
+    ],
+)
 def test_the_strong_network_pools_over_the_real_tokens_whatever_the_padding(cell, tmp_path):
     settings = ModelSettings(cell=cell, pooling="max_mean", embedding_dropout=0.25, units=4)
     model = build_model(30, settings, TrainingSettings())
