@@ -30,7 +30,7 @@ def received(api_url: str, resource_id: str) -> list:
 
     only = EventFilter(resource=EventResourceFilter(id=[resource_id]))
     with SyncPrefectClient(api_url) as client:
-        return client.read_events(filter=only).events
+        return client.read_events(filter=only, limit=10).events
 
 
 def test_events_reach_the_server_the_client_points_at(worker_on_the_harness, team):
