@@ -3,9 +3,10 @@
 ``prefect.yaml`` is the one definition of the deployments: ``prefect deploy --all`` reads it for
 workers, and ``retrain serve`` reads it here for the deployments of the process work pool. Both
 read schedules (cron, interval, rrule) into Prefect's public ``prefect.schedules`` classes and
-triggers with Prefect's own trigger models, so a key means the same in both. A key that ``retrain serve`` cannot honour is refused, never dropped: the keys
-that only say how a worker fetches code (``pull``, ``build``, ``push``) are the one exception,
-because a served flow already runs from this checkout.
+triggers with Prefect's own trigger models, so a key means the same in both. A key that
+``retrain serve`` cannot honour is refused, never dropped: the keys that only say how a worker
+fetches code (``pull``, ``build``, ``push``) are the one exception, because a served flow
+already runs from this checkout.
 """
 
 from __future__ import annotations

@@ -29,9 +29,8 @@ from rnn_retrain.data.demo import generate_reviews  # noqa: E402
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that needs Prefect's test server runs flows: it is slow.
 
-    Starting the server alone takes longer than the rest of the fast subset's share of a test;
-    the fast subset (`-m "not slow"`) proves each stage's logic and the CLI's error paths
-    without it.
+    Starting that server took 25 s, a fifth of the fast subset (`-m "not slow"`), which proves
+    each stage's logic and the CLI's error paths without it.
     """
     for item in items:
         if "prefect_server" in getattr(item, "fixturenames", ()):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from servers import TeamServers, clear, team_servers
+from servers import TeamServers, slate, team_servers
 
 
 def drain_prefect_workers() -> None:
@@ -50,9 +49,7 @@ def team_session(tmp_path_factory) -> Iterator[TeamServers]:
 @pytest.fixture
 def team_slate(team_session, tmp_path) -> TeamServers:
     """The session's servers, cleared of what earlier tests left; a client home of this test's."""
-    clear(team_session)
-    env = {**team_session.env, "PREFECT_HOME": str(tmp_path / "prefect-client")}
-    return dataclasses.replace(team_session, env=env)
+    return slate(team_session, tmp_path)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ where it does not answer they skip with a message naming it, and `.ci/run`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -151,3 +152,11 @@ def clear(servers: TeamServers) -> None:
     registry = MlflowClient(tracking_uri=servers.tracking_uri, registry_uri=servers.tracking_uri)
     for model in registry.search_registered_models():
         registry.delete_registered_model(model.name)
+
+
+def slate(servers: TeamServers, folder: Path) -> TeamServers:
+    """The servers cleared (`clear`), with a Prefect client home of its own under ``folder``."""
+    clear(servers)
+    return dataclasses.replace(
+        servers, env={**servers.env, "PREFECT_HOME": str(folder / "prefect-client")}
+    )

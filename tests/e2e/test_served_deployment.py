@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlflow import MlflowClient
-from servers import BIN, clear, start, stop
+from servers import BIN, slate, start, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -43,11 +43,10 @@ def served(
     tmp_path_factory, team_session
 ) -> Iterator[tuple[httpx.Client, dict[str, str], Path, str]]:
     root = tmp_path_factory.mktemp("e2e")
-    clear(team_session)
+    servers = slate(team_session, root)
     env = {
-        **team_session.env,
-        "PREFECT_HOME": str(root / "prefect-client"),
-        "PREFECT_UI_API_URL": team_session.prefect_api,
+        **servers.env,
+        "PREFECT_UI_API_URL": servers.prefect_api,
         "RETRAIN_HOME": str(root / "home"),
     }
     serve = start([str(BIN / "retrain"), "serve"], env, root / "serve.log")
