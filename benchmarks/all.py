@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=["simplernn", "gru", "lstm"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rows", type=int, default=None, help="sample rows (a quick run)")
+    pipeline.add_run_flags(parser)
     args = parser.parse_args()
     prepare_environment()
     console = Console(width=160)
@@ -84,7 +85,10 @@ def main() -> None:
     sections = [
         ("text stages", lambda: text_stage_rows(args)),
         ("training", lambda: training_rows(args)),
-        ("end to end", lambda: pipeline.pipeline_rows(args.data, "lstm", args.epochs)),
+        (
+            "end to end",
+            lambda: pipeline.pipeline_rows(args.data, "lstm", args.epochs, args.run_flags),
+        ),
     ]
     rows = []
     for title, measure in sections:

@@ -35,7 +35,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline import RETRAIN, accuracy_from, plain_script  # noqa: E402
+from pipeline import RETRAIN, accuracy_from, add_run_flags, fresh_home_env, plain_script  # noqa: E402
 
 from rnn_retrain.environment.quiet import prepare_environment  # noqa: E402
 
@@ -54,7 +54,7 @@ def one_run(data: str, cell: str, label: str, flags: list[str], seed: int, epoch
         started = time.perf_counter()
         result = subprocess.run(
             command,
-            env={**os.environ, "HOME": home, "RETRAIN_HOME": home},
+            env={**fresh_home_env(home), "HOME": home},
             capture_output=True,
             text=True,
             check=False,
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="shorter runs for a quick try")
     parser.add_argument("--out", default="imdb_recipe.jsonl", help="one JSON line per run")
     parser.add_argument("--no-script", action="store_true", help="skip the tutorial script")
+    add_run_flags(parser)
     args = parser.parse_args()
     prepare_environment()
     console = Console()
@@ -143,6 +144,7 @@ def main() -> None:
         if not separator:
             parser.error(f"--variant {variant!r}: expected LABEL=FLAGS")
         rows.append((label, shlex.split(flags)))
+    rows = [(label, [*flags, *args.run_flags]) for label, flags in rows]
     runs = []
     # The target cell first, every row, so that a run cut short has answered the question.
     for cell in args.cells:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -33,7 +34,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline import RETRAIN, accuracy_from  # noqa: E402
+from pipeline import RETRAIN, accuracy_from, add_run_flags, fresh_home_env  # noqa: E402
 
 STREAMED_CHUNK_ROWS = 50_000
 
@@ -47,14 +48,16 @@ def replicate(path: str, copies: int, folder: Path) -> int:
     return table.num_rows * copies
 
 
-def measured_run(data: Path, chunk_rows: int, epochs: int, home: Path) -> dict[str, float]:
+def measured_run(
+    data: Path, chunk_rows: int, epochs: int, home: Path, flags: Sequence[str]
+) -> dict[str, float]:
     """``retrain run`` in a fresh process: peak RSS (GiB), wall seconds and test accuracy."""
     command = [
         RETRAIN, "run", "--data", str(data), "--epochs", str(epochs),
-        "--chunk-rows", str(chunk_rows),
+        "--chunk-rows", str(chunk_rows), *flags,
     ]  # fmt: skip
     home.mkdir(parents=True)
-    env = {**os.environ, "RETRAIN_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
+    env = fresh_home_env(home)
     with open(home / "output.txt", "w") as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -78,18 +81,21 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--chunk-rows", type=int, default=STREAMED_CHUNK_ROWS)
+    add_run_flags(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "reviews"
         rows = replicate(args.data, args.copies, folder)
         runs = {
-            "input as is": measured_run(Path(args.data), rows, args.epochs, Path(scratch) / "one"),
+            "input as is": measured_run(
+                Path(args.data), rows, args.epochs, Path(scratch) / "one", args.run_flags
+            ),
             f"{args.copies}× in memory": measured_run(
-                folder, rows, args.epochs, Path(scratch) / "in-memory"
+                folder, rows, args.epochs, Path(scratch) / "in-memory", args.run_flags
             ),
             f"{args.copies}× streamed": measured_run(
-                folder, args.chunk_rows, args.epochs, Path(scratch) / "streamed"
+                folder, args.chunk_rows, args.epochs, Path(scratch) / "streamed", args.run_flags
             ),
         }
     in_memory, streamed = runs[f"{args.copies}× in memory"], runs[f"{args.copies}× streamed"]

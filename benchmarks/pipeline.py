@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,30 @@ from rich.table import Table
 from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 
 RETRAIN = str(Path(sys.executable).with_name("retrain"))
+
+
+def fresh_home_env(home: str | Path) -> dict[str, str]:
+    """This environment for a ``retrain run`` with its own home: project files, Prefect, MLflow.
+
+    An exported ``MLFLOW_TRACKING_URI`` (or registry URI) is dropped: it would register every
+    benchmark model in that registry, whose champion's files then go with the temporary home.
+    """
+    env = {**os.environ, "RETRAIN_HOME": str(home), "PREFECT_HOME": f"{home}/prefect"}
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        env.pop(name, None)
+    return env
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """``--run-flags``: more ``retrain run`` flags for every run a benchmark starts."""
+    parser.add_argument(
+        "--run-flags",
+        type=shlex.split,
+        default=[],
+        metavar="FLAGS",
+        help="more retrain run flags for every run, last (they win), e.g. a small model for a "
+        "quick try: --run-flags='--maxlen 30 --units 4 --no-xla' (figures then describe it)",
+    )
 
 
 def plain_script(path: str, cell: str, epochs: int) -> tuple[float, float]:
@@ -70,13 +96,15 @@ def plain_script(path: str, cell: str, epochs: int) -> tuple[float, float]:
     return time.perf_counter() - started, float(accuracy)
 
 
-def retrain_run(path: str, cell: str, epochs: int, home: str) -> tuple[float, str]:
-    """``retrain run`` as a fresh process; its wall time and its output."""
-    command = [RETRAIN, "run", "--data", path, "--cell", cell, "--epochs", str(epochs)]
+def retrain_run(
+    path: str, cell: str, epochs: int, home: str, flags: Sequence[str] = ()
+) -> tuple[float, str]:
+    """``retrain run`` as a fresh process (``flags`` last); its wall time and its output."""
+    command = [RETRAIN, "run", "--data", path, "--cell", cell, "--epochs", str(epochs), *flags]
     started = time.perf_counter()
     result = subprocess.run(
         command,
-        env={**os.environ, "RETRAIN_HOME": home, "PREFECT_HOME": f"{home}/prefect"},
+        env=fresh_home_env(home),
         capture_output=True,
         text=True,
         check=False,
@@ -133,12 +161,15 @@ def orchestration_overhead(home: str) -> tuple[float, float, float]:
     return startup, wall, inside
 
 
-def pipeline_rows(path: str, cell: str, epochs: int) -> list[list[str]]:
-    """The rows of the results table: figure, baseline, ours, ratio, target, met?."""
+def pipeline_rows(path: str, cell: str, epochs: int, flags: Sequence[str] = ()) -> list[list[str]]:
+    """The rows of the results table: figure, baseline, ours, ratio, target, met?.
+
+    ``flags`` go to both ``retrain run`` processes.
+    """
     with tempfile.TemporaryDirectory() as home:
         plain_seconds, plain_accuracy = plain_script(path, cell, epochs)
-        ours_seconds, output = retrain_run(path, cell, epochs, home)
-        rerun_seconds, _ = retrain_run(path, cell, epochs, home)
+        ours_seconds, output = retrain_run(path, cell, epochs, home, flags)
+        rerun_seconds, _ = retrain_run(path, cell, epochs, home, flags)
         startup, wall, inside = orchestration_overhead(home)
     ours_accuracy = accuracy_from(output)
     ratio = plain_seconds / ours_seconds
@@ -162,12 +193,13 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="IMDB Parquet (text, label, split)")
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--epochs", type=int, default=10)
+    add_run_flags(parser)
     args = parser.parse_args()
     prepare_environment()
     table = Table(title="End to end")
     for column in ("figure", "baseline", "ours", "ratio", "target", "met?"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for row in pipeline_rows(args.data, args.cell, args.epochs):
+    for row in pipeline_rows(args.data, args.cell, args.epochs, args.run_flags):
         table.add_row(*row)
     Console().print(table)
 

@@ -13,6 +13,10 @@ import pytest
 from rnn_retrain.data.demo import generate_reviews
 
 ROOT = Path(__file__).parents[1]
+# A tiny model for every retrain run the scripts start: the scripts' runs, tables and JSON lines
+# are the subject here, not the figures. With the default model (maxlen 500, 32 units, XLA) the
+# three tests took 874 s of a 3,097 s suite (junit durations, a fresh clone on this machine).
+RUN_FLAGS = ["--run-flags=--maxlen 20 --units 4 --embedding-dim 4 --no-xla --min-accuracy 0"]
 
 
 def run_benchmark(script: str, arguments: list[str], folder: Path) -> str:
@@ -40,7 +44,7 @@ def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
     data = tmp_path / "reviews.parquet"
     pq.write_table(table.append_column("split", pa.array(splits)), data)
     arguments = ["--data", str(data), "--rows", "150", "--scales", "1", "2", "--epochs", "1"]
-    output = run_benchmark("all.py", [*arguments, "--cells", "simplernn"], tmp_path)
+    output = run_benchmark("all.py", [*arguments, "--cells", "simplernn", *RUN_FLAGS], tmp_path)
     for figure in (
         "tokenize+pad 1× wall, vs legacy",
         "tokenize+pad 1× wall, vs TextVectorization",
@@ -61,7 +65,7 @@ def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(
     table = generate_reviews(300, seed=4)
     data = tmp_path / "reviews.parquet"
     pq.write_table(table, data)
-    arguments = ["--data", str(data), "--copies", "3", "--chunk-rows", "200"]
+    arguments = ["--data", str(data), "--copies", "3", "--chunk-rows", "200", *RUN_FLAGS]
     output = run_benchmark("memory.py", arguments, tmp_path)
     assert "900 rows (3× the input)" in output
     for figure in ("peak RSS GiB", "wall s", "test accuracy", "3× streamed", "3× in memory"):
@@ -79,7 +83,7 @@ def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp
     data = tmp_path / "reviews.parquet"
     pq.write_table(table.append_column("split", pa.array(splits)), data)
     # One seed: the runs, the table and the JSON lines are what is proved here, not a spread.
-    arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "--epochs", "1"]
+    arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "--epochs", "1", *RUN_FLAGS]
     output = run_benchmark("imdb_recipe.py", arguments, tmp_path)
     assert "tutorial script, lstm: accuracy" in output and "Recipes on IMDB" in output
     runs = [json.loads(line) for line in (tmp_path / "imdb_recipe.jsonl").read_text().splitlines()]
