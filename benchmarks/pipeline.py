@@ -33,16 +33,15 @@ from rich.table import Table
 from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 
 RETRAIN = str(Path(sys.executable).with_name("retrain"))
+# Dropped for every run with a home of its own: an exported registry would get every benchmark
+# model, and its champion's files would go with the temporary home.
+REGISTRY_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def fresh_home_env(home: str | Path) -> dict[str, str]:
-    """This environment for a ``retrain run`` with its own home: project files, Prefect, MLflow.
-
-    An exported ``MLFLOW_TRACKING_URI`` (or registry URI) is dropped: it would register every
-    benchmark model in that registry, whose champion's files then go with the temporary home.
-    """
+    """This environment for a ``retrain run`` with its own home: project files, Prefect, MLflow."""
     env = {**os.environ, "RETRAIN_HOME": str(home), "PREFECT_HOME": f"{home}/prefect"}
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for name in REGISTRY_VARIABLES:
         env.pop(name, None)
     return env
 
@@ -128,6 +127,8 @@ def orchestration_overhead(home: str) -> tuple[float, float, float]:
     """Ephemeral API start-up, then flow wall time and time inside tasks, on a demo run."""
     os.environ["RETRAIN_HOME"] = home
     os.environ["PREFECT_HOME"] = f"{home}/prefect-overhead"
+    for name in REGISTRY_VARIABLES:
+        os.environ.pop(name, None)
     from prefect.server.api.server import SubprocessASGIServer
 
     started = time.perf_counter()
