@@ -123,8 +123,11 @@ def accuracy_from(output: str) -> float:
     raise ValueError("no accuracy in the output of retrain run")
 
 
-def orchestration_overhead(home: str) -> tuple[float, float, float]:
-    """Ephemeral API start-up, then flow wall time and time inside tasks, on a demo run."""
+def orchestration_overhead(home: str, flags: Sequence[str] = ()) -> tuple[float, float, float]:
+    """Ephemeral API start-up, then flow wall time and time inside tasks, on a demo run.
+
+    ``flags`` are ``retrain run`` flags for that run, read by the CLI's own parser.
+    """
     os.environ["RETRAIN_HOME"] = home
     os.environ["PREFECT_HOME"] = f"{home}/prefect-overhead"
     for name in REGISTRY_VARIABLES:
@@ -142,10 +145,11 @@ def orchestration_overhead(home: str) -> tuple[float, float, float]:
     )
 
     from flows.retrain import retrain
-    from rnn_retrain.config.retrain import RetrainConfig
+    from interface.cli import build_parser, config_from_args
 
+    config = config_from_args(build_parser().parse_args(["run", "--epochs", "2", *flags]))
     started = time.perf_counter()
-    summary = retrain(RetrainConfig.from_flat(epochs=2))
+    summary = retrain(config)
     wall = time.perf_counter() - started
     with get_client(sync_client=True) as client:
         # The data stages run in the prepare-data subflow: its task runs count too.
@@ -165,13 +169,13 @@ def orchestration_overhead(home: str) -> tuple[float, float, float]:
 def pipeline_rows(path: str, cell: str, epochs: int, flags: Sequence[str] = ()) -> list[list[str]]:
     """The rows of the results table: figure, baseline, ours, ratio, target, met?.
 
-    ``flags`` go to both ``retrain run`` processes.
+    ``flags`` go to both ``retrain run`` processes and to the overhead run.
     """
     with tempfile.TemporaryDirectory() as home:
         plain_seconds, plain_accuracy = plain_script(path, cell, epochs)
         ours_seconds, output = retrain_run(path, cell, epochs, home, flags)
         rerun_seconds, _ = retrain_run(path, cell, epochs, home, flags)
-        startup, wall, inside = orchestration_overhead(home)
+        startup, wall, inside = orchestration_overhead(home, flags)
     ours_accuracy = accuracy_from(output)
     ratio = plain_seconds / ours_seconds
     return [

@@ -1,6 +1,13 @@
-"""The benchmark command runs end to end on a tiny corpus (figures not asserted: no timing tests)."""
+"""The benchmark command runs end to end on a tiny corpus (figures not asserted: no timing tests).
+
+The scripts' ``retrain run`` processes use the session's Prefect test server (PREFECT_API_URL,
+as a team's runs use theirs) instead of each starting and migrating a temporary one: about 35 s
+a process here. What a new user's first run costs is measured by the scripts' own Prefect
+start-up figure, which starts a server of its own, and proved by tests/test_first_use.py.
+"""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,12 +28,15 @@ RUN_FLAGS = ["--run-flags=--maxlen 20 --units 4 --embedding-dim 4 --no-xla --min
 
 def run_benchmark(script: str, arguments: list[str], folder: Path) -> str:
     """Run a benchmark script in ``folder``; its output, whitespace collapsed."""
+    from prefect.settings import PREFECT_API_URL
+
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
         capture_output=True,
         text=True,
         timeout=900,
         cwd=folder,
+        env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return " ".join(result.stdout.split())
@@ -34,6 +44,7 @@ def run_benchmark(script: str, arguments: list[str], folder: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.usefixtures("prefect_server")
 def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
     table = generate_reviews(400, seed=3)
     # One row per text: the data gate stops a run whose test reviews also sit in train.
@@ -61,6 +72,7 @@ def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.usefixtures("prefect_server")
 def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(tmp_path):
     table = generate_reviews(300, seed=4)
     data = tmp_path / "reviews.parquet"
@@ -74,6 +86,7 @@ def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.usefixtures("prefect_server")
 def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp_path):
     table = generate_reviews(400, seed=5)
     table = table.take(

@@ -128,7 +128,10 @@ def test_a_locked_registry_database_is_one_line_and_the_same_command_succeeds_af
     root = str(tmp_path / "artifacts")
     assert run(capsys, "--artifact-root", root)[0] == 0
     database = sqlite3.connect(retrain_home / "mlflow.db", timeout=1)
-    database.execute("BEGIN EXCLUSIVE")  # Another process holding the registry database.
+    # Another process writing to the registry database: it holds the write lock (readers may
+    # still read, as in SQLite's default journal mode), so the run's first write waits out
+    # MLflow's 20 s busy timeout. An exclusive lock would make every read of the run wait too.
+    database.execute("BEGIN IMMEDIATE")
     try:
         code, errors, output = run(capsys, "--seed", "2", "--artifact-root", root)
     finally:
