@@ -16,7 +16,9 @@ from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 # Two models that must learn (8 epochs each), shared by the module.
-pytestmark = pytest.mark.slow
+# The module-scoped fixture trains once: under pytest-xdist, these tests share one worker.
+ONE_WORKER = pytest.mark.xdist_group(__name__)
+pytestmark = [pytest.mark.slow, ONE_WORKER]
 
 
 @pytest.fixture(scope="module")
