@@ -50,6 +50,9 @@ def test_only_stage_results_are_written_or_read():
         (b"[1, 2]", "serialised with None, not JSON"),
         (record({"type": "rnn-retrain-json"}, None), "no JSON result"),  # type: ignore[arg-type]
     ],
+    # Named ids: a pickle's bytes hold a set, whose order differs between processes, and every
+    # pytest-xdist worker must collect the same test ids.
+    ids=["pickle serializer", "raw pickle", "garbage", "a JSON list", "no result"],
 )
 def test_a_record_that_is_not_a_json_stage_result_is_refused_undecoded(content, message):
     with pytest.raises(UnsafeRecordError, match=message):
