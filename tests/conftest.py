@@ -35,8 +35,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): one worker per core, at most four.
 
     Each worker is a process with TensorFlow, Prefect's test server and its own copy of the
-    session's servers. On 2 cores, 2 workers ran the suite in 1,310 s and 4 in 1,348 s (fresh
-    clone, idle machine): the tests are CPU-bound, so more workers than cores only add contention.
+    session's servers. On 2 idle cores, from a fresh clone, `-n 2` ran the suite in 1,310 s and
+    `-n 4 --dist worksteal` in 1,348 s, with 1.2 and 1.7 cores busy on average: the tests are
+    CPU-bound, so more workers than cores only add contention.
     """
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -49,9 +50,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     CLI's error paths without it.
     """
     for item in items:
-        if "prefect_server" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "prefect_server" in fixtures:
             item.add_marker(pytest.mark.slow)
-        if "team_session" in getattr(item, "fixturenames", ()):
+        if "team_session" in fixtures:
             item.add_marker(pytest.mark.xdist_group(TEAM_SERVERS))
     schedule_heaviest_first(items)
 

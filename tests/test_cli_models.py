@@ -16,9 +16,8 @@ from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 # Two models that must learn (8 epochs each), shared by the module.
-# The module-scoped fixture trains once: under pytest-xdist, these tests share one worker.
-ONE_WORKER = pytest.mark.xdist_group(__name__)
-pytestmark = [pytest.mark.slow, ONE_WORKER]
+# One xdist group: the module-scoped fixture trains once, on the one worker that runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 
 @pytest.fixture(scope="module")

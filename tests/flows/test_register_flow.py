@@ -18,9 +18,12 @@ from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 # Models that must learn (8 epochs, two runs): the gate is judged on real accuracy.
-# The module-scoped fixture trains once: under pytest-xdist, these tests share one worker.
-ONE_WORKER = pytest.mark.xdist_group(__name__)
-pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow, ONE_WORKER]
+# One xdist group: the module-scoped fixture trains once, on the one worker that runs them.
+pytestmark = [
+    pytest.mark.usefixtures("prefect_server"),
+    pytest.mark.slow,
+    pytest.mark.xdist_group(__name__),
+]
 
 
 def learnable(root: Path, **overrides) -> RetrainConfig:

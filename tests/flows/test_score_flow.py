@@ -22,9 +22,8 @@ from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
 from rnn_retrain.registry import ModelRegistry
 
 # Trains a model and starts flow runs.
-# The module-scoped fixture trains once: under pytest-xdist, these tests share one worker.
-ONE_WORKER = pytest.mark.xdist_group(__name__)
-pytestmark = [pytest.mark.slow, ONE_WORKER]
+# One xdist group: the module-scoped fixture trains once, on the one worker that runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
 SIZES = {"a.parquet": 90, "b.parquet": 70, "c.csv": 40}
