@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import urllib.request
 
 # Before TensorFlow or Prefect load: quiet TensorFlow, and keep Prefect's test server offline.
@@ -15,6 +17,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Subprocess tests start their own ephemeral Prefect API; on a busy 2-core machine that can take
 # longer than Prefect's 20 s default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# Prefect keeps the stage cache's result records (and its local database) under PREFECT_HOME.
+# Each test process (an xdist worker too) gets a home of its own, removed at exit: no test meets
+# a record that an earlier session or another worker left in the developer's ~/.prefect. Such
+# leftovers failed the remote-checkpoint test once its fixed root, s3://bucket/root, had gathered
+# records of six sessions' lost artifacts (rnn_retrain/orchestration/caching.py, _healthy_key).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rnn-retrain-tests-prefect-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 from collections import Counter  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
