@@ -70,14 +70,25 @@ def test_a_value_error_from_bad_data_is_not_retried(tmp_path, monkeypatch):
     assert len(attempts) == 1
 
 
-def start_flow_process(code: str, config: RetrainConfig, tmp_path: Path, name: str):
+def start_flow_process(
+    code: str, config: RetrainConfig, tmp_path: Path, name: str, shared_api: bool = False
+):
     """Run ``code`` (given the config as JSON) in a new process with its own Prefect home.
+
+    With ``shared_api`` the process reports to this session's Prefect test server, as a team's
+    machines share one; without, it starts an ephemeral API of its own, as a lone user's run
+    does (migrating a new database: about 15 s, which a test that only kills the process need
+    not pay).
 
     Output goes to ``<name>.log``, not a pipe: Prefect's ephemeral API server (a grandchild)
     would keep a pipe open after a kill. Its own process group lets `finish` stop it afterwards.
     """
+    from prefect.settings import PREFECT_API_URL
+
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{name}")}
     env.pop("PREFECT_API_URL", None)
+    if shared_api:
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     log = (tmp_path / f"{name}.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-c", code, config.model_dump_json()],
@@ -122,7 +133,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 @pytest.mark.slow
 def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
     config = tiny(tmp_path, epochs=4, early_stopping_patience=0)
-    killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed")
+    killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed", shared_api=True)
     returncode = finish(killed)
     assert returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-2000:]
     assert list((tmp_path / "a" / "checkpoints").glob("*/backup"))

@@ -1,8 +1,9 @@
 """Checkpoints on a remote artifact root: a training killed on one machine resumes on another.
 
 The artifact root is ``s3://bucket/root`` on an S3-compatible server on loopback (the `s3_root`
-fixture); each "machine" is its own ``$RETRAIN_HOME`` (and Prefect home), so nothing but the
-artifact root is shared between them.
+fixture); each "machine" is its own ``$RETRAIN_HOME`` (and Prefect home, with its own result
+records), so nothing but the artifact root and the Prefect server, as in a team, is shared
+between them.
 """
 
 import json
@@ -44,7 +45,7 @@ def on_machine(home, monkeypatch) -> None:
 def test_training_killed_on_one_machine_resumes_on_another(tmp_path, s3_root, monkeypatch, capsys):
     config = tiny(tmp_path, artifact_root=s3_root, epochs=4, early_stopping_patience=0)
     on_machine(tmp_path / "machine-a", monkeypatch)
-    killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed")
+    killed = start_flow_process(KILL_AFTER_EPOCH_TWO, config, tmp_path, "killed", shared_api=True)
     returncode = finish(killed)
     assert returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-2000:]
     [archive] = stored_checkpoints(s3_root)
