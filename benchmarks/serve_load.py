@@ -1,22 +1,34 @@
-"""Load on the served champion: concurrent clients against ``mlflow models serve`` on loopback.
+"""The served champion against its own in-process floor, in one run.
 
-Trains a champion with ``retrain run`` (defaults, the built-in demo corpus) in a fresh
-``RETRAIN_HOME`` and serves it with ``mlflow models serve -m models:/review-sentiment@champion
---env-manager local`` (or, with ``--url``, loads a server that is already running). Then
-``--clients`` threads each send one request at a time, for ``--seconds``, with ``--batch``
-reviews per request (demo reviews, in the ``dataframe_split`` format), and it reports the
-latency percentiles, requests and reviews per second, and the errors (any answer but 200, or
-no answer). Every request waits for its answer before the client sends the next one: this
-measures a closed loop of clients, like a service calling the model, not an open arrival rate.
+Trains a champion with ``retrain run`` in a fresh ``RETRAIN_HOME`` (on a sample of IMDB when
+the shared data set is there, else on the built-in demo corpus), then measures:
 
-    python benchmarks/serve_load.py                     # 8 clients, 60 s, 1 review a request
-    python benchmarks/serve_load.py --url http://127.0.0.1:5000 --clients 8 --seconds 60
+1. the in-process floor: the same registered model, loaded with ``mlflow.pyfunc.load_model``,
+   predicting one review at a time in a loop, and 32 at a time;
+2. the served model, ``mlflow models serve -m models:/review-sentiment@champion`` on loopback,
+   with 1 and with 2 workers (``-w``), under 1, 8 and 32 concurrent clients sending one review
+   a request, and 8 clients sending 32 reviews a request.
+
+The reviews are whole IMDB test reviews (about 230 tokens on average) when the data is there,
+demo texts otherwise. Each client sends a request, waits for its answer, sends the next: a
+closed loop, like services calling the model. Clients run in processes of their own (at most 8,
+threads beyond that), never in the server's interpreter or the one that measures the floor.
+
+It prints p50 and p99 latency, requests and reviews per second, errors, and the ratio of served
+to in-process reviews per second; ``--json FILE`` appends the rows as JSON lines.
+
+    python benchmarks/serve_load.py                                 # IMDB sample when present
+    python benchmarks/serve_load.py --seconds 10 --workers 1 --clients 8
+    python benchmarks/serve_load.py --tracking-uri sqlite:///path/mlflow.db   # an existing champion
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -26,14 +38,20 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
 from rnn_retrain.data.demo import generate_reviews
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+IMDB = ROOT.parent / "shared" / "datasets" / "imdb" / "reviews.parquet"
+MODEL_URI = "models:/review-sentiment@champion"
+BATCH = 32
 
 
 def free_port() -> int:
@@ -42,35 +60,52 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def train_champion(home: Path) -> dict[str, str]:
-    """``retrain run`` with its defaults in a fresh home; the environment that finds its store."""
+def sample_imdb(path: Path, train_rows: int, seed: int) -> tuple[pa.Table, list[str]]:
+    """A random sample of IMDB's train rows (with its test rows to evaluate on) and the whole
+    test reviews the clients send."""
+    table = pq.read_table(path, columns=["text", "label", "split"])
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero(pc.equal(table["split"], "train").to_numpy(zero_copy_only=False))
+    test = np.flatnonzero(pc.equal(table["split"], "test").to_numpy(zero_copy_only=False))
+    test = rng.permutation(test)
+    rows = np.concatenate([rng.choice(train, train_rows, replace=False), test[: train_rows // 4]])
+    reviews = table["text"].take(test[train_rows // 4 : train_rows // 4 + 2000]).to_pylist()
+    return table.take(np.sort(rows)), reviews
+
+
+def train_champion(home: Path, data: Path | None, flags: list[str]) -> dict[str, str]:
+    """``retrain run`` in a fresh home; the environment that finds its registry."""
     env = {
         **os.environ,
         "RETRAIN_HOME": str(home),
+        "PREFECT_HOME": str(home / "prefect"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        # The server starts `uvicorn` by name: this virtual environment's must come first.
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     home.mkdir(parents=True)
+    command = [str(BIN / "retrain"), "run", *(["--data", str(data)] if data else []), *flags]
     with open(home / "run.log", "w") as log:
-        subprocess.run(
-            [str(BIN / "retrain"), "run"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True
-        )
+        done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"retrain run failed:\n{(home / 'run.log').read_text()[-3000:]}")
     return env
 
 
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     """``mlflow models serve`` on the champion, as docs/serving.md starts it, once it answers."""
+    import httpx
+
     port = free_port()
     command = [
-        str(BIN / "mlflow"), "models", "serve", "-m", "models:/review-sentiment@champion",
-        "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port),
+        str(BIN / "mlflow"), "models", "serve", "-m", MODEL_URI, "--env-manager", "local",
+        "--host", "127.0.0.1", "-p", str(port), "-w", str(workers),
     ]  # fmt: skip
+    # The server starts `uvicorn` by name: this virtual environment's must come first.
+    env = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     server = subprocess.Popen(
         command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
@@ -80,11 +115,12 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"the server did not answer /ping in 180 s:\n{log.read_text()[-3000:]}")
+    stop_server(server)
+    raise RuntimeError(f"the server did not answer /ping in 300 s:\n{log.read_text()[-3000:]}")
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    # Its own process group: the uvicorn process it started goes with it.
+    # Its own process group: the uvicorn workers go with it.
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=30)
@@ -93,95 +129,180 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
-def client_loop(
-    url: str, bodies: list[dict], stop_at: float, latencies: list[float], errors: list[str]
-) -> None:
-    """One client: a request, its answer, the next request, until ``stop_at``."""
-    with httpx.Client(base_url=url, timeout=60) as client:
-        sent = 0
-        while time.monotonic() < stop_at:
-            body = bodies[sent % len(bodies)]
-            sent += 1
-            started = time.perf_counter()
-            try:
-                response = client.post("/invocations", json=body)
-                ok = response.status_code == 200
-                problem = f"HTTP {response.status_code}"
-            except httpx.HTTPError as error:
-                ok, problem = False, type(error).__name__
-            # list.append is atomic under the GIL: the threads share these lists safely.
-            latencies.append(time.perf_counter() - started)
-            if not ok:
-                errors.append(problem)
-
-
-def measure(url: str, clients: int, seconds: float, batch: int) -> dict[str, float]:
-    """Run the clients against ``url``; latency percentiles (ms), throughput and errors."""
-    texts = generate_reviews(max(batch * 50, 200), seed=11)["text"].to_pylist()
-    bodies = [
-        {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts[i : i + batch]]}}
-        for i in range(0, len(texts) - batch + 1, batch)
-    ]
-    # One request first, so the first client's latency is not the server's warm-up.
-    httpx.post(f"{url}/invocations", json=bodies[0], timeout=60).raise_for_status()
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=client_loop, args=(url, bodies, stop_at, latencies, errors))
-        for _ in range(clients)
-    ]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    milliseconds = np.array(latencies) * 1000
+def summary(latencies: list[float], errors: int, seconds: float, batch: int) -> dict:
+    """Latency percentiles (ms) and throughput of a measured loop."""
+    milliseconds = np.array(latencies or [np.nan]) * 1000
     return {
         "requests": len(latencies),
-        "errors": len(errors),
+        "errors": errors,
         "p50_ms": float(np.percentile(milliseconds, 50)),
         "p99_ms": float(np.percentile(milliseconds, 99)),
-        "max_ms": float(milliseconds.max()),
-        "requests_per_s": len(latencies) / elapsed,
-        "reviews_per_s": len(latencies) * batch / elapsed,
-        "seconds": elapsed,
+        "requests_per_s": len(latencies) / seconds,
+        "reviews_per_s": len(latencies) * batch / seconds,
     }
+
+
+def in_process_floor(env: dict[str, str], reviews: list[str], seconds: float, batch: int) -> dict:
+    """The registered model's own predict in this process, ``batch`` reviews a call, in a loop."""
+    import mlflow
+    import pandas as pd
+
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    model = mlflow.pyfunc.load_model(MODEL_URI)
+    frames = [
+        pd.DataFrame({"text": reviews[start : start + batch]})
+        for start in range(0, len(reviews) - batch + 1, batch)
+    ]
+    # Warm-up, not measured: XLA compiles each new input shape once (about 0.35 s).
+    for frame in frames[:64]:
+        model.predict(frame)
+    latencies, started = [], time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        began = time.perf_counter()
+        model.predict(frames[len(latencies) % len(frames)])
+        latencies.append(time.perf_counter() - began)
+    return summary(latencies, 0, time.perf_counter() - started, batch)
+
+
+def client_process(url, bodies, threads, start_at, stop_at, results) -> None:
+    """``threads`` closed-loop clients in this process, from ``start_at`` to ``stop_at``."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def loop(offset: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            sent = offset
+            while time.time() < stop_at:
+                body = bodies[sent % len(bodies)]
+                sent += threads
+                began = time.perf_counter()
+                try:
+                    ok = client.post("/invocations", json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                # list.append is atomic under the GIL: the threads share these lists safely.
+                latencies.append(time.perf_counter() - began)
+                if not ok:
+                    errors.append(url)
+
+    time.sleep(max(0.0, start_at - time.time()))
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    results.put((latencies, len(errors)))
+
+
+def served_load(
+    url: str, reviews: list[str], clients: int, seconds: float, batch: int, warm_up: float = 5
+) -> dict:
+    """``clients`` concurrent closed-loop clients against ``url``, ``batch`` reviews a request."""
+    import httpx
+
+    bodies = [
+        {"dataframe_split": {"columns": ["text"], "data": [[t] for t in reviews[i : i + batch]]}}
+        for i in range(0, len(reviews) - batch + 1, batch)
+    ]
+    httpx.post(f"{url}/invocations", json=bodies[0], timeout=120).raise_for_status()
+    if warm_up:  # The same load first, not measured: each worker compiles its input shapes.
+        served_load(url, reviews, clients, warm_up, batch, warm_up=0)
+    processes = min(clients, 8)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    # The processes start their interpreters before the window opens.
+    start_at = time.time() + 5
+    stop_at = start_at + seconds
+    spawned = []
+    for index in range(processes):
+        share = clients // processes + (index < clients % processes)
+        bodies_of = bodies[index::processes] or bodies
+        arguments = (url, bodies_of, share, start_at, stop_at, results)
+        spawned.append(context.Process(target=client_process, args=arguments))
+    for process in spawned:
+        process.start()
+    collected = [results.get(timeout=seconds + 120) for _ in spawned]
+    for process in spawned:
+        process.join()
+    latencies = [value for part, _ in collected for value in part]
+    return summary(latencies, sum(errors for _, errors in collected), seconds, batch)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running scoring server (default: train and start one)")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--batch", type=int, default=1, help="reviews per request")
+    parser.add_argument("--data", type=Path, default=IMDB if IMDB.exists() else None,
+                        help="IMDB Parquet (text, label, split); default: the shared copy, if any")  # fmt: skip
+    parser.add_argument("--train-rows", type=int, default=5000, help="IMDB train rows to train on")
+    parser.add_argument("--seconds", type=float, default=20.0, help="each measurement's window")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--tracking-uri", help="serve this store's champion instead of training one"
+    )
+    parser.add_argument("--run-flags", type=shlex.split, default=["--epochs", "2"], metavar="FLAGS",
+                        help="flags of the retrain run that trains the champion")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="append each row as a JSON line to this file")
     args = parser.parse_args()
 
-    server = None
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="serve-load-") as folder:
-        try:
-            url = args.url
-            if url is None:
-                env = train_champion(Path(folder) / "home")
-                server, url = start_server(env, Path(folder) / "server.log")
-            result = measure(url, args.clients, args.seconds, args.batch)
-        finally:
-            if server is not None:
+        folder = Path(folder)
+        if args.data is not None:
+            sample, reviews = sample_imdb(args.data, args.train_rows, seed=0)
+            data = folder / "sample.parquet"
+            pq.write_table(sample, data)
+            source = f"IMDB: {len(sample)} rows sampled to train, whole test reviews sent"
+        else:
+            data, reviews = None, generate_reviews(2000, seed=11)["text"].to_pylist()
+            source = "demo corpus (no IMDB data found): demo texts sent"
+        if args.tracking_uri:
+            env = {**os.environ, "MLFLOW_TRACKING_URI": args.tracking_uri}
+            source = f"champion of {args.tracking_uri}; {source.split(':')[0]} reviews sent"
+        else:
+            env = train_champion(folder / "home", data, args.run_flags)
+        tokens = np.mean([len(review.split()) for review in reviews])
+
+        floors = {}
+        for batch in (1, BATCH):
+            floors[batch] = in_process_floor(env, reviews, args.seconds, batch)
+            rows.append({"setup": "in process", "clients": 1, "batch": batch, **floors[batch]})
+        for workers in args.workers:
+            server, url = start_server(env, workers, folder / f"server-{workers}.log")
+            try:
+                loads = [(clients, 1) for clients in args.clients] + [(8, BATCH)]
+                for clients, batch in loads:
+                    result = served_load(url, reviews, clients, args.seconds, batch)
+                    ratio = result["reviews_per_s"] / floors[batch]["reviews_per_s"]
+                    setup = f"served, {workers} worker{'s' * (workers > 1)}"
+                    row = {"setup": setup, "clients": clients, "batch": batch, **result}
+                    rows.append({**row, "ratio": ratio})
+            finally:
                 stop_server(server)
 
-    table = Table(title=f"Served champion: {args.clients} clients, {args.seconds:g} s, loopback")
-    for name in ("figure", "value"):
-        table.add_column(name, justify="right" if name == "value" else "left")
-    table.add_row("reviews per request", str(args.batch))
-    table.add_row("requests", f"{result['requests']}")
-    table.add_row("errors", f"{result['errors']}")
-    table.add_row("latency p50", f"{result['p50_ms']:.1f} ms")
-    table.add_row("latency p99", f"{result['p99_ms']:.1f} ms")
-    table.add_row("latency max", f"{result['max_ms']:.1f} ms")
-    table.add_row("requests per second", f"{result['requests_per_s']:.1f}")
-    table.add_row("reviews per second", f"{result['reviews_per_s']:.1f}")
-    Console().print(table)
+    table = Table(
+        title=f"Served champion against in process ({source}; {tokens:.0f} words a review on average)"
+    )
+    for column in ("setup", "clients", "reviews/request", "p50 ms", "p99 ms", "requests/s",
+                   "reviews/s", "errors", "served ÷ in process"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "setup" else "right")
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else ""
+        table.add_row(
+            row["setup"], str(row["clients"]), str(row["batch"]), f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}", f"{row['requests_per_s']:.1f}", f"{row['reviews_per_s']:.1f}",
+            str(row["errors"]), ratio,
+        )  # fmt: skip
+    console = Console(width=160)
+    console.print(table)
+    console.print(
+        f"{os.cpu_count()} cores; {args.seconds:g} s a measurement; {time.strftime('%Y-%m-%d')}"
+    )
+    if args.json:
+        with args.json.open("a") as out:
+            for row in rows:
+                out.write(json.dumps({**row, "source": source, "seconds": args.seconds}) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ Id 0 is padding and id 1 is out-of-vocabulary; vocabulary tokens have ids from 2
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -63,7 +64,28 @@ def standardize_text(texts: pa.Array) -> pa.Array:
     standardized = pc.utf8_lower(texts)
     for apostrophe in APOSTROPHES:
         standardized = pc.replace_substring(standardized, apostrophe, "")
-    return pc.replace_substring_regex(standardized, SEPARATORS, " ")
+    if len(standardized) > FEW_TEXTS:
+        return pc.replace_substring_regex(standardized, SEPARATORS, " ")
+    pattern = separators_pattern()
+    replaced = [
+        None if text is None else pattern.sub(" ", text) for text in standardized.to_pylist()
+    ]
+    return pa.array(replaced, standardized.type)
+
+
+# Up to this many texts (a served request's), the separators are replaced through google-re2's
+# compiled pattern: pyarrow's kernel compiles the pattern on every call, 3.3 ms for this one
+# (its Unicode classes), against 0.3 ms a 1,300-character review through the compiled pattern
+# and 0.02 ms a review inside a pyarrow call of many (measured here). Both are RE2.
+FEW_TEXTS = 8
+
+
+@functools.cache
+def separators_pattern() -> Any:
+    """`SEPARATORS`, compiled once by RE2, the engine of pyarrow's regex kernels."""
+    import re2
+
+    return re2.compile(SEPARATORS)
 
 
 def split_tokens(texts: pa.Array) -> pa.ListArray:
@@ -145,6 +167,37 @@ def encode_tokens(tokens: pa.ListArray, vocabulary: pa.Table) -> pa.ListArray:
     lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), ids.cast(pa.int32()))
+
+
+class TokenLookup:
+    """A vocabulary's token-to-id map, built once for many small lookups (a served model's).
+
+    `encode_tokens` hashes the whole vocabulary on every call (``pc.index_in``): right for a
+    data set's millions of tokens, but for one review's few hundred tokens that hashing is
+    most of the cost. Measured here, 230 tokens: 0.2 ms against a 5,000-token vocabulary and
+    0.8 ms against 20,000 through ``pc.index_in``, 0.05 ms through this map. Large inputs
+    still go through `encode_tokens`; both give the same ids (`tests/unit/data`).
+    """
+
+    # Above this many tokens, one hashing of the vocabulary is cheaper than Python lookups.
+    BULK_TOKENS = 100_000
+
+    def __init__(self, vocabulary: pa.Table) -> None:
+        self.vocabulary = vocabulary
+        tokens = vocabulary["token"].to_pylist()
+        self._ids = {token: position + FIRST_TOKEN_ID for position, token in enumerate(tokens)}
+
+    def encode(self, tokens: pa.ListArray) -> pa.ListArray:
+        """`encode_tokens` of ``tokens``: each token's id, `OOV_ID` outside the vocabulary."""
+        flat = tokens.flatten()
+        if len(flat) > self.BULK_TOKENS:
+            return encode_tokens(tokens, self.vocabulary)
+        ids = np.fromiter(
+            (self._ids.get(token, OOV_ID) for token in flat.to_pylist()), np.int32, len(flat)
+        )
+        lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
 
 
 def kept_token_ids(

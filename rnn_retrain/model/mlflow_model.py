@@ -21,9 +21,9 @@ from rnn_retrain.model.serving import (
     ARTIFACT_VOCABULARY,
     LABEL_COLUMN,
     PROBABILITY_COLUMN,
+    TextScorer,
     class_probability_columns,
     review_texts,
-    score_texts,
 )
 
 
@@ -41,9 +41,11 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
         from rnn_retrain.model.layers import load_network
 
         artifacts = context.artifacts
-        self.network = load_network(artifacts[ARTIFACT_NETWORK])
-        self.vocabulary = pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"])
-        self.preprocessing = json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text())
+        self.scorer = TextScorer(
+            load_network(artifacts[ARTIFACT_NETWORK]),
+            pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"]),
+            json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text()),
+        )
         # Versions logged before K classes carry no labels artifact: they are binary.
         labels = artifacts.get(ARTIFACT_LABELS)
         self.classes = (
@@ -64,7 +66,7 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
             # MLflow answers INVALID_PARAMETER_VALUE with HTTP 400 and this message, where any
             # other exception would be a generic "unexpected error" without the reason.
             raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
-        scores = score_texts(self.network, self.vocabulary, self.preprocessing, texts)
+        scores = self.scorer(texts)
         if scores.ndim == 1:
             return scores.tolist()
         import pandas as pd

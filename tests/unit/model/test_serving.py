@@ -26,3 +26,40 @@ def test_a_list_and_a_text_column_give_the_same_reviews():
 def test_malformed_input_is_a_value_error_that_names_the_fix(model_input, message):
     with pytest.raises(ValueError, match=message):
         review_texts(model_input)
+
+
+@pytest.mark.parametrize(
+    ("cell", "pooling", "classes"), [("lstm", "last", 2), ("gru", "max_mean", 3)]
+)
+def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pooling, classes):
+    """The compiled forward pass (one graph for every request size and length) against
+    ``model.predict``, which evaluation uses: the same probabilities, each bucket included."""
+    import numpy as np
+    import pyarrow as pa
+
+    from rnn_retrain.config.sections import ModelSettings, TrainingSettings
+    from rnn_retrain.data.demo import generate_reviews
+    from rnn_retrain.data.preprocessing import texts_to_padded_ids, tokenize_texts
+    from rnn_retrain.model.batching import predict_in_buckets
+    from rnn_retrain.model.network import build_model
+    from rnn_retrain.model.serving import TextScorer
+    from rnn_retrain.stages.tokenize import fit_vocabulary
+
+    texts = generate_reviews(70, seed=5)["text"].to_pylist() + ["", "zebra " * 90]
+    vocabulary = fit_vocabulary(tokenize_texts(pa.array(texts)), vocab_size=60)
+    settings = ModelSettings(cell=cell, pooling=pooling, units=6, embedding_dim=5)
+    network = build_model(60, settings, TrainingSettings(xla=False), classes=classes)
+    preprocessing = {
+        "maxlen": 64,
+        "padding": "pre",
+        "truncating": "pre",
+        "length_buckets": [16, 32, 64],
+    }
+    scorer = TextScorer(network, vocabulary, preprocessing)
+
+    x = texts_to_padded_ids(pa.array(texts), vocabulary, 64, "pre", "pre")
+    expected = predict_in_buckets(network, x, [16, 32, 64], "pre", batch_size=8)
+    assert np.allclose(scorer(texts), expected, atol=1e-6)
+    assert expected.shape == ((len(texts),) if classes == 2 else (len(texts), classes))
+    # One review at a time, as most requests come: the same answer as in the batch.
+    assert np.allclose([scorer([text])[0] for text in texts[-4:]], expected[-4:], atol=1e-6)

@@ -5,7 +5,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from rnn_retrain.data.preprocessing import ITEMS_PER_SLICE, OOV_ID, encode_tokens, tokenize_texts
+from rnn_retrain.data.demo import generate_reviews
+from rnn_retrain.data.preprocessing import (
+    FEW_TEXTS,
+    ITEMS_PER_SLICE,
+    OOV_ID,
+    TokenLookup,
+    encode_tokens,
+    tokenize_texts,
+)
 from rnn_retrain.stages.tokenize import (
     fit_vocabulary,
     fit_vocabulary_and_encode,
@@ -59,6 +67,22 @@ def test_encoding_a_sliced_list_array_uses_the_right_tokens():
         [ids["y"], ids["z"]],
         [ids["z"], ids["x"]],
     ]
+
+
+@pytest.mark.parametrize("bulk_tokens", [TokenLookup.BULK_TOKENS, 0])
+def test_the_lookup_built_once_encodes_exactly_like_encode_tokens(monkeypatch, bulk_tokens):
+    """The served model's lookup (a map built at load) against training's `encode_tokens`:
+    out-of-vocabulary tokens, an empty review and a sliced array included, and above
+    BULK_TOKENS (0 here), where the lookup hands the work to `encode_tokens` itself."""
+    monkeypatch.setattr(TokenLookup, "BULK_TOKENS", bulk_tokens)
+    texts = generate_reviews(120, seed=3)["text"]
+    vocabulary = fit_vocabulary(tokenize_texts(texts.slice(0, 60)), vocab_size=40)
+    tokens = tokenize_texts(pa.concat_arrays([texts.combine_chunks(), pa.array(["", "zebra"])]))
+    lookup = TokenLookup(vocabulary)
+    for part in (tokens, tokens.slice(57)):
+        expected = encode_tokens(part, vocabulary).to_pylist()
+        assert lookup.encode(part).to_pylist() == expected
+        assert [] in expected and OOV_ID in expected[-1]  # The cases are there to compare.
 
 
 # The straightforward implementation the fast path replaced, kept as the reference it must match:
@@ -122,6 +146,18 @@ def random_texts(count: int, seed: int = 0) -> list[str]:
 @pytest.mark.parametrize("text", TRICKY_TEXTS)
 def test_tokenization_matches_the_reference_on_tricky_text(text):
     assert tokens_of(text) == reference_tokenize(pa.array([text]))
+
+
+def test_a_few_texts_at_a_time_tokenize_like_many():
+    """A served request's few texts go through google-re2's compiled pattern, many through
+    pyarrow's kernel: the same tokens, on every tricky fragment glued every way."""
+    texts = random_texts(600, seed=4) + TRICKY_TEXTS
+    few = [
+        token
+        for i in range(0, len(texts), FEW_TEXTS)
+        for token in tokenize_texts(pa.array(texts[i : i + FEW_TEXTS])).to_pylist()
+    ]
+    assert few == reference_tokenize(pa.array(texts)) == tokenize_texts(pa.array(texts)).to_pylist()
 
 
 def test_tokenization_in_parallel_slices_matches_the_reference(monkeypatch):
