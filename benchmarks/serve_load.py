@@ -46,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnn_retrain.data.demo import generate_reviews
+from rnn_retrain.environment.quiet import prepare_environment
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,6 +246,7 @@ def main() -> None:
                         help="flags of the retrain run that trains the champion")  # fmt: skip
     parser.add_argument("--json", type=Path, help="append each row as a JSON line to this file")
     args = parser.parse_args()
+    prepare_environment()
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="serve-load-") as folder:
