@@ -54,6 +54,21 @@ def map_slices(function: Callable[[pa.Array], Result], array: pa.Array) -> list[
         return list(pool.map(function, slices))
 
 
+# Up to this many texts (a served request's), the separators are replaced through google-re2's
+# compiled pattern: pyarrow's kernel compiles the pattern on every call, 3.3 ms for this one
+# (its Unicode classes), against 0.3 ms a 1,300-character review through the compiled pattern
+# and 0.02 ms a review inside a pyarrow call of many (measured here). Both are RE2.
+FEW_TEXTS = 8
+
+
+@functools.cache
+def separators_pattern() -> Any:
+    """`SEPARATORS`, compiled once by RE2, the engine of pyarrow's regex kernels."""
+    import re2
+
+    return re2.compile(SEPARATORS)
+
+
 def standardize_text(texts: pa.Array) -> pa.Array:
     """Lower-case, drop apostrophes, and turn every run of separators into spaces.
 
@@ -71,21 +86,6 @@ def standardize_text(texts: pa.Array) -> pa.Array:
         None if text is None else pattern.sub(" ", text) for text in standardized.to_pylist()
     ]
     return pa.array(replaced, standardized.type)
-
-
-# Up to this many texts (a served request's), the separators are replaced through google-re2's
-# compiled pattern: pyarrow's kernel compiles the pattern on every call, 3.3 ms for this one
-# (its Unicode classes), against 0.3 ms a 1,300-character review through the compiled pattern
-# and 0.02 ms a review inside a pyarrow call of many (measured here). Both are RE2.
-FEW_TEXTS = 8
-
-
-@functools.cache
-def separators_pattern() -> Any:
-    """`SEPARATORS`, compiled once by RE2, the engine of pyarrow's regex kernels."""
-    import re2
-
-    return re2.compile(SEPARATORS)
 
 
 def split_tokens(texts: pa.Array) -> pa.ListArray:
@@ -164,9 +164,14 @@ def encode_tokens(tokens: pa.ListArray, vocabulary: pa.Table) -> pa.ListArray:
     """Replace every token by its id; tokens outside the vocabulary become `OOV_ID`."""
     positions = pc.index_in(tokens.flatten(), value_set=vocabulary["token"].combine_chunks())
     ids = pc.fill_null(pc.add(positions.cast(pa.int32()), FIRST_TOKEN_ID), OOV_ID)
+    return _lists_like(tokens, ids.cast(pa.int32()))
+
+
+def _lists_like(tokens: pa.ListArray, ids: pa.Array) -> pa.ListArray:
+    """``ids`` (one per token of ``tokens``, flattened) cut into the same lists as ``tokens``."""
     lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), ids.cast(pa.int32()))
+    return pa.ListArray.from_arrays(pa.array(offsets), ids)
 
 
 class TokenLookup:
@@ -195,9 +200,7 @@ class TokenLookup:
         ids = np.fromiter(
             (self._ids.get(token, OOV_ID) for token in flat.to_pylist()), np.int32, len(flat)
         )
-        lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
+        return _lists_like(tokens, pa.array(ids))
 
 
 def kept_token_ids(
@@ -266,15 +269,14 @@ def pad_token_ids(
 
 def texts_to_padded_ids(
     texts: pa.Array | pa.ChunkedArray,
-    vocabulary: pa.Table,
+    lookup: TokenLookup,
     maxlen: int,
     padding: Literal["pre", "post"] = "pre",
     truncating: Literal["pre", "post"] = "pre",
 ) -> np.ndarray:
-    """Raw review texts to the padded id matrix a trained model reads."""
-    return pad_token_ids(
-        encode_tokens(tokenize_texts(texts), vocabulary), maxlen, padding, truncating
-    )
+    """Raw review texts to the padded id matrix a trained model reads (``lookup``: its
+    vocabulary's, built once by whoever scores many requests)."""
+    return pad_token_ids(lookup.encode(tokenize_texts(texts)), maxlen, padding, truncating)
 
 
 def to_fixed_size_list(padded: np.ndarray) -> pa.FixedSizeListArray:

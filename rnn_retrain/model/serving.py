@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rnn_retrain.data.preprocessing import TokenLookup, pad_token_ids, tokenize_texts
+from rnn_retrain.data.preprocessing import TokenLookup, texts_to_padded_ids
 from rnn_retrain.model.batching import predict_in_buckets
 
 PREDICT_BATCH_SIZE = 1024
@@ -95,6 +95,8 @@ class CompiledForward:
     def predict(
         self, x: np.ndarray, batch_size: int = SERVING_ROWS, verbose: int = 0
     ) -> np.ndarray:
+        """The network's output for ``x``, in calls of at most `SERVING_ROWS` rows (Keras'
+        ``batch_size`` and ``verbose`` are taken and not used: the rows bound the shapes)."""
         parts = []
         for start in range(0, len(x), SERVING_ROWS):
             chunk = x[start : start + SERVING_ROWS]
@@ -128,9 +130,9 @@ class TextScorer:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Standardise, encode and pad the texts as in training, then predict, bucket by bucket."""
         settings = self.preprocessing
-        tokens = tokenize_texts(pa.array(list(texts), pa.string()))
-        x = pad_token_ids(
-            self.lookup.encode(tokens),
+        x = texts_to_padded_ids(
+            pa.array(list(texts), pa.string()),
+            self.lookup,
             settings["maxlen"],
             settings["padding"],
             settings["truncating"],

@@ -39,7 +39,7 @@ def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pool
 
     from rnn_retrain.config.sections import ModelSettings, TrainingSettings
     from rnn_retrain.data.demo import generate_reviews
-    from rnn_retrain.data.preprocessing import texts_to_padded_ids, tokenize_texts
+    from rnn_retrain.data.preprocessing import TokenLookup, texts_to_padded_ids, tokenize_texts
     from rnn_retrain.model.batching import predict_in_buckets
     from rnn_retrain.model.network import build_model
     from rnn_retrain.model.serving import TextScorer
@@ -57,7 +57,7 @@ def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pool
     }
     scorer = TextScorer(network, vocabulary, preprocessing)
 
-    x = texts_to_padded_ids(pa.array(texts), vocabulary, 64, "pre", "pre")
+    x = texts_to_padded_ids(pa.array(texts), TokenLookup(vocabulary), 64, "pre", "pre")
     expected = predict_in_buckets(network, x, [16, 32, 64], "pre", batch_size=8)
     assert np.allclose(scorer(texts), expected, atol=1e-6)
     assert expected.shape == ((len(texts),) if classes == 2 else (len(texts), classes))
