@@ -205,8 +205,10 @@ def finish(summary: BaseModel, args: argparse.Namespace, print_text: Callable[[A
 
 def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> BaseModel:
     """Check the services the run needs, then run the flow with user errors kept to one line."""
+    from rnn_retrain.data.sources import require_local_source
     from rnn_retrain.store.artifacts import ArtifactStore
 
+    require_local_source(config.source.data)  # A missing file fails before any service starts.
     require_tracking_server(
         config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     )

@@ -17,7 +17,7 @@ from rich.table import Table
 from interface.report import output_console
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.model.serving import THRESHOLD
+from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
 PREDICT_FILE_CHUNK_ROWS = 100_000
@@ -141,7 +141,7 @@ def predict_command(args: argparse.Namespace) -> int:
     load_tensorflow_quietly()
     registry = _registry(args)
     chosen = registry.get_version(**_chosen(args))
-    model = registry.load(version=chosen.version)
+    model = registry.load(version=chosen.version, model_config=BULK_LOADING)
     # With MLflow, after the cheap checks above.
     from rnn_retrain.model.package import model_classes, predict_reviews
     from rnn_retrain.stages.score import score_table

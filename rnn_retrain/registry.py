@@ -297,11 +297,21 @@ class ModelRegistry:
         """Point ``alias`` at ``version``."""
         self.client.set_registered_model_alias(self.model_name, alias, version)
 
-    def load(self, version: str | int | None = None, alias: str | None = None) -> Any:
-        """Load a version (by number or alias) as an MLflow pyfunc model."""
+    def load(
+        self,
+        version: str | int | None = None,
+        alias: str | None = None,
+        model_config: dict[str, Any] | None = None,
+    ) -> Any:
+        """Load a version (by number or alias) as an MLflow pyfunc model.
+
+        ``model_config`` reaches the model's ``load_context`` (MLflow's own argument), e.g.
+        `rnn_retrain.model.serving.BULK_LOADING`.
+        """
         resolved = self.get_version(version=version, alias=alias)
+        uri = f"models:/{self.model_name}/{resolved.version}"
         with self.activated():
-            return mlflow.pyfunc.load_model(f"models:/{self.model_name}/{resolved.version}")
+            return mlflow.pyfunc.load_model(uri, model_config=model_config)
 
     # Champion history.
 

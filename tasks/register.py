@@ -27,7 +27,7 @@ from rnn_retrain.model.package import (
     model_classes,
     predict_reviews,
 )
-from rnn_retrain.model.serving import THRESHOLD
+from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
@@ -191,7 +191,7 @@ def _judge(
     if champion_version == version:
         # An earlier attempt promoted this version and stopped before recording the decision.
         return already_promoted(challenger_correct, gate)
-    champion_model = registry.load(version=champion_version)
+    champion_model = registry.load(version=champion_version, model_config=BULK_LOADING)
     row_ids, scores = _score_test_texts(
         champion_model, store, refs["snapshot"], config.source.chunk_rows
     )

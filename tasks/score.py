@@ -17,6 +17,7 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     """Check and hash the input, load the chosen model once, and write its predictions."""
     # MLflow loads only for a run that scores.
     from rnn_retrain.model.package import model_classes, predict_reviews
+    from rnn_retrain.model.serving import BULK_LOADING
     from rnn_retrain.registry import ModelRegistry
 
     store = ArtifactStore(config.artifact_root)
@@ -24,7 +25,7 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     registry = ModelRegistry(config.tracking_uri, config.model_name)
     chosen = registry.get_version(**config.model_choice())
     load_tensorflow_quietly()
-    model = registry.load(version=chosen.version)
+    model = registry.load(version=chosen.version, model_config=BULK_LOADING)
     return write_predictions(
         store,
         current_run_id(),

@@ -80,6 +80,8 @@ def test_installed_command_reports_a_missing_file_in_one_line(tmp_path: Path):
     assert error_lines == [
         f"error: {tmp_path / 'nope.csv'}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)"
     ]
+    # Told before anything started: Prefect's local API never created its database.
+    assert not (tmp_path / "prefect" / "prefect.db").exists()
 
 
 def test_sweep_refuses_a_bad_grid_value_before_any_work(capsys):

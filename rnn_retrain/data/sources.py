@@ -190,6 +190,21 @@ def source_files(data: str) -> tuple[pafs.FileSystem, list[str]]:
     return filesystem, [path]
 
 
+def require_local_source(data: str) -> None:
+    """Fail now, in one line, when ``data`` names local files that are not there.
+
+    The CLI calls it before it starts anything (Prefect's local API takes seconds to start, and
+    a typo should not wait for it). Sources that are not local paths are checked when read.
+
+    Raises:
+        DataError: if ``data`` is a local path or glob that matches no file.
+    """
+    if data in ("demo", "imdb") or "://" in data:
+        return
+    if not glob.glob(os.path.expanduser(data)):
+        raise DataError(f"{data}: file not found (pass 'demo', 'imdb', or a CSV/Parquet path)")
+
+
 def read_table_files(data: str) -> pa.Table:
     """Read a Parquet file, folder or glob, or a CSV file, local or behind a filesystem URI."""
     opened = open_table_files(data)

@@ -108,6 +108,9 @@ def log_text_classifier(
             ),
             input_example=pd.DataFrame({serving.TEXT_COLUMN: INPUT_EXAMPLE}),
             metadata={"classes": classes},
+            # A key a loader may override (MLflow takes only keys logged here): bulk callers
+            # load with `serving.BULK_LOADING`; a server keeps the warm-up.
+            model_config={serving.WARM_UP: True},
         )
 
 

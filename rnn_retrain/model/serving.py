@@ -57,6 +57,12 @@ def predict_probabilities(
 
 # The most rows one compiled call takes; a larger request is scored in calls of this many.
 SERVING_ROWS = 64
+# The pyfunc's model_config key (logged true): compile the one-review shapes at load, which only
+# a server waiting for its first requests needs. Bulk callers (the gate, batch scoring, `retrain
+# predict`) load with `BULK_LOADING`: their first call compiles the shapes it uses anyway, and
+# the warm-up cost 0.7 s a load even for a 4-unit model (cProfile of a tiny `retrain run`).
+WARM_UP = "warm_up"
+BULK_LOADING = {WARM_UP: False}
 
 
 class CompiledForward:
@@ -113,19 +119,26 @@ class CompiledForward:
 class TextScorer:
     """Raw review texts to probabilities, as a served model scores each request.
 
-    What every request needs is built once, here: the compiled forward pass (compiled for one
-    review at each bucket length, so the first requests do not pay for it) and the vocabulary's
-    lookup.
+    What every request needs is built once, here: the compiled forward pass (with ``warm_up``,
+    compiled for one review at each bucket length, so the first requests do not pay for it) and
+    the vocabulary's lookup.
     Texts go through `rnn_retrain.data.preprocessing` and the length buckets exactly as in
     training and evaluation.
     """
 
-    def __init__(self, network: Any, vocabulary: pa.Table, preprocessing: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        network: Any,
+        vocabulary: pa.Table,
+        preprocessing: dict[str, Any],
+        warm_up: bool = True,
+    ) -> None:
         self.lookup = TokenLookup(vocabulary)
         self.preprocessing = preprocessing
         self.boundaries = preprocessing.get("length_buckets") or [preprocessing["maxlen"]]
         self.forward = CompiledForward(network)
-        self.forward.compile(self.boundaries)
+        if warm_up:
+            self.forward.compile(self.boundaries)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Standardise, encode and pad the texts as in training, then predict, bucket by bucket."""

@@ -1,10 +1,11 @@
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.data.sources import read_source
+from rnn_retrain.data.sources import read_source, require_local_source
 from rnn_retrain.errors import RetrainError
 
 
@@ -55,6 +56,15 @@ def test_split_column_is_used_when_present(tmp_path: Path):
 def test_missing_file_names_the_path(tmp_path: Path):
     with pytest.raises(RetrainError, match=r"missing\.csv: file not found"):
         read(tmp_path / "missing.csv")
+
+
+def test_the_pre_flight_check_refuses_only_local_paths_that_match_nothing(tmp_path: Path):
+    (tmp_path / "week-01.parquet").touch()
+    for present in ("demo", "imdb", "s3://bucket/none.parquet", str(tmp_path / "week-*.parquet")):
+        require_local_source(present)
+    for missing in (tmp_path / "missing.csv", tmp_path / "month-*.parquet"):
+        with pytest.raises(RetrainError, match=re.escape(f"{missing.name}: file not found")):
+            require_local_source(str(missing))
 
 
 def test_missing_column_names_the_file_the_column_and_the_flag(reviews_csv):

@@ -63,3 +63,24 @@ def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pool
     assert expected.shape == ((len(texts),) if classes == 2 else (len(texts), classes))
     # One review at a time, as most requests come: the same answer as in the batch.
     assert np.allclose([scorer([text])[0] for text in texts[-4:]], expected[-4:], atol=1e-6)
+
+
+def test_only_a_loading_that_serves_compiles_at_load():
+    """A server compiles the one-review shapes before its first request; a bulk caller
+    (`BULK_LOADING`) compiles what its first call uses, and answers the same."""
+    import numpy as np
+    import pyarrow as pa
+
+    from rnn_retrain.config.sections import ModelSettings, TrainingSettings
+    from rnn_retrain.model.network import build_model
+    from rnn_retrain.model.serving import BULK_LOADING, WARM_UP, TextScorer
+
+    vocabulary = pa.table({"token": ["good", "bad"], "id": pa.array([2, 3], pa.int32())})
+    network = build_model(4, ModelSettings(units=3, embedding_dim=2), TrainingSettings(xla=False))
+    preprocessing = {"maxlen": 8, "padding": "pre", "truncating": "pre", "length_buckets": [4, 8]}
+    served = TextScorer(network, vocabulary, preprocessing)
+    bulk = TextScorer(network, vocabulary, preprocessing, warm_up=BULK_LOADING[WARM_UP])
+    assert served.forward._forward.experimental_get_tracing_count() == 1
+    assert bulk.forward._forward.experimental_get_tracing_count() == 0
+    texts = ["good good", "bad " * 7]
+    assert np.allclose(bulk(texts), served(texts), atol=1e-6)
