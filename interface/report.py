@@ -16,6 +16,7 @@ from rnn_retrain.stages.report import (
     resumed_note,
 )
 from rnn_retrain.stages.results import (
+    BASELINE_DESCRIPTIONS,
     BaselineResult,
     Metrics,
     RetrainSummary,
@@ -84,7 +85,8 @@ def baseline_line(baseline: BaselineResult, level: float) -> str:
     """The baseline's test figures and how the RNN compares, in one line."""
     metrics = baseline.metrics
     return (
-        f"baseline: TF-IDF + logistic regression, accuracy {metrics['accuracy']:.4f}, "
+        f"baseline: {BASELINE_DESCRIPTIONS.get(baseline.kind, baseline.kind)}, "
+        f"accuracy {metrics['accuracy']:.4f}, "
         f"F1 {headline_f1(metrics):.4f} (fitted in {baseline.seconds:.1f}s); "
         f"{describe_baseline(baseline, level)}"
     )

@@ -15,7 +15,6 @@ from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
 from rnn_retrain.stages.baseline import (
     CONFIG,
-    KIND,
     compare_with_network,
     fit_baseline,
     model_document,
@@ -45,6 +44,7 @@ def baseline(
         train["label"].to_numpy(),
         config.training.baseline_max_features,
         config.training.baseline_min_df,
+        config.training.baseline_kind,
     )
     seconds = round(time.perf_counter() - started, 2)
     labels = test["label"].to_numpy()
@@ -52,13 +52,14 @@ def baseline(
     metrics = compute_metrics(labels, probabilities, classes=classes)
     get_run_logger().info(
         "baseline (%s): accuracy %.4f, F1 %.4f, fitted in %.1f s",
-        KIND,
+        fitted.kind,
         metrics["accuracy"],
         headline_f1(metrics),
         seconds,
     )
     run_id = current_run_id()
-    params = {**CONFIG.values(config), "kind": KIND, "fitted_on": "train"}
+    # The kind fitted: TF-IDF where NB was asked for K > 2 classes (see `fit_baseline`).
+    params = {**CONFIG.values(config), "kind": fitted.kind, "fitted_on": "train"}
     terms = terms_table(fitted)
     return BaselineResult(
         metrics=metrics,
@@ -74,6 +75,7 @@ def baseline(
         train_rows=train.num_rows,
         features=terms.num_rows,
         seconds=seconds,
+        kind=fitted.kind,
     )
 
 

@@ -99,6 +99,8 @@ def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp
     arguments = ["--data", str(data), "--cells", "gru", "--seeds", "1", "--epochs", "1", *RUN_FLAGS]
     output = run_benchmark("imdb_recipe.py", arguments, tmp_path)
     assert "tutorial script, lstm: accuracy" in output and "Recipes on IMDB" in output
+    for kind in ("NB-weighted logistic regression", "TF-IDF over unigrams and bigrams"):
+        assert f"baseline, {kind}" in output
     runs = [json.loads(line) for line in (tmp_path / "imdb_recipe.jsonl").read_text().splitlines()]
     assert sorted((run["recipe"], run["seed"]) for run in runs) == [("strong", 1), ("tutorial", 1)]
     for run in runs:

@@ -28,6 +28,10 @@ from rnn_retrain.model.layers import TimePoolingCell
 logger = logging.getLogger(__name__)
 
 EPOCH_LOG = "epochs.csv"
+# The best weights of the whole fit, one file per epoch that improved on every earlier one
+# (Keras' ModelCheckpoint); the epoch in the name says which, so a resume can tell them apart.
+BEST_WEIGHTS = "best-{epoch:04d}.weights.h5"
+BEST_WEIGHTS_GLOB = "best-*.weights.h5"
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
 STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
@@ -239,7 +243,10 @@ def fit_model(
     ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
     last completed epoch when it is started again with the same directory. The backup is
     removed when the fit completes. Early stopping counts patience from the resumed epoch. A
-    resumed fit reports "resumed from epoch N" and records N in the outcome. ``on_checkpoint``,
+    resumed fit reports "resumed from epoch N" and records N in the outcome. With early
+    stopping, the weights kept are those of the best epoch of the whole fit, the epochs before a
+    resume included (Keras' ``restore_best_weights`` only sees the epochs since the resume; the
+    best epoch's weights are saved in the directory as they happen). ``on_checkpoint``,
     if given, is called each time the directory changed: after every epoch's backup and log are
     written, and once the completed fit removed its backup (to copy the directory elsewhere).
     """
@@ -258,6 +265,7 @@ def fit_model(
         schedule = cosine_learning_rate(training.learning_rate, training.epochs)
         callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
     resumed_from = 0
+    keep_best = training.early_stopping_patience > 0
     if checkpoint_dir is not None:
         resumed_from = resumable_epochs(checkpoint_dir)
         if resumed_from:
@@ -266,6 +274,18 @@ def fit_model(
             keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
             keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
         ]
+        if keep_best:
+            earlier = read_epoch_log(checkpoint_dir / EPOCH_LOG) if resumed_from else []
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(
+                    str(checkpoint_dir / BEST_WEIGHTS),
+                    monitor="val_loss",
+                    save_best_only=True,
+                    save_weights_only=True,
+                    # The best since the fit began, not since the resume.
+                    initial_value_threshold=min((row["val_loss"] for row in earlier), default=None),
+                )
+            )
         if on_checkpoint is not None:
             # After the two above, so that it sees the files they just wrote or removed.
             callbacks.append(
@@ -283,22 +303,43 @@ def fit_model(
         callbacks=callbacks,
         verbose=0,
     )
-    epochs = progress.rows if checkpoint_dir is None else read_epoch_log(checkpoint_dir / EPOCH_LOG)
-    return FitOutcome(epochs, rows.count(FIT), rows.count(VALIDATION), resumed_from)
+    if checkpoint_dir is None:
+        return FitOutcome(progress.rows, rows.count(FIT), rows.count(VALIDATION))
+    outcome = FitOutcome(
+        read_epoch_log(checkpoint_dir / EPOCH_LOG),
+        rows.count(FIT),
+        rows.count(VALIDATION),
+        resumed_from,
+    )
+    best = checkpoint_dir / BEST_WEIGHTS.format(epoch=outcome.best_epoch)
+    if keep_best and best.exists():
+        model.load_weights(best)  # The same weights as EarlyStopping's unless a resume hid them.
+    saved = list(checkpoint_dir.glob(BEST_WEIGHTS_GLOB))
+    for path in saved:
+        path.unlink()
+    if saved and on_checkpoint is not None:
+        on_checkpoint()  # The folder changed once more.
+    return outcome
 
 
 def resumable_epochs(checkpoint_dir: Path) -> int:
     """How many epochs a fit into ``checkpoint_dir`` resumes after (0: it starts afresh).
 
     An epoch log without a backup was left by a fit that finished: it is removed, so the next
-    fit's log does not append to it.
+    fit's log does not append to it. Best-weights files of epochs the log does not hold (saved
+    just before a kill) are removed too: those epochs run again.
     """
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     epoch_log = checkpoint_dir / EPOCH_LOG
+    resumed = 0
     if not (checkpoint_dir / "backup").exists():
         epoch_log.unlink(missing_ok=True)
-        return 0
-    return len(read_epoch_log(epoch_log)) if epoch_log.exists() else 0
+    elif epoch_log.exists():
+        resumed = len(read_epoch_log(epoch_log))
+    for path in checkpoint_dir.glob(BEST_WEIGHTS_GLOB):
+        if int(path.name.split("-")[1].split(".")[0]) > resumed:
+            path.unlink()
+    return resumed
 
 
 def read_epoch_log(path: Path) -> list[dict[str, float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rnn_retrain.data.labels import is_binary, metric_name
 from rnn_retrain.stages.evaluate import headline_f1
 from rnn_retrain.stages.results import (
+    BASELINE_DESCRIPTIONS,
     BaselineResult,
     GateDecision,
     Metrics,
@@ -157,7 +158,7 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
     level = summary.config.registry.significance_level
     lines = [
         "## Bag-of-words baseline",
-        f"TF-IDF over unigrams and bigrams ({baseline.features} terms) plus logistic regression, "
+        f"{BASELINE_DESCRIPTIONS.get(baseline.kind, baseline.kind)} ({baseline.features} terms), "
         f"fitted on the same {baseline.train_rows} train rows in {baseline.seconds:.1f} s and "
         "scored on the same test rows.",
         "",

@@ -107,6 +107,13 @@ class EvaluateResult(BaseModel):
     confusion_table: ArtifactRef | None = None
 
 
+# Each kind of bag-of-words baseline (`rnn_retrain.stages.baseline`), in a few words.
+BASELINE_DESCRIPTIONS = {
+    "nb-logistic-regression": "NB-weighted logistic regression over binary 1–3-grams",
+    "tfidf-logistic-regression": "TF-IDF over unigrams and bigrams plus logistic regression",
+}
+
+
 class BaselineResult(BaseModel):
     """The bag-of-words baseline: its test metrics, stored files, and how the RNN compares.
 
@@ -123,6 +130,8 @@ class BaselineResult(BaseModel):
     train_rows: int
     features: int
     seconds: float
+    # Results stored before the NB baseline existed are TF-IDF ones.
+    kind: str = "tfidf-logistic-regression"
     rnn_only_correct: int | None = None  # McNemar b: rows only the RNN got right.
     baseline_only_correct: int | None = None  # McNemar c: rows only the baseline got right.
     p_value: float | None = None

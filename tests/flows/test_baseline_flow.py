@@ -49,7 +49,9 @@ def test_the_baseline_is_reported_logged_tagged_and_scored_by_predict(
     assert "## Bag-of-words baseline" in report
     assert f"c = {baseline.baseline_only_correct} only the baseline" in report
     print_summary(summary)
-    assert "baseline: TF-IDF + logistic regression, accuracy" in capsys.readouterr().out
+    assert "baseline: NB-weighted logistic regression over binary 1–3-grams, accuracy" in (
+        capsys.readouterr().out
+    )
 
     registry = ModelRegistry("", "review-sentiment")
     version = registry.get_version(version=summary.registration.version)

@@ -13,6 +13,10 @@ from rnn_retrain.config.retrain import RegistrySettings, RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.stages.baseline import (
+    KINDS,
+    NB,
+    NGRAM_RANGES,
+    TFIDF,
     compare_with_network,
     fit_baseline,
     model_document,
@@ -43,10 +47,10 @@ def reviews() -> pa.Table:
     return word_reviews(240, seed=11)
 
 
-@pytest.fixture(scope="module")
-def fitted(reviews):
+@pytest.fixture(scope="module", params=KINDS)
+def fitted(reviews, request):
     train = reviews.slice(0, 160)
-    return fit_baseline(train["text"], train["label"].to_numpy(), 200_000, 2)
+    return fit_baseline(train["text"], train["label"].to_numpy(), 200_000, 2, request.param)
 
 
 def test_the_baseline_learns_what_words_alone_tell(reviews, fitted):
@@ -73,7 +77,29 @@ def test_the_baseline_sees_the_networks_tokens(fitted):
     vectorizer = fitted.vectorizer
     one = fit_baseline(pa.array(["Don't <br />go, I said", "a b", "x"]), np.array([1, 0, 1]), 99, 1)
     assert {"dont", "go", "i", "said", "dont go", "a b", "x"} <= set(one.vectorizer.vocabulary_)
-    assert vectorizer.ngram_range == (1, 2) and vectorizer.sublinear_tf
+    assert vectorizer.ngram_range == NGRAM_RANGES[fitted.kind]
+    assert fitted.kind == NB or vectorizer.sublinear_tf
+
+
+def test_nb_ratios_point_each_word_at_its_label(reviews):
+    train = reviews.slice(0, 160)
+    nb = fit_baseline(train["text"], train["label"].to_numpy(), 200_000, 2, NB)
+    ratio = dict(zip(terms_table(nb)["term"].to_pylist(), terms_table(nb)["ratio"].to_pylist()))
+    assert min(ratio[word] for word in ("superb", "moving", "great", "fresh")) > 1
+    assert max(ratio[word] for word in ("dull", "awful", "boring", "weak")) < -1
+    assert abs(ratio["the plot was"]) < 0.5  # In every review: it tells nothing.
+
+
+def test_k_classes_fit_the_tfidf_baseline_and_an_unknown_kind_is_refused():
+    texts = pa.array(
+        ["red apple", "green pear", "blue sky", "red cherry", "green leaf", "blue sea"]
+    )
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    three = fit_baseline(texts, labels, 100, 1, NB)
+    assert three.kind == TFIDF and three.probabilities(texts).shape == (6, 3)
+    assert model_document(three)["kind"] == TFIDF
+    with pytest.raises(RetrainError, match="baseline_kind: unknown kind 'svm'"):
+        fit_baseline(texts, labels, 100, 1, "svm")
 
 
 def test_a_corpus_too_small_for_min_df_keeps_every_term():

@@ -180,6 +180,44 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     assert not (checkpoints / "backup").exists()
 
 
+def test_the_best_epoch_before_a_kill_is_the_model_kept_after_the_resume(tmp_path, monkeypatch):
+    """Validation labels are the fit rows' rule inverted: the better the fit, the worse the
+    validation loss, so epoch 1 is the best. A kill after epoch 3 and a resume must still end
+    on epoch 1's weights (Keras' restore_best_weights alone would keep epoch 4's)."""
+    from rnn_retrain.model.batching import VALIDATION
+    from rnn_retrain.model.network import bucketed_batches
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(2, 5, size=(300, 6)).astype(np.int32)
+    y = (x[:, -1] == 3).astype(np.float32)
+    settings = ModelSettings(cell="gru", units=4)
+    training = TrainingSettings(epochs=5, learning_rate=0.05, early_stopping_patience=5, xla=False)
+    rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
+    held_out = rows.roles[0] == VALIDATION
+    y[held_out] = 1 - y[held_out]  # The rows' reader hands out this very array.
+    checkpoints = tmp_path / "checkpoints"
+    real_fit = keras.Model.fit
+
+    def fit_then_crash(self, *args, callbacks=(), **kwargs):
+        return real_fit(self, *args, callbacks=[*callbacks, _Interrupt(after_epoch=3)], **kwargs)
+
+    fit = {"rows": rows, "training": training, "padding": "pre", "boundaries": [6]}
+    monkeypatch.setattr(keras.Model, "fit", fit_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        fit_model(build_model(6, settings, training), **fit, checkpoint_dir=checkpoints)
+    monkeypatch.setattr(keras.Model, "fit", real_fit)
+    model = build_model(6, settings, training)
+    outcome = fit_model(model, **fit, report=lambda line: None, checkpoint_dir=checkpoints)
+
+    losses = [row["val_loss"] for row in outcome.rows]
+    assert outcome.resumed_from_epoch == 3 and outcome.epochs_run == 5
+    assert outcome.best_epoch == 1 and losses[0] < min(losses[3:])
+    validation = bucketed_batches(rows, VALIDATION, [6], "pre", training.batch_size)
+    kept = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    assert kept == pytest.approx(losses[0], rel=1e-4)
+    assert not list(checkpoints.glob("best-*"))  # Removed with the backup.
+
+
 def test_on_checkpoint_sees_each_epochs_backup_and_log_then_the_backup_removed(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.integers(2, 5, size=(100, 6)).astype(np.int32)
