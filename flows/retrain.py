@@ -66,6 +66,7 @@ def summarize_run(
         train_rows=trained.train_rows,
         validation_rows=trained.validation_rows,
         train_seconds=trained.seconds,
+        validation_accuracy=trained.validation_accuracy,
         metrics=evaluated.metrics,
         classes=evaluated.classes,
         confusion=evaluated.confusion,

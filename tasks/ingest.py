@@ -45,6 +45,7 @@ def ingest(config: RetrainConfig) -> IngestResult:
         demo_size=data.demo_size,
         seed=config.training.seed,
         demo_classes=data.demo_classes,
+        group_column=data.group_column,
     )
     classes = fit_classes(
         distinct_labels(source.iter_labels(data.chunk_rows)),

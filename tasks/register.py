@@ -73,11 +73,13 @@ def _log_run(
     baseline: BaselineResult | None,
     classes: list[str],
     split_rows: dict[str, int],
+    validation_accuracy: float | None,
 ) -> tuple[str, str, str | None]:
     """Log params, metrics, history and the servable model; return run id, model uri, model id.
 
     The baseline's figures are logged beside the RNN's, and its files under ``baseline/``,
-    where ``retrain predict --baseline`` finds them.
+    where ``retrain predict --baseline`` finds them. The kept weights' validation accuracy and
+    its gap to the test accuracy are logged too: a large gap marks an optimistic validation split.
     """
     history = store.read_table(refs["history"]).to_pylist()
     experiment_id = registry.experiment_id()
@@ -94,6 +96,11 @@ def _log_run(
         mlflow.log_metrics(
             {f"test_{name}": value for name, value in metrics.items() if value is not None}
         )
+        if validation_accuracy is not None:
+            gap = validation_accuracy - float(metrics["accuracy"])
+            mlflow.log_metrics(
+                {"validation_accuracy": validation_accuracy, "validation_test_gap": gap}
+            )
         for row in history:
             epoch = row.pop("epoch")
             row.pop("process_id", None)
@@ -280,6 +287,7 @@ def register(
             baseline,
             classes,
             prepared.ingested.rows,
+            trained.validation_accuracy,
         )
 
     # Before the promotion slot: uploading the model can take minutes on a remote store, and

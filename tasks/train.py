@@ -134,7 +134,7 @@ def train(
         store.open_parquet(padded) as parquet,
     ):
         rows = stored_rows(
-            read_row_groups(parquet, ["row_id", "split", "length"]),
+            read_row_groups(parquet, ["group_key", "split", "length"]),
             lambda group: parquet.read_row_group(group, columns=["label", "x"]),
             training.validation_fraction,
             training.seed,

@@ -90,10 +90,22 @@ def schedule_heaviest_first(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """A throw-away Prefect API (temporary SQLite database) for flow tests."""
+    """A throw-away Prefect API (temporary SQLite database) for flow tests.
+
+    Flow heartbeats are off for the flows these tests run in-process. Prefect's heartbeat
+    thread sleeps in whole seconds and each flow's end waits for it (`_send_heartbeats` in
+    prefect/flow_engine.py): about 1 s of a 6-7 s tiny run, the retrain flow and its
+    prepare-data subflow (cProfile and wall time of warm runs). No test is about heartbeats,
+    which tell Prefect's server that a run still lives; runs in processes of their own
+    (subprocess and server tests) keep them, as users' runs do.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
 @pytest.mark.slow  # Trains through the whole flow.
 @pytest.mark.usefixtures("prefect_server")
 def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Path, capsys):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # Five reviews per movie: the validation split (and the test split) keep movies whole.
+    table = pacsv.read_csv(reviews_csv)
+    movies = pa.array([f"tt{index // 5:05d}" for index in range(table.num_rows)])
+    pacsv.write_csv(table.append_column("movie", movies), reviews_csv)
     code = main(
         [
             "run",
@@ -48,6 +56,8 @@ def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Pa
             "review",
             "--label-column",
             "sentiment",
+            "--group-column",
+            "movie",
             "--epochs",
             "1",
             "--maxlen",
@@ -62,7 +72,26 @@ def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Pa
     assert code == 0
     output = capsys.readouterr().out
     assert "Test metrics" in output and "accuracy" in output and "roc_auc" in output
-    assert "registry: review-sentiment v1" in " ".join(output.split())
+    output = " ".join(output.split())
+    assert "registry: review-sentiment v1" in output
+    assert (
+        "split by hash of column 'movie', test_fraction=0.2, validation grouped by 'movie'"
+        in output
+    )
+    # The validation/test gap, in the summary and as MLflow metrics of the run.
+    line = re.search(
+        r"validation accuracy (\d\.\d{4}), (\d+\.\d) points (above|below) test", output
+    )
+    assert line is not None, output
+    from rnn_retrain.registry import ModelRegistry
+
+    registry = ModelRegistry("", "review-sentiment")
+    run = registry.client.get_run(registry.get_version(version="1").run_id)
+    accuracy = run.data.metrics["validation_accuracy"]
+    assert f"{accuracy:.4f}" == line.group(1)
+    gap = run.data.metrics["validation_test_gap"]
+    assert gap == pytest.approx(accuracy - run.data.metrics["test_accuracy"])
+    assert f"{abs(gap) * 100:.1f}" == line.group(2)
 
 
 @pytest.mark.slow

@@ -66,6 +66,15 @@ class DataSettings(BaseModel):
             "by a hash of their text, so a review keeps its split when new rows are appended."
         ),
     )
+    group_column: str = Field(
+        "",
+        description=(
+            "Column naming the group each row belongs to (a movie or product id), or empty for "
+            "none. Rows of one group stay together: all in validation or all in training (and, "
+            "with no split column, all in train or all in test). Reviews of one movie resemble "
+            "each other, so a split that shares movies between its sides reads optimistic."
+        ),
+    )
     test_fraction: float = Field(
         0.2, gt=0.0, lt=1.0, description="Share of rows sent to test by the hash split."
     )

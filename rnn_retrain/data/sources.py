@@ -3,11 +3,13 @@
 This is the file-reading half of ingest; the checks and normalisation that follow are pure
 functions in `tasks.ingest`. A source comes back as a table or, for Parquet, a lazily scanned
 dataset (a file, a folder such as one file per week, or a glob), plus the names of its text, label
-and (optional) split columns; ingest reads it chunk by chunk, so it may be bigger than memory.
+and (optional) split and group columns; ingest reads it chunk by chunk, so it may be bigger than
+memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import os
@@ -41,16 +43,16 @@ class RawSource:
     text_column: str
     label_column: str
     split_column: str | None
+    group_column: str | None = None  # Rows that stay on one side of a split (a movie id).
 
     @property
     def schema(self) -> pa.Schema:
         return self.data.schema
 
     def iter_chunks(self, rows: int) -> Iterator[pa.Table]:
-        """The text, label and split columns, ``rows`` rows at a time, read as they are needed."""
-        columns = [self.text_column, self.label_column] + (
-            [self.split_column] if self.split_column else []
-        )
+        """The text, label, split and group columns, ``rows`` rows at a time, read as needed."""
+        named = (self.text_column, self.label_column, self.split_column, self.group_column)
+        columns = list(dict.fromkeys(column for column in named if column))
         yield from rechunk(read_column_batches(self.data, columns, rows, self.origin), rows)
 
     def iter_labels(self, rows: int) -> Iterator[pa.Array]:
@@ -103,8 +105,43 @@ def read_source(
     demo_size: int,
     seed: int,
     demo_classes: int = 2,
+    group_column: str = "",
 ) -> RawSource:
-    """Read the source named by ``data`` (see `RetrainConfig.data`)."""
+    """Read the source named by ``data`` (see `RetrainConfig.data`).
+
+    Raises:
+        DataError: naming ``data``, if it cannot be read or lacks a column it is asked for.
+    """
+    source = _open_source(
+        data,
+        text_column=text_column,
+        label_column=label_column,
+        split_column=split_column,
+        demo_size=demo_size,
+        seed=seed,
+        demo_classes=demo_classes,
+    )
+    if not group_column:
+        return source
+    if group_column not in source.schema.names:
+        raise DataError(
+            f"{source.origin}: no group column {group_column!r} (columns: "
+            f"{', '.join(source.schema.names)}); set --group-column to one of them, or leave it "
+            "empty"
+        )
+    return dataclasses.replace(source, group_column=group_column)
+
+
+def _open_source(
+    data: str,
+    *,
+    text_column: str,
+    label_column: str,
+    split_column: str,
+    demo_size: int,
+    seed: int,
+    demo_classes: int,
+) -> RawSource:
     if data == "demo":
         table = (
             generate_reviews(demo_size, seed)

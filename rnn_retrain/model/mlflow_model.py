@@ -21,10 +21,10 @@ from rnn_retrain.model.serving import (
     ARTIFACT_VOCABULARY,
     LABEL_COLUMN,
     PROBABILITY_COLUMN,
-    WARM_UP,
     TextScorer,
     class_probability_columns,
     review_texts,
+    wants_warm_up,
 )
 
 
@@ -46,8 +46,7 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
             load_network(artifacts[ARTIFACT_NETWORK]),
             pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"]),
             json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text()),
-            # MLflow's scoring server loads with no model_config: it warms up.
-            warm_up=bool((context.model_config or {}).get(WARM_UP, True)),
+            warm_up=wants_warm_up(context.model_config),
         )
         # Versions logged before K classes carry no labels artifact: they are binary.
         labels = artifacts.get(ARTIFACT_LABELS)

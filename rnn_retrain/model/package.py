@@ -97,21 +97,23 @@ def log_text_classifier(
             labels_path = Path(directory) / "labels.json"
             labels_path.write_text(json.dumps({"classes": classes}))
         artifacts[serving.ARTIFACT_LABELS] = str(labels_path)
-        return mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(package / "model" / "mlflow_model.py"),
-            artifacts=artifacts,
-            code_paths=[str(package)],
-            pip_requirements=requirements,
-            signature=ModelSignature(
-                inputs=Schema([ColSpec(DataType.string, serving.TEXT_COLUMN)]), outputs=outputs
-            ),
-            input_example=pd.DataFrame({serving.TEXT_COLUMN: INPUT_EXAMPLE}),
-            metadata={"classes": classes},
-            # A key a loader may override (MLflow takes only keys logged here): bulk callers
-            # load with `serving.BULK_LOADING`; a server keeps the warm-up.
-            model_config={serving.WARM_UP: True},
-        )
+        # MLflow loads the saved model to check the input example: no warm-up for that load.
+        with serving.logging_a_model():
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(package / "model" / "mlflow_model.py"),
+                artifacts=artifacts,
+                code_paths=[str(package)],
+                pip_requirements=requirements,
+                signature=ModelSignature(
+                    inputs=Schema([ColSpec(DataType.string, serving.TEXT_COLUMN)]), outputs=outputs
+                ),
+                input_example=pd.DataFrame({serving.TEXT_COLUMN: INPUT_EXAMPLE}),
+                metadata={"classes": classes},
+                # A key a loader may override (MLflow takes only keys logged here): bulk callers
+                # load with `serving.BULK_LOADING`; a server keeps the warm-up.
+                model_config={serving.WARM_UP: True},
+            )
 
 
 def model_classes(model: Any) -> list[str]:

@@ -11,7 +11,9 @@ data, and that package is bundled with the model so serving never drifts from tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,29 @@ SERVING_ROWS = 64
 # the warm-up cost 0.7 s a load even for a 4-unit model (cProfile of a tiny `retrain run`).
 WARM_UP = "warm_up"
 BULK_LOADING = {WARM_UP: False}
+# Set while this thread logs a model: MLflow's log_model loads the model it just saved to check
+# the input example, with the logged config. That load's warm-up compiled shapes nobody serves:
+# 1 s of the 1.7 s the check added to every registration (cProfile of tiny `retrain run`s).
+_LOGGING = contextvars.ContextVar("rnn_retrain_logging_a_model", default=False)
+
+
+@contextlib.contextmanager
+def logging_a_model() -> Iterator[None]:
+    """Loads inside this block (MLflow checking what it logs) skip the warm-up."""
+    token = _LOGGING.set(True)
+    try:
+        yield
+    finally:
+        _LOGGING.reset(token)
+
+
+def wants_warm_up(model_config: dict[str, Any] | None) -> bool:
+    """Whether a load with ``model_config`` compiles the served shapes (`WARM_UP`).
+
+    MLflow's scoring server loads with the logged config (warm-up on) or none at all: it warms
+    up. Bulk loaders pass `BULK_LOADING`; MLflow's own check while logging never warms up.
+    """
+    return bool((model_config or {}).get(WARM_UP, True)) and not _LOGGING.get()
 
 
 class CompiledForward:

@@ -41,7 +41,8 @@ from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
 # 2: configuration fields named by section (text.maxlen); results stored as JSON, not pickle.
-CACHE_VERSION = 2
+# 3: the snapshot, token ids and padded rows carry group_key (the validation split's groups).
+CACHE_VERSION = 3
 MAX_HEALS = 5
 
 

@@ -1,4 +1,5 @@
-"""Ingest's logic: a review source becomes a validated raw snapshot (row_id, text, label, split).
+"""Ingest's logic: a review source becomes a validated raw snapshot (row_id, text, label, split,
+group_key).
 
 Pure functions of pyarrow tables; the task (`tasks.ingest`) reads the source and writes the
 snapshot through the artifact store.
@@ -23,8 +24,15 @@ from rnn_retrain.errors import DataError
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
+# group_key: the row's group (`group_keys`), its row id when the source names no group column.
 SNAPSHOT_SCHEMA = pa.schema(
-    [("row_id", pa.int64()), ("text", pa.string()), ("label", pa.int8()), ("split", pa.string())]
+    [
+        ("row_id", pa.int64()),
+        ("text", pa.string()),
+        ("label", pa.int8()),
+        ("split", pa.string()),
+        ("group_key", pa.int64()),
+    ]
 )
 # Each label needs this many train rows, or the network never learns it (K-class labels).
 MIN_TRAIN_ROWS_PER_CLASS = 2
@@ -42,13 +50,9 @@ def normalize_splits(splits: pa.ChunkedArray, origin: str, column: str) -> pa.Ar
     return as_text
 
 
-def assign_hash_split(texts: pa.Array, test_fraction: float) -> pa.Array:
-    """Split rows by a hash of their text: stable under appends and identical for duplicates.
-
-    The same review always lands in the same split, so next week's data (old reviews plus new
-    ones) never moves a test review into training, and duplicate texts cannot straddle the split.
-    """
-    buckets = np.fromiter(
+def text_hashes(texts: pa.Array) -> np.ndarray:
+    """A 64-bit hash (blake2b) of each string: the same string, the same hash, in any run."""
+    return np.fromiter(
         (
             int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
             for text in texts.to_pylist()
@@ -56,8 +60,37 @@ def assign_hash_split(texts: pa.Array, test_fraction: float) -> pa.Array:
         dtype=np.uint64,
         count=len(texts),
     )
-    is_test = buckets < np.uint64(int(test_fraction * 2**64))
+
+
+def assign_hash_split(keys: np.ndarray, test_fraction: float) -> pa.Array:
+    """Split rows by a 64-bit hash of each row's text or group (`text_hashes`).
+
+    Keyed on the text, the same review always lands in the same split, so next week's data (old
+    reviews plus new ones) never moves a test review into training, and duplicate texts cannot
+    straddle the split. Keyed on a group, a group's rows all land on one side.
+    """
+    is_test = keys < np.uint64(int(test_fraction * 2**64))
     return pa.array(np.where(is_test, "test", "train"), pa.string())
+
+
+def group_keys(groups: pa.ChunkedArray | pa.Array, row_ids: np.ndarray) -> np.ndarray:
+    """Each row's group as a 64-bit key: a hash of the group's value as text (`text_hashes`).
+
+    A row without a group (a null) is a group of its own, keyed on its row id. The key, not the
+    row id, decides which rows the validation split holds out (`rnn_retrain.stages.train`).
+    """
+    values = pc.cast(groups, pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    # One hash per distinct value: a group has many rows.
+    distinct = pc.unique(pc.drop_null(values))
+    hashes = text_hashes(distinct).view(np.int64)
+    positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)
+    missing = np.isnan(positions) if positions.dtype.kind == "f" else np.zeros(len(values), bool)
+    keys = np.asarray(row_ids, dtype=np.int64).copy()
+    present = ~missing
+    keys[present] = hashes[positions[present].astype(np.int64)]
+    return keys
 
 
 def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:
@@ -123,8 +156,11 @@ def check_snapshot(counts: dict[str, int], classes: list[str], origin: str) -> N
 
 def split_method(source: RawSource, test_fraction: float) -> str:
     """How the snapshot's rows are split into train and test, for the manifest and report."""
+    grouped = f", validation grouped by {source.group_column!r}" if source.group_column else ""
     if source.split_column:
-        return f"column {source.split_column!r}"
+        return f"column {source.split_column!r}{grouped}"
+    if source.group_column:
+        return f"hash of column {source.group_column!r}, test_fraction={test_fraction}{grouped}"
     return f"hash of text, test_fraction={test_fraction}"
 
 
@@ -145,15 +181,24 @@ def snapshot_chunk(
     table = pa.table({"text": text.cast(pa.string()), "label": chunk[source.label_column]})
     if source.split_column:
         table = table.append_column("split", chunk[source.split_column])
+    if source.group_column:
+        table = table.append_column("group", chunk[source.group_column])
     table, dropped = drop_empty_texts(table)
     labels = encode_labels(table["label"], classes, source.origin, source.label_column)
+    row_ids = np.arange(first_row_id, first_row_id + table.num_rows)
+    keys = group_keys(table["group"], row_ids) if source.group_column else row_ids
     if source.split_column:
         splits = normalize_splits(table["split"], source.origin, source.split_column)
     else:
-        splits = assign_hash_split(table["text"].combine_chunks(), test_fraction)
-    row_ids = np.arange(first_row_id, first_row_id + table.num_rows)
+        # By the group's hash; by the text's for rows without a group (or a group column).
+        split_keys = text_hashes(table["text"].combine_chunks())
+        if source.group_column:
+            grouped = pc.is_valid(table["group"]).to_numpy(zero_copy_only=False)
+            split_keys[grouped] = keys[grouped].view(np.uint64)
+        splits = assign_hash_split(split_keys, test_fraction)
     snapshot = pa.table(
-        [pa.array(row_ids, pa.int64()), table["text"], labels, splits], schema=SNAPSHOT_SCHEMA
+        [pa.array(row_ids, pa.int64()), table["text"], labels, splits, pa.array(keys, pa.int64())],
+        schema=SNAPSHOT_SCHEMA,
     )
     return snapshot, dropped
 
@@ -208,6 +253,7 @@ CONFIG = ConfigSlice(
         "source.text_column",
         "source.label_column",
         "source.split_column",
+        "source.group_column",
         "source.test_fraction",
         "source.max_classes",
     ),

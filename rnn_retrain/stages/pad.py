@@ -19,7 +19,7 @@ from rnn_retrain.data.preprocessing import pad_token_ids, to_fixed_size_list
 
 
 def padded_schema(maxlen: int) -> pa.Schema:
-    """The padded table: ids, split, label, unpadded length (at most maxlen) and the padded ids."""
+    """The padded table: ids, split, label, unpadded length (at most maxlen), padded ids, group."""
     return pa.schema(
         [
             ("row_id", pa.int64()),
@@ -27,12 +27,13 @@ def padded_schema(maxlen: int) -> pa.Schema:
             ("label", pa.int8()),
             ("length", pa.int32()),
             ("x", pa.list_(pa.int32(), maxlen)),
+            ("group_key", pa.int64()),  # What the validation split holds out by (`stages.train`).
         ]
     )
 
 
 def pad_chunk(token_ids: pa.Table, maxlen: int, padding: Side, truncating: Side) -> pa.Table:
-    """Pad one chunk of the tokenize stage's rows (row_id, split, label, token_ids)."""
+    """Pad one chunk of the tokenize stage's rows (row_id, split, label, token_ids, group_key)."""
     ids = token_ids["token_ids"].combine_chunks()
     padded = pad_token_ids(ids, maxlen, padding, truncating)
     lengths = np.minimum(pc.list_value_length(ids).to_numpy(zero_copy_only=False), maxlen)
@@ -43,6 +44,7 @@ def pad_chunk(token_ids: pa.Table, maxlen: int, padding: Side, truncating: Side)
             token_ids["label"],
             pa.array(lengths, pa.int32()),
             to_fixed_size_list(padded),
+            token_ids["group_key"],
         ],
         schema=padded_schema(maxlen),
     )

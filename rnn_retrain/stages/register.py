@@ -26,6 +26,7 @@ NOT_LINEAGE_FIELDS = {
     "text_column",
     "label_column",
     "split_column",
+    "group_column",
     "test_fraction",
     "demo_size",
     "demo_classes",

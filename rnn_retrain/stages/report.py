@@ -54,6 +54,31 @@ def resumed_note(epoch: int) -> str:
     return f", resumed from epoch {epoch}" if epoch else ""
 
 
+# A validation accuracy this far above the test accuracy (1 point) is called optimistic.
+OPTIMISTIC_GAP = 0.01
+
+
+def validation_note(summary: RetrainSummary) -> str:
+    """ "; validation accuracy A, G points above/below test", with a hint when G is large.
+
+    Nothing for results stored before the validation accuracy was kept.
+    """
+    gap = summary.validation_test_gap
+    if gap is None:
+        return ""
+    side = "above" if gap >= 0 else "below"
+    note = (
+        f"; validation accuracy {summary.validation_accuracy:.4f}, "
+        f"{abs(gap) * 100:.1f} points {side} test"
+    )
+    if gap > OPTIMISTIC_GAP and not summary.config.source.group_column:
+        note += (
+            " (optimistic: validation rows may share a group, e.g. a movie, with train rows; "
+            "see --group-column)"
+        )
+    return note
+
+
 def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     """A markdown link to the MLflow run (or how to open it, for a local store)."""
     path = f"#/experiments/{experiment_id}/runs/{run_id}"
@@ -106,7 +131,7 @@ def _training_section(summary: RetrainSummary) -> list[str]:
         f"{summary.train_rows} rows, validated on {summary.validation_rows}: "
         f"{summary.epochs_run} of {summary.config.training.epochs} epochs in "
         f"{summary.train_seconds:.1f} s, best epoch {summary.best_epoch}"
-        f"{resumed_note(summary.resumed_from_epoch)}.",
+        f"{resumed_note(summary.resumed_from_epoch)}{validation_note(summary)}.",
         "",
         "## Test metrics",
         "| metric | value |",

@@ -92,6 +92,8 @@ class TrainResult(BaseModel):
     length_buckets: list[int]  # The bucket lengths the model was trained at; scoring uses them.
     best_validation_loss: float  # Of the kept weights: what a sweep chooses on.
     classes: list[str] = list(BINARY_CLASSES)  # The class names of the network's outputs.
+    # The kept weights' accuracy on the validation rows (None in results stored before it was).
+    validation_accuracy: float | None = None
 
 
 class EvaluateResult(BaseModel):
@@ -197,6 +199,7 @@ class RetrainSummary(BaseModel):
     train_rows: int
     validation_rows: int
     train_seconds: float
+    validation_accuracy: float | None = None  # The kept weights', on the validation rows.
     metrics: Metrics
     classes: list[str] = list(BINARY_CLASSES)  # The label's class names, in id order.
     confusion: list[list[int]] | None = None  # Test rows by true (row) and predicted class.
@@ -205,6 +208,18 @@ class RetrainSummary(BaseModel):
     stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").
     registration: RegisterResult
     baseline: BaselineResult | None = None  # None when the run fitted no baseline.
+
+    @property
+    def validation_test_gap(self) -> float | None:
+        """Validation accuracy minus test accuracy, in points of accuracy (0-1).
+
+        Well above zero, the validation figure was optimistic: the validation rows resemble the
+        train rows more than the test rows do (reviews of the same movies in both, for example:
+        `source.group_column` keeps each group on one side).
+        """
+        if self.validation_accuracy is None:
+            return None
+        return self.validation_accuracy - float(self.metrics["accuracy"])
 
 
 class CandidateOutcome(BaseModel):

@@ -32,6 +32,7 @@ TOKEN_IDS_SCHEMA = pa.schema(
         ("split", pa.string()),
         ("label", pa.int8()),
         ("token_ids", pa.list_(pa.int32())),
+        ("group_key", pa.int64()),
     ]
 )
 
@@ -159,7 +160,7 @@ def fit_vocabulary_streamed(chunks: Iterator[pa.Table], vocab_size: int) -> pa.T
 def token_ids_table(snapshot: pa.Table, encoded: pa.ListArray) -> pa.Table:
     """The tokenize stage's rows: a snapshot chunk's ids, split and label with its encoded texts."""
     return pa.table(
-        [snapshot["row_id"], snapshot["split"], snapshot["label"], encoded],
+        [snapshot["row_id"], snapshot["split"], snapshot["label"], encoded, snapshot["group_key"]],
         schema=TOKEN_IDS_SCHEMA,
     )
 

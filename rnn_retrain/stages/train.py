@@ -72,14 +72,16 @@ def stored_rows(
 ) -> RowGroups:
     """Padded rows stored in groups (Parquet row groups) as `RowGroups`.
 
-    ``index`` gives each group's row_id, split and length columns, in group order;
+    ``index`` gives each group's group_key, split and length columns, in group order;
     ``read_padded`` reads one group's label and x columns when training needs them. The
     validation rows are a seeded random ``validation_fraction`` of the train split, the same
-    whatever the groups (`rnn_retrain.store.chunks.validation_cutoff`).
+    whatever the groups (`rnn_retrain.store.chunks.validation_cutoff`). They are drawn by each
+    row's group key (`rnn_retrain.stages.ingest.group_keys`): a group's rows are all held out or
+    all trained on; with no group column the key is the row id, so rows are drawn one by one.
     """
     row_ids, is_train, lengths = [], [], []
     for table in index:
-        row_ids.append(table["row_id"].to_numpy())
+        row_ids.append(table["group_key"].to_numpy())
         is_train.append(pc.equal(table["split"], "train").to_numpy())
         lengths.append(table["length"].to_numpy())
     train_hashes = np.concatenate(
@@ -113,6 +115,7 @@ def train_result(
     classes: list[str],
 ) -> TrainResult:
     """What train hands on, from the fit's outcome (`rnn_retrain.model.network.FitOutcome`)."""
+    best_row = next(row for row in outcome.rows if int(row["epoch"]) == outcome.best_epoch)
     return TrainResult(
         model=model,
         history=history,
@@ -125,4 +128,5 @@ def train_result(
         length_buckets=boundaries,
         best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
         classes=classes,
+        validation_accuracy=best_row.get("val_accuracy"),
     )

@@ -75,6 +75,29 @@ def test_missing_column_names_the_file_the_column_and_the_flag(reviews_csv):
         read(reviews_csv)
 
 
+def test_a_group_column_is_read_with_the_rows_or_refused_naming_the_file(
+    tmp_path, demo_table, reviews_csv
+):
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(demo_table.append_column("movie", pa.array(["tt1", "tt2"] * 150)), data)
+    source = read(data, group_column="movie")
+    assert source.group_column == "movie"
+    assert read_all(source).column_names == ["text", "label", "movie"]
+    with pytest.raises(
+        RetrainError,
+        match=r"reviews\.csv: no group column 'movie' \(columns: review, sentiment\); set "
+        r"--group-column to one of them, or leave it empty",
+    ):
+        read(
+            tmp_path / "reviews.csv",
+            text_column="review",
+            label_column="sentiment",
+            group_column="movie",
+        )
+    with pytest.raises(RetrainError, match=r"demo: no group column 'movie'"):
+        read("demo", group_column="movie")
+
+
 def test_non_utf8_csv_is_refused(tmp_path: Path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("text,label\ncaf\xe9 au lait,1\n".encode("latin-1"))

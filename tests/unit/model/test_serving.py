@@ -84,3 +84,15 @@ def test_only_a_loading_that_serves_compiles_at_load():
     assert bulk.forward._forward.experimental_get_tracing_count() == 0
     texts = ["good good", "bad " * 7]
     assert np.allclose(bulk(texts), served(texts), atol=1e-6)
+
+
+def test_mlflows_check_of_a_model_being_logged_does_not_warm_it_up():
+    """MLflow loads a model it logs to try the input example: that load skips the warm-up,
+    while a server's load (the logged config, or none) and a bulk load keep their own."""
+    from rnn_retrain.model.serving import BULK_LOADING, WARM_UP, logging_a_model, wants_warm_up
+
+    assert wants_warm_up({WARM_UP: True}) and wants_warm_up(None)
+    assert not wants_warm_up(BULK_LOADING)
+    with logging_a_model():
+        assert not wants_warm_up({WARM_UP: True}) and not wants_warm_up(None)
+    assert wants_warm_up({WARM_UP: True})

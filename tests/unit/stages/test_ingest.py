@@ -1,3 +1,5 @@
+import dataclasses
+
 import pyarrow as pa
 import pytest
 
@@ -11,6 +13,7 @@ from rnn_retrain.stages.ingest import (
     count_rows,
     normalize_splits,
     snapshot_chunks,
+    text_hashes,
 )
 
 BINARY = list(BINARY_CLASSES)
@@ -29,8 +32,10 @@ def test_split_values_other_than_train_and_test_are_refused():
 
 def test_hash_split_is_stable_when_rows_are_appended_and_keeps_duplicates_together():
     texts = [f"review number {index}" for index in range(2000)]
-    before = assign_hash_split(pa.array(texts), 0.2).to_pylist()
-    after = assign_hash_split(pa.array(["new review"] * 3 + texts[::-1]), 0.2).to_pylist()
+    before = assign_hash_split(text_hashes(pa.array(texts)), 0.2).to_pylist()
+    after = assign_hash_split(
+        text_hashes(pa.array(["new review"] * 3 + texts[::-1])), 0.2
+    ).to_pylist()
     assert after[3:][::-1] == before
     assert len(set(after[:3])) == 1
     assert 0.15 < before.count("test") / len(before) < 0.25
@@ -65,8 +70,39 @@ def test_snapshot_drops_and_counts_empty_texts_and_numbers_rows(chunk_rows):
         "text": ["good", "bad", "fine", "ok"],
         "label": [1, 0, 1, 0],
         "split": ["train", "test", "test", "train"],
+        "group_key": [0, 1, 2, 3],  # No group column: each row is a group of its own.
     }
     assert tally.counts == count_rows(snapshot, BINARY)
+
+
+@pytest.mark.parametrize("chunk_rows", [10_000, 7])
+def test_a_group_column_keeps_each_group_on_one_side_of_the_hash_split(chunk_rows):
+    movies = [f"tt{index % 40:04d}" if index % 10 else None for index in range(400)]
+    table = pa.table(
+        {
+            "text": [f"review {index} of {movie}" for index, movie in enumerate(movies)],
+            "label": [index % 2 for index in range(400)],
+            "movie": movies,
+        }
+    )
+    raw = dataclasses.replace(
+        RawSource(table, "reviews.parquet", "text", "label", None), group_column="movie"
+    )
+    snapshot, _ = build_snapshot(raw, chunk_rows)
+    sides: dict[str, set[str]] = {}
+    keys: dict[str, set[int]] = {}
+    for row, movie in zip(snapshot.to_pylist(), movies):
+        if movie is not None:
+            sides.setdefault(movie, set()).add(row["split"])
+            keys.setdefault(movie, set()).add(row["group_key"])
+    assert all(len(side) == 1 for side in sides.values())  # No movie straddles the split.
+    assert {len(key) for key in keys.values()} == {1} and len(set.union(*keys.values())) == 36
+    splits = [next(iter(side)) for side in sides.values()]
+    assert 0 < splits.count("test") < len(splits)  # Half the movies (test_fraction 0.5) in test.
+    # A row without a group is a group of its own, split by its text as before.
+    unnamed = [row for row, movie in zip(snapshot.to_pylist(), movies) if movie is None]
+    assert [row["group_key"] for row in unnamed] == [row["row_id"] for row in unnamed]
+    assert {row["split"] for row in unnamed} == {"train", "test"}
 
 
 def test_a_hash_split_is_the_same_whatever_the_chunks(demo_table):

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pyarrow as pa
 import pytest
 from keras import layers
 
@@ -8,7 +9,7 @@ from rnn_retrain.model.batching import FIT, VALIDATION, assign_roles, rows_in_me
 from rnn_retrain.model.layers import TimePoolingCell, load_network
 from rnn_retrain.model.memory import count_weights
 from rnn_retrain.model.network import build_model, cosine_learning_rate, fit_model
-from rnn_retrain.stages.train import history_table
+from rnn_retrain.stages.train import history_table, stored_rows
 from rnn_retrain.store.chunks import row_hash, validation_cutoff
 
 
@@ -81,6 +82,24 @@ def test_validation_cut_is_exact_seeded_and_the_same_whatever_the_groups():
     is_train = np.arange(100) % 2 == 0  # Test rows are never fitted on nor validated on.
     roles = assign_roles(row_ids, is_train, validation_cutoff(row_hash(row_ids, 3), 0.2), 3)
     assert not roles[~is_train].any() and (roles[is_train] > 0).all()
+
+
+def test_the_validation_split_holds_out_whole_groups_of_rows():
+    movies = np.repeat(np.arange(50) * 1_000_003, 6)  # 50 groups (movies) of 6 reviews each.
+    index = pa.table(
+        {
+            "group_key": pa.array(movies, pa.int64()),
+            "split": pa.array(["train"] * len(movies)),
+            "length": pa.array(np.full(len(movies), 5), pa.int32()),
+        }
+    )
+    parts = [index.slice(0, 100), index.slice(100)]  # Two Parquet row groups.
+    rows = stored_rows(parts, lambda group: None, validation_fraction=0.2, seed=1)
+    roles = np.concatenate(rows.roles)
+    held_out = {int(movie) for movie in movies[roles == VALIDATION]}
+    fitted = {int(movie) for movie in movies[roles == FIT]}
+    assert held_out and fitted and not held_out & fitted  # No movie on both sides.
+    assert 0.1 < len(held_out) / 50 < 0.3
 
 
 def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
