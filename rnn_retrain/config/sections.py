@@ -79,7 +79,7 @@ class DataSettings(BaseModel):
         0.2, gt=0.0, lt=1.0, description="Share of rows sent to test by the hash split."
     )
     demo_size: int = Field(
-        4000, ge=100, le=1_000_000, description="Number of reviews generated for data='demo'."
+        8000, ge=100, le=1_000_000, description="Number of reviews generated for data='demo'."
     )
     demo_classes: int = Field(
         2,

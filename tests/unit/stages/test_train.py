@@ -24,6 +24,17 @@ def test_model_follows_the_tutorial_architecture(cell, layer):
     assert model.predict(np.ones((3, 7), np.int32), verbose=0).shape == (3, 1)
 
 
+def test_the_initial_weights_come_from_the_seed_whatever_ran_before():
+    settings, training = ModelSettings(units=3, embedding_dim=2), TrainingSettings(xla=False)
+    first = build_model(10, settings, training).get_weights()
+    keras.random.uniform((5,))  # Another draw in this process, as an earlier test or run makes.
+    keras.utils.set_random_seed(99)
+    again = build_model(10, settings, training).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    other = build_model(10, settings, TrainingSettings(xla=False, seed=2)).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
 def test_stacked_bidirectional_layers():
     settings = ModelSettings(cell="gru", rnn_layers=2, bidirectional=True, units=4)
     model = build_model(50, settings, TrainingSettings())
