@@ -27,7 +27,7 @@ def tracking_uri(tmp_path_factory, prefect_server) -> str:
     for seed in (1, 2):
         retrain(
             RetrainConfig.from_flat(
-                demo_size=1500,
+                demo_size=3000,  # Enough to learn the demo's negations (see test_register_flow).
                 maxlen=40,
                 units=16,
                 embedding_dim=16,
