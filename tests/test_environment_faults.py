@@ -221,12 +221,20 @@ def test_a_full_scratch_folder_or_mlflow_store_is_one_line_and_keeps_the_champio
     assert code == 0 and errors == [], output[-3000:]
 
 
-def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
-    """A real `mlflow server` on loopback, with its own SQLite store and artifact folder."""
+def start_mlflow_server(root: Path, port: int, template: Path) -> subprocess.Popen:
+    """A real `mlflow server` on loopback, with its own SQLite store and artifact folder.
+
+    A new store starts as a copy of ``template``, an empty store with its tables made (the
+    session's `empty_mlflow_store`): the server need not run MLflow's migrations first.
+    """
+    import shutil
     import sys
     import time
 
     import httpx
+
+    if not (root / "server.db").exists():
+        shutil.copyfile(template, root / "server.db")
 
     command = [
         str(Path(sys.executable).with_name("mlflow")),
@@ -266,7 +274,7 @@ def stop_server(server: subprocess.Popen) -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(
-    capsys, tmp_path, monkeypatch
+    capsys, tmp_path, monkeypatch, empty_mlflow_store
 ):
     import socket
     import threading
@@ -279,7 +287,7 @@ def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion
     # MLflow's client retries a refused request for minutes by default; the test has no time.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     root = tmp_path / "artifacts"
-    server = start_mlflow_server(tmp_path, port)
+    server = start_mlflow_server(tmp_path, port, empty_mlflow_store)
     try:
         assert run(capsys, "--tracking-uri", uri, "--artifact-root", str(root))[0] == 0
         checkpoints_before = set((root / "checkpoints").glob("*"))
@@ -303,7 +311,7 @@ def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion
         assert len(errors) == 1 and f"tracking server {uri}" in errors[0]
         assert "Traceback" not in output
 
-        server = start_mlflow_server(tmp_path, port)
+        server = start_mlflow_server(tmp_path, port, empty_mlflow_store)
         registry = ModelRegistry(uri, "review-sentiment")
         assert [str(v.version) for v in registry.versions()] == ["1"]
         assert str(registry.champion().version) == "1"
