@@ -46,6 +46,7 @@ def run_benchmark(script: str, arguments: list[str], folder: Path) -> str:
     return " ".join(result.stdout.split())
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("prefect_server")
@@ -74,6 +75,7 @@ def test_benchmark_command_prints_every_target_on_a_tiny_corpus(tmp_path):
         assert figure in output, figure
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("prefect_server")
@@ -88,6 +90,7 @@ def test_memory_benchmark_compares_streamed_and_in_memory_runs_on_a_tiny_corpus(
         assert figure in output
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("prefect_server")

@@ -271,6 +271,7 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(
@@ -321,6 +322,7 @@ def test_a_tracking_server_that_stops_mid_run_is_one_line_and_keeps_the_champion
         stop_server(server)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")  # For the first run only, in this process.
 def test_a_prefect_server_that_stops_mid_run_is_one_line_and_keeps_the_champion(capsys, tmp_path):

@@ -23,6 +23,7 @@ TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4",
 LENIENT = ["--min-accuracy", "0", "--promotion-policy", "not_worse", "--min-accuracy-gain", "-1"]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_runs_started_together_on_an_empty_home_all_succeed(tmp_path: Path):
     home = tmp_path / "new-machine"  # Nothing yet: no ~/.prefect, no ~/.rnn-retrain.

@@ -119,6 +119,9 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
                 "PREFECT_API_URL": prefect_api,
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "MLFLOW_TRACKING_URI": tracking_uri,
+                # `retrain serve` (Prefect's runner) asks for scheduled runs every 10 s by
+                # default: up to 10 s idle before each run the tests start. A team tunes it too.
+                "PREFECT_RUNNER_POLL_FREQUENCY": "1",
             }
             yield TeamServers(prefect_api, tracking_uri, client_env)
         finally:

@@ -53,6 +53,7 @@ def wait_for(received: list[dict], words: str, timeout: float = 90) -> dict:
     raise AssertionError(f"no alert with {words!r} in {timeout} s; received: {received}")
 
 
+@pytest.mark.long
 def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run(
     team, webhook, tiny_config, tmp_path, demo_table, capsys
 ):

@@ -33,6 +33,7 @@ def received(api_url: str, resource_id: str) -> list:
         return client.read_events(filter=only, limit=10).events
 
 
+@pytest.mark.long
 def test_events_reach_the_server_the_client_points_at(worker_on_the_harness, team):
     from prefect.events import emit_event
     from prefect.settings import PREFECT_API_URL

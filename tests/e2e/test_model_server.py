@@ -100,6 +100,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.long
 def test_the_served_champion_answers_like_retrain_predict_and_rejects_malformed_requests(
     capsys, tmp_path, team
 ):

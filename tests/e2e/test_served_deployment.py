@@ -105,6 +105,7 @@ def test_the_server_rejects_invalid_parameters_naming_the_field(served):
     assert response.status_code == 409 and "maxlen_typo" in response.json()["detail"]
 
 
+@pytest.mark.long
 def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     client, deployments, root, tracking_uri = served
     first = create_run(client, deployments["manual-retrain"], TINY_RUN)

@@ -80,6 +80,7 @@ def run_log(flow_run_id: str) -> str:
         return "\n".join(log.message for log in client.read_logs(log_filter=only, limit=200))
 
 
+@pytest.mark.long
 def test_deployment_runs_take_the_registry_from_the_teams_variable_and_warn_without_it(
     team, tmp_path, tiny_config
 ):

@@ -157,6 +157,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.registry import ModelRegistry

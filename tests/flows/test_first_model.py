@@ -44,6 +44,7 @@ def sentences(reviews: list[str]) -> list[str]:
     return [sentence for review in reviews for sentence in review.rstrip(".").split(" . ")]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_the_default_champion_reads_plain_english_praise_pans_and_negation(tmp_path):

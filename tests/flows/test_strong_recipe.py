@@ -28,6 +28,7 @@ SERVE = (
 )
 
 
+@pytest.mark.long
 def test_a_strong_run_trains_pools_and_serves_exactly_what_it_evaluated(tmp_path: Path):
     config = RetrainConfig.from_flat(
         recipe="strong",

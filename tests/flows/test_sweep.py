@@ -64,6 +64,7 @@ def test_a_failing_candidate_is_reported_and_the_others_finish(tiny_config, tmp_
     assert summary.registration.version == "1"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_dask_sweep_trains_candidates_in_worker_processes(tiny_config, tmp_path):
     from distributed import Client, LocalCluster
@@ -116,6 +117,7 @@ def kill_when_training(checkpoints: Path, after_epochs: int) -> threading.Thread
     return thread
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny_config):
     from distributed import Client, LocalCluster
@@ -147,6 +149,7 @@ def test_a_worker_killed_mid_training_is_replaced_and_its_candidate_resumes(tiny
     assert trainers.count(first_worker) >= 2
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_candidate_whose_worker_dies_for_good_is_reported_and_the_others_finish(tiny_config):
     import dask
