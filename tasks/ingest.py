@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.labels import distinct_labels, fit_classes
-from rnn_retrain.data.sources import fingerprint_source, read_source
+from rnn_retrain.data.sources import fingerprint_source, grouped_by, read_source
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import current_run_id, store_for
 from rnn_retrain.stages.ingest import (
@@ -45,8 +45,8 @@ def ingest(config: RetrainConfig) -> IngestResult:
         demo_size=data.demo_size,
         seed=config.training.seed,
         demo_classes=data.demo_classes,
-        group_column=data.group_column,
     )
+    source = grouped_by(source, data.group_column)
     classes = fit_classes(
         distinct_labels(source.iter_labels(data.chunk_rows)),
         source.origin,

@@ -96,31 +96,12 @@ def read_column_batches(
         raise _unreadable_parquet(origin, error) from None
 
 
-def read_source(
-    data: str,
-    *,
-    text_column: str,
-    label_column: str,
-    split_column: str,
-    demo_size: int,
-    seed: int,
-    demo_classes: int = 2,
-    group_column: str = "",
-) -> RawSource:
-    """Read the source named by ``data`` (see `RetrainConfig.data`).
+def grouped_by(source: RawSource, group_column: str) -> RawSource:
+    """``source`` with its rows grouped by ``group_column`` (none when it is empty).
 
     Raises:
-        DataError: naming ``data``, if it cannot be read or lacks a column it is asked for.
+        DataError: naming the source and its columns, if it has no such column.
     """
-    source = _open_source(
-        data,
-        text_column=text_column,
-        label_column=label_column,
-        split_column=split_column,
-        demo_size=demo_size,
-        seed=seed,
-        demo_classes=demo_classes,
-    )
     if not group_column:
         return source
     if group_column not in source.schema.names:
@@ -132,7 +113,7 @@ def read_source(
     return dataclasses.replace(source, group_column=group_column)
 
 
-def _open_source(
+def read_source(
     data: str,
     *,
     text_column: str,
@@ -140,8 +121,9 @@ def _open_source(
     split_column: str,
     demo_size: int,
     seed: int,
-    demo_classes: int,
+    demo_classes: int = 2,
 ) -> RawSource:
+    """Read the source named by ``data`` (see `RetrainConfig.data`)."""
     if data == "demo":
         table = (
             generate_reviews(demo_size, seed)

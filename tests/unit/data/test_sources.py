@@ -5,11 +5,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.data.sources import read_source, require_local_source
+from rnn_retrain.data.sources import grouped_by, read_source, require_local_source
 from rnn_retrain.errors import RetrainError
 
 
-def read(data, **overrides):
+def read(data, group_column="", **overrides):
     options = {
         "text_column": "text",
         "label_column": "label",
@@ -17,7 +17,7 @@ def read(data, **overrides):
         "demo_size": 200,
         "seed": 1,
     }
-    return read_source(str(data), **{**options, **overrides})
+    return grouped_by(read_source(str(data), **{**options, **overrides}), group_column)
 
 
 def read_all(source, chunk_rows=64) -> pa.Table:
