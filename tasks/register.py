@@ -57,6 +57,7 @@ from rnn_retrain.stages.results import (
     PreparedData,
     RegisterResult,
     TrainResult,
+    validation_test_gap,
 )
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.store.chunks import read_chunks
@@ -96,8 +97,8 @@ def _log_run(
         mlflow.log_metrics(
             {f"test_{name}": value for name, value in metrics.items() if value is not None}
         )
-        if validation_accuracy is not None:
-            gap = validation_accuracy - float(metrics["accuracy"])
+        gap = validation_test_gap(validation_accuracy, metrics)
+        if gap is not None:
             mlflow.log_metrics(
                 {"validation_accuracy": validation_accuracy, "validation_test_gap": gap}
             )

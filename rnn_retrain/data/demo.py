@@ -2,17 +2,17 @@
 the label.
 
 Each review holds one opinion (a single clause, two that agree joined by "and", or two opposed
-clauses joined by "but", "although" or "even though") among neutral filler sentences. A clause is one of the ways
-sentiment is usually written: an aspect and an adjective ("the acting was superb"), a first-person
-verdict ("i loved it", "i hated every minute"), a noun phrase ("an absolute delight", "a complete
-waste of time"), a fragment ("dull , lifeless and far too long"), a length ("it was far too
-long"), or a recommendation ("well worth watching"), with
-intensifiers ("really", "absolutely") and tails ("from start to finish") around them. Negations
-("not", "wasn't", "didn't", "far from", "never") flip a clause, and in a contrast the second
-clause wins. Every sentiment word and every negation appears about equally often in positive and
-negative reviews, so a bag of words cannot do much better than chance, while a recurrent model
-that reads the words in order can; and its vocabulary (about 300 words) is that of real praise
-and pans, so the model it trains answers plain English sentences it never saw.
+clauses joined by "but", "although" or "even though") among neutral filler sentences. A clause is
+one of the ways sentiment is usually written: an aspect and an adjective ("the acting was
+superb"), a first-person verdict ("i loved it", "i hated every minute"), a noun phrase ("an
+absolute delight", "a complete waste of time"), a fragment ("dull , lifeless and far too long"),
+a length ("it was far too long"), or a recommendation ("well worth watching"), with intensifiers
+("really", "absolutely") and tails ("from start to finish") around them. Negations ("not",
+"wasn't", "didn't", "far from", "never") flip a clause, and in a contrast the second clause wins.
+Every sentiment word and every negation appears about equally often in positive and negative
+reviews, so a bag of words cannot do much better than chance, while a recurrent model that reads
+the words in order can; and its vocabulary (about 270 words) is that of real praise and pans, so
+the model it trains answers plain English sentences it never saw.
 
 With more than two classes (`generate_topic_reviews`) the label is instead what a review is
 about: the aspects are dealt into K groups, each named after its first aspect, and a review's
@@ -163,6 +163,19 @@ NEGATED_FORMS = (
     "{subject} {verb} not at all {adjective}",
 )
 NEGATED_WEIGHTS = (0.35, 0.15, 0.15, 0.1, 0.1, 0.1, 0.05)
+# "{contracted}" in a negated form, by verb.
+CONTRACTED = {"was": "wasn't", "is": "isn't", "felt": "never felt", "seemed": "never seemed"}
+# A verdict's verb after "did not": "i did not enjoy it".
+BASE_FORM = {
+    "loved": "love",
+    "enjoyed": "enjoy",
+    "adored": "adore",
+    "liked": "like",
+    "hated": "hate",
+    "disliked": "dislike",
+    "loathed": "loathe",
+    "regretted": "regret",
+}
 VERBS = ("was", "is", "felt", "seemed")
 RECOMMEND = ("worth it", "worth watching", "worth the ticket", "worth seeing", "worth your time")
 # How often a clause is negated, and how often an opinion is two clauses that agree ("and") or
@@ -211,14 +224,8 @@ def _adjective_clause(
     verb = rng.choice(VERBS)
     if negated:
         form = rng.choice(len(NEGATED_FORMS), p=NEGATED_WEIGHTS)
-        contracted = {
-            "was": "wasn't",
-            "is": "isn't",
-            "felt": "never felt",
-            "seemed": "never seemed",
-        }
         return NEGATED_FORMS[form].format(
-            subject=subject, verb=verb, contracted=contracted[verb], adjective=adjective
+            subject=subject, verb=verb, contracted=CONTRACTED[verb], adjective=adjective
         )
     if rng.random() < 0.35:
         adjective = f"{rng.choice(INTENSIFIERS)} {adjective}"
@@ -231,15 +238,8 @@ def _first_person_clause(rng: np.random.Generator, polarity: int) -> str:
     verb = rng.choice(LOVED if polarity != negated else HATED)
     thing = rng.choice(VERDICT_OBJECTS)
     if negated:
-        plain = {"loved": "love", "enjoyed": "enjoy", "adored": "adore", "liked": "like"}
-        plain |= {
-            "hated": "hate",
-            "disliked": "dislike",
-            "loathed": "loathe",
-            "regretted": "regret",
-        }
         negation = rng.choice(("did not", "didn't", "never"))
-        verb = verb if negation == "never" else plain[verb]
+        verb = verb if negation == "never" else BASE_FORM[verb]
         return f"i {negation} {verb} {thing}"
     adverb = f"{rng.choice(('really', 'truly', 'just'))} " if rng.random() < 0.3 else ""
     return f"i {adverb}{verb} {thing}"
@@ -263,7 +263,7 @@ def _length_clause(rng: np.random.Generator, polarity: int) -> str:
     length = rng.choice(TOO)
     if polarity:
         return f"it was {rng.choice(('not', 'never', 'not at all'))} too {length}"
-    return f"it was {rng.choice(('far', 'way', 'much', ''))} too {length}".replace("  ", " ")
+    return f"it was {rng.choice(('far ', 'way ', 'much ', ''))}too {length}"
 
 
 def _recommend_clause(rng: np.random.Generator, polarity: int) -> str:
@@ -301,11 +301,13 @@ CLAUSES: tuple[tuple[Callable[[np.random.Generator, int], str], float], ...] = (
 )
 
 
+_WEIGHTS = np.array([weight for _, weight in CLAUSES])
+CLAUSE_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
 def _clause(rng: np.random.Generator, polarity: int) -> str:
     """One opinion clause whose effective polarity is ``polarity`` (1 good, 0 bad)."""
-    kinds = [kind for kind, _ in CLAUSES]
-    weights = np.array([weight for _, weight in CLAUSES])
-    clause = kinds[rng.choice(len(kinds), p=weights / weights.sum())](rng, polarity)
+    clause = CLAUSES[rng.choice(len(CLAUSES), p=CLAUSE_WEIGHTS)][0](rng, polarity)
     if rng.random() < 0.12:
         clause += f" {rng.choice(TAILS)}"
     return clause

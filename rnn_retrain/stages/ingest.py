@@ -80,17 +80,12 @@ def group_keys(groups: pa.ChunkedArray | pa.Array, row_ids: np.ndarray) -> np.nd
     row id, decides which rows the validation split holds out (`rnn_retrain.stages.train`).
     """
     values = pc.cast(groups, pa.string())
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
     # One hash per distinct value: a group has many rows.
     distinct = pc.unique(pc.drop_null(values))
     hashes = text_hashes(distinct).view(np.int64)
-    positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)
-    missing = np.isnan(positions) if positions.dtype.kind == "f" else np.zeros(len(values), bool)
-    keys = np.asarray(row_ids, dtype=np.int64).copy()
-    present = ~missing
-    keys[present] = hashes[positions[present].astype(np.int64)]
-    return keys
+    positions = pc.fill_null(pc.index_in(values, value_set=distinct), 0).to_numpy()
+    present = pc.is_valid(values).to_numpy(zero_copy_only=False)
+    return np.where(present, hashes[positions] if len(hashes) else 0, row_ids).astype(np.int64)
 
 
 def drop_empty_texts(table: pa.Table) -> tuple[pa.Table, int]:

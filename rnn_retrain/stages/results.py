@@ -217,9 +217,14 @@ class RetrainSummary(BaseModel):
         train rows more than the test rows do (reviews of the same movies in both, for example:
         `source.group_column` keeps each group on one side).
         """
-        if self.validation_accuracy is None:
-            return None
-        return self.validation_accuracy - float(self.metrics["accuracy"])
+        return validation_test_gap(self.validation_accuracy, self.metrics)
+
+
+def validation_test_gap(validation_accuracy: float | None, metrics: Metrics) -> float | None:
+    """The kept weights' validation accuracy minus the test accuracy (None without the first)."""
+    if validation_accuracy is None:
+        return None
+    return validation_accuracy - float(metrics["accuracy"])
 
 
 class CandidateOutcome(BaseModel):

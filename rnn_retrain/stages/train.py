@@ -79,16 +79,16 @@ def stored_rows(
     row's group key (`rnn_retrain.stages.ingest.group_keys`): a group's rows are all held out or
     all trained on; with no group column the key is the row id, so rows are drawn one by one.
     """
-    row_ids, is_train, lengths = [], [], []
+    group_keys, is_train, lengths = [], [], []
     for table in index:
-        row_ids.append(table["group_key"].to_numpy())
+        group_keys.append(table["group_key"].to_numpy())
         is_train.append(pc.equal(table["split"], "train").to_numpy())
         lengths.append(table["length"].to_numpy())
     train_hashes = np.concatenate(
-        [row_hash(ids[mask], seed) for ids, mask in zip(row_ids, is_train)]
+        [row_hash(keys[mask], seed) for keys, mask in zip(group_keys, is_train)]
     )
     cutoff = validation_cutoff(train_hashes, validation_fraction)
-    roles = [assign_roles(ids, mask, cutoff, seed) for ids, mask in zip(row_ids, is_train)]
+    roles = [assign_roles(keys, mask, cutoff, seed) for keys, mask in zip(group_keys, is_train)]
 
     lock = threading.Lock()
 
