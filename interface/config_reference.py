@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rnn_retrain.config.retrain import STRONG_RECIPE, RetrainConfig, SweepConfig
+from rnn_retrain.config.retrain import RECIPES, RetrainConfig, SweepConfig
 
 REFERENCE = Path(__file__).parents[1] / "docs" / "configuration.md"
 
@@ -55,23 +55,37 @@ def section_table(name: str, model: type[BaseModel], title: str, description: st
 
 
 def recipe_table() -> list[str]:
-    """The presets `--recipe` chooses: each field the strong recipe changes, beside the tutorial's."""
+    """The presets `--recipe` chooses: each field a preset changes, beside the tutorial's."""
     lines = [
         "## Recipes",
         "",
         "`--recipe tutorial` (the default) is the Keras IMDB tutorial's recipe, the defaults below. "
-        "`--recipe strong` puts in the values of this table for every field still at its tutorial "
-        "default; a field given any other value keeps it (`--recipe strong --vocab-size 30000`). "
+        "`--recipe strong` (the recurrent network alone) and `--recipe hybrid` (the strong network "
+        "beside an n-gram branch, wide and deep) put in the values of this table for every field "
+        "still at its tutorial default; a field given any other value keeps it "
+        "(`--recipe strong --vocab-size 30000`). "
         "The measurements behind the preset are in "
         "[the benchmark results](../benchmarks/RESULTS.md#recipes-on-imdb).",
         "",
-        "| field | tutorial | strong |",
-        "| --- | --- | --- |",
+        "| field | tutorial | " + " | ".join(RECIPES) + " |",
+        "| --- | --- |" + " --- |" * len(RECIPES),
     ]
-    for section, values in STRONG_RECIPE.items():
-        fields = RetrainConfig.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
-        for name, value in values.items():
-            lines.append(f"| `{section}.{name}` | {_default(fields[name])} | `{value!r}` |")
+    changed = {
+        (section, name)
+        for recipe in RECIPES.values()
+        for section in recipe
+        for name in recipe[section]
+    }
+    for section, fields in RetrainConfig.model_fields.items():
+        settings = fields.annotation.model_fields  # type: ignore[union-attr]
+        for name, field in settings.items():
+            if (section, name) not in changed:
+                continue
+            presets = [
+                recipe.get(section, {}).get(name, field.default) for recipe in RECIPES.values()
+            ]
+            cells = " | ".join(f"`{value!r}`" for value in presets)
+            lines.append(f"| `{section}.{name}` | {_default(field)} | {cells} |")
     return lines + [""]
 
 

@@ -18,7 +18,7 @@ DataCheck = Literal[
     "duplicates", "class_balance", "leakage", "truncation", "oov_rate", "length_drift"
 ]
 TaskRunnerName = Literal["local", "dask"]
-Recipe = Literal["tutorial", "strong"]
+Recipe = Literal["tutorial", "strong", "hybrid"]
 Pooling = Literal["last", "max_mean"]
 Schedule = Literal["constant", "cosine"]
 
@@ -125,9 +125,10 @@ class ModelSettings(BaseModel):
         "tutorial",
         description=(
             "'tutorial': the Keras IMDB tutorial's recipe (the defaults below). 'strong': a "
-            "measured better recipe: every field still at its tutorial default takes the "
-            "preset's value (see docs/configuration.md, 'Recipes'); a field set to anything else "
-            "keeps the value given."
+            "measured better recipe of the recurrent network alone. 'hybrid': the strong "
+            "network beside an n-gram branch, trained together (wide and deep). A preset puts "
+            "its value in every field still at its tutorial default (see docs/configuration.md, "
+            "'Recipes'); a field set to anything else keeps the value given."
         ),
     )
     cell: Cell = Field("lstm", description="Recurrent cell: simplernn, gru or lstm.")
@@ -153,6 +154,28 @@ class ModelSettings(BaseModel):
         ge=0.0,
         lt=1.0,
         description="Share of embedding channels dropped while training (SpatialDropout1D).",
+    )
+    ngrams: int = Field(
+        0,
+        ge=0,
+        le=5,
+        title="N-grams",
+        description=(
+            "Wide and deep: 0 is the recurrent network alone; n adds a branch over each "
+            "review's 1- to n-grams of token ids (each counted once, weighted by naive Bayes "
+            "log-count ratios fitted on the training rows), whose logit is added to the "
+            "network's and learnt with it."
+        ),
+    )
+    ngram_buckets: int = Field(
+        4_194_304,
+        ge=2,
+        le=67_108_864,
+        title="N-gram buckets",
+        description=(
+            "Ids of the n-gram branch: unigrams keep their token ids, longer n-grams are hashed "
+            "into the rest. Fewer buckets, more collisions; each costs 5 floats while training."
+        ),
     )
 
     @field_validator("cell", mode="before")

@@ -45,16 +45,27 @@ def count_weights(vocabulary_size: int, model: ModelSettings, classes: int = 2) 
     if model.pooling == "max_mean":
         width *= 2  # The max and the mean over time, side by side.
     outputs = classes if classes > 2 else 1  # K softmax units, or one sigmoid unit.
-    return total + (width + 1) * outputs
+    return total + (width + 1) * outputs + ngram_weights(model, classes)
+
+
+def ngram_weights(model: ModelSettings, classes: int = 2) -> int:
+    """The n-gram branch's weights: a fixed ratio and a learned weight per bucket and output."""
+    if not model.ngrams:
+        return 0
+    return 2 * model.ngram_buckets * (classes if classes > 2 else 1)
 
 
 def training_bytes(vocabulary_size: int, model: ModelSettings, batch_size: int, maxlen: int) -> int:
     """A lower bound of the memory training needs: weights with their gradients and Adam's
     slots, plus the per-step activations that back-propagation through time keeps."""
     directions = 2 if model.bidirectional else 1
-    weights = count_weights(vocabulary_size, model) * COPIES_PER_WEIGHT
+    # The fixed ratios have no gradient or slots: half the branch's weights, counted once.
+    fixed = ngram_weights(model) // 2
+    weights = (count_weights(vocabulary_size, model) - fixed) * COPIES_PER_WEIGHT + fixed
     gate_outputs = GATES[model.cell] * model.units * directions * model.rnn_layers
-    activations = batch_size * maxlen * (gate_outputs + model.embedding_dim)
+    # Each review's n-grams: an int64 id per token and order, and their sorted copy.
+    ngram_ids = 2 * 2 * model.ngrams
+    activations = batch_size * maxlen * (gate_outputs + model.embedding_dim + ngram_ids)
     return (weights + activations) * FLOAT_BYTES
 
 

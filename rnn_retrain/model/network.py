@@ -22,8 +22,9 @@ import tensorflow as tf
 from keras import layers
 
 from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
-from rnn_retrain.model.batching import FIT, VALIDATION, RowGroups, cut_to_length
-from rnn_retrain.model.layers import TimePoolingCell
+from rnn_retrain.model.batching import FIT, VALIDATION, RowGroups, cut_to_length, iterate_buckets
+from rnn_retrain.model.layers import NGramBranch, TimePoolingCell
+from rnn_retrain.model.ngrams import class_ratios
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ BEST_WEIGHTS_GLOB = "best-*.weights.h5"
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
 STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
+# The layer name of a hybrid network's n-gram branch.
+NGRAM_BRANCH = "ngram_branch"
+# An n-gram id held by fewer training reviews gets no weight (`rnn_retrain.model.ngrams`).
+NGRAM_MIN_REVIEWS = 2
+# Rows per call when the n-gram ids of the training rows are counted.
+COUNT_ROWS = 1024
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -56,6 +63,10 @@ def build_model(
 
     With ``classes`` > 2 the head is Dense(K, softmax), fitted with sparse categorical
     cross-entropy on the class ids; two classes keep the tutorial's sigmoid unit.
+
+    With ``settings.ngrams`` the network is wide and deep: an `NGramBranch` over the same token
+    ids adds its logit(s) to the Dense layer's before the sigmoid (softmax), and both halves are
+    fitted together. Its ratios start at zero: `fit_model` fits them on the training rows.
 
     The tutorial reads the last recurrent layer's final state; ``pooling="max_mean"`` reads the
     max and the mean of its outputs over the real tokens instead (`TimePoolingCell`, padding
@@ -106,12 +117,18 @@ def build_model(
                 recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
             hidden = recurrent(hidden)
         hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
-        if classes > 2:
-            outputs = layers.Dense(classes, activation="softmax", name="probabilities")(hidden)
-            loss = "sparse_categorical_crossentropy"
+        units, activation = (classes, "softmax") if classes > 2 else (1, "sigmoid")
+        name = "probabilities" if classes > 2 else "probability"
+        loss = "sparse_categorical_crossentropy" if classes > 2 else "binary_crossentropy"
+        if settings.ngrams:
+            logits = layers.Dense(units, name="network_logits")(hidden)
+            wide = NGramBranch(
+                settings.ngrams, settings.ngram_buckets, vocabulary_size, units, name=NGRAM_BRANCH
+            )(inputs)
+            logits = layers.Add(name="logits")([logits, wide])
+            outputs = layers.Activation(activation, name=name)(logits)
         else:
-            outputs = layers.Dense(1, activation="sigmoid", name="probability")(hidden)
-            loss = "binary_crossentropy"
+            outputs = layers.Dense(units, activation=activation, name=name)(hidden)
         model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
@@ -255,6 +272,8 @@ def fit_model(
     written, and once the completed fit removed its backup (to copy the directory elsewhere).
     """
     keras.utils.set_random_seed(training.seed)
+    if NGRAM_BRANCH in {layer.name for layer in model.layers}:
+        fit_ngram_ratios(model.get_layer(NGRAM_BRANCH), rows, boundaries, padding)
     progress = EpochProgress(training.epochs, report, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [progress]
     if training.early_stopping_patience > 0:
@@ -324,6 +343,35 @@ def fit_model(
     if saved and on_checkpoint is not None:
         on_checkpoint()  # The folder changed once more.
     return outcome
+
+
+def fit_ngram_ratios(
+    branch: NGramBranch, rows: RowGroups, boundaries: list[int], padding: str
+) -> None:
+    """Give the n-gram branch its naive Bayes ratios, counted over the `FIT` rows only.
+
+    The ids come from the branch's own `NGramBranch.ngram_ids`, each row cut to its length
+    bucket as in training. Deterministic, so a resumed fit sets the same ratios again.
+    """
+    classes = max(branch.outputs, 2)
+    counts = np.zeros(branch.buckets * classes, dtype=np.int64)
+    ngram_ids = tf.function(
+        branch.ngram_ids, input_signature=[tf.TensorSpec([None, None], tf.int32)]
+    )
+    for group in range(len(rows.roles)):
+        selected = np.flatnonzero(rows.roles[group] == FIT)
+        if not len(selected):
+            continue
+        x, y = rows.read(group)
+        x, y = x[selected], y[selected].astype(np.int64)
+        for indices, cut in iterate_buckets(x, boundaries, padding):
+            for start in range(0, len(indices), COUNT_ROWS):
+                chunk = slice(start, start + COUNT_ROWS)
+                ids = ngram_ids(cut[chunk]).numpy().astype(np.int64)
+                # Each (id, class) pair counted once per review holding the id.
+                cells = ids * classes + y[indices[chunk]][:, np.newaxis]
+                counts += np.bincount(cells[ids > 0], minlength=len(counts))
+    branch.set_ratios(class_ratios(counts.reshape(-1, classes), NGRAM_MIN_REVIEWS))
 
 
 def resumable_epochs(checkpoint_dir: Path) -> int:

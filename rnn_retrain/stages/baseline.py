@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from rnn_retrain.config.retrain import ConfigSlice
 from rnn_retrain.data.preprocessing import standardize_text
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.model.ngrams import NB_ALPHA, log_count_ratios
 from rnn_retrain.stages.register import mcnemar_exact
 from rnn_retrain.stages.results import BASELINE_DESCRIPTIONS
 
@@ -50,8 +51,6 @@ KINDS = (NB, TFIDF)
 NGRAM_RANGES = {NB: (1, 3), TFIDF: (1, 2)}
 # The column of `terms_table` that holds each term's scale, by kind.
 SCALE_COLUMNS = {NB: "ratio", TFIDF: "idf"}
-# The naive Bayes ratios' smoothing: one pseudo-count per feature and class (Wang & Manning).
-NB_ALPHA = 1.0
 # Logistic regression's inverse regularisation strength, by kind. TF-IDF: scikit-learn's
 # default. NB ratios already weight the features, so they take a stronger prior: 0.1, the
 # strength of fastai's lesson-5 notebook. On full IMDB (800,000 n-grams, 2 cores, 2026-12-06)
@@ -133,9 +132,9 @@ def _classifier(kind: str) -> LogisticRegression:
 def nb_ratios(features: Any, labels: np.ndarray) -> np.ndarray:
     """Each feature's naive Bayes log-count ratio: log((p / |p|₁) / (q / |q|₁)), where p and q
     are the feature's smoothed counts over the label-1 and the label-0 rows."""
-    positive = NB_ALPHA + np.asarray(features[labels == 1].sum(axis=0)).ravel()
-    negative = NB_ALPHA + np.asarray(features[labels != 1].sum(axis=0)).ravel()
-    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+    positive = np.asarray(features[labels == 1].sum(axis=0)).ravel()
+    negative = np.asarray(features[labels != 1].sum(axis=0)).ravel()
+    return log_count_ratios(positive, negative)
 
 
 def fit_baseline(

@@ -29,11 +29,14 @@ def test_malformed_input_is_a_value_error_that_names_the_fix(model_input, messag
 
 
 @pytest.mark.parametrize(
-    ("cell", "pooling", "classes"), [("lstm", "last", 2), ("gru", "max_mean", 3)]
+    ("cell", "pooling", "classes", "ngrams"), [("lstm", "last", 2, 0), ("gru", "max_mean", 3, 3)]
 )
-def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pooling, classes):
+def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(
+    cell, pooling, classes, ngrams
+):
     """The compiled forward pass (one graph for every request size and length) against
-    ``model.predict``, which evaluation uses: the same probabilities, each bucket included."""
+    ``model.predict``, which evaluation uses: the same probabilities, each bucket included,
+    the hybrid network's n-gram branch too."""
     import numpy as np
     import pyarrow as pa
 
@@ -47,8 +50,15 @@ def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(cell, pool
 
     texts = generate_reviews(70, seed=5)["text"].to_pylist() + ["", "zebra " * 90]
     vocabulary = fit_vocabulary(tokenize_texts(pa.array(texts)), vocab_size=60)
-    settings = ModelSettings(cell=cell, pooling=pooling, units=6, embedding_dim=5)
+    settings = ModelSettings(
+        cell=cell, pooling=pooling, units=6, embedding_dim=5, ngrams=ngrams, ngram_buckets=500
+    )
     network = build_model(60, settings, TrainingSettings(xla=False), classes=classes)
+    if ngrams:  # Ratios and weights that move the answer, as a fitted branch's do.
+        branch = network.get_layer("ngram_branch")
+        rng = np.random.default_rng(0)
+        branch.set_ratios(rng.normal(size=(500, classes)).astype(np.float32))
+        branch.learned.assign(rng.normal(scale=0.1, size=(500, classes)).astype(np.float32))
     preprocessing = {
         "maxlen": 64,
         "padding": "pre",

@@ -1,4 +1,5 @@
-"""The strong recipe through the whole flow: its network is registered and served as trained."""
+"""The hybrid recipe (the strong one plus the n-gram branch) through the whole flow: its network
+is registered and served as trained."""
 
 import json
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 
 from flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
-from rnn_retrain.model.layers import TimePoolingCell, load_network
+from rnn_retrain.model.layers import NGramBranch, TimePoolingCell, load_network
 from rnn_retrain.store.artifacts import ArtifactStore
 
 # A fresh interpreter loads the registered model: seconds of MLflow and TensorFlow imports.
@@ -29,9 +30,11 @@ SERVE = (
 
 
 @pytest.mark.long
-def test_a_strong_run_trains_pools_and_serves_exactly_what_it_evaluated(tmp_path: Path):
+def test_a_hybrid_run_trains_pools_and_serves_exactly_what_it_evaluated(tmp_path: Path):
     config = RetrainConfig.from_flat(
-        recipe="strong",
+        recipe="hybrid",
+        vocab_size=300,
+        ngram_buckets=4096,
         demo_size=600,
         maxlen=40,
         units=8,
@@ -45,6 +48,11 @@ def test_a_strong_run_trains_pools_and_serves_exactly_what_it_evaluated(tmp_path
     network = load_network(store.copy_to_local(summary.artifacts["train/model.keras"], tmp_path))
     assert isinstance(network.get_layer("lstm_0").cell, TimePoolingCell)
     assert network.get_layer("embedding_dropout").rate == config.model.embedding_dropout
+    # The n-gram branch keeps the ratios fitted on the train rows, and has learnt its weights.
+    branch = network.get_layer("ngram_branch")
+    assert isinstance(branch, NGramBranch) and branch.order == 3
+    assert np.count_nonzero(branch.ratios.numpy()) > 100
+    assert np.count_nonzero(branch.learned.numpy()) > 100
     # The per-epoch cosine schedule: the second (last) epoch trained at half the first's rate.
     history = store.read_table(summary.artifacts["train/history.parquet"]).to_pylist()
     assert [round(row["learning_rate"], 6) for row in history] == [0.002, 0.001]
