@@ -79,7 +79,11 @@ STRONG_RECIPE: dict[str, dict[str, Any]] = {
 # were measured on full IMDB as well; every other field is the strong recipe's.
 HYBRID_RECIPE: dict[str, dict[str, Any]] = {
     "model": {**STRONG_RECIPE["model"], "ngrams": 3},
-    "training": STRONG_RECIPE["training"],
+    # The n-gram branch fits the train rows within two epochs (train accuracy 0.995): later
+    # epochs only lower validation accuracy (seed 1337: 0.9170, 0.9136 after epochs 1 and 2 of
+    # either length). Two epochs: test accuracy 0.9127 in 128 s of training; six, stopped
+    # early after five: 0.9115 in 352 s.
+    "training": {**STRONG_RECIPE["training"], "epochs": 2},
     "text": STRONG_RECIPE["text"],
 }
 RECIPES = {"strong": STRONG_RECIPE, "hybrid": HYBRID_RECIPE}
