@@ -1,8 +1,14 @@
-"""The watch task: compare a source's listing with the last look, kept in a Prefect Variable."""
+"""The watch task: compare a source's listing with the last look.
+
+The last look's listing is a Parquet file under the artifact root (any number of files); the
+source's Prefect Variable holds only a pointer to it, its sha256 and counts, a few hundred
+characters whatever the folder's size (Prefect caps a Variable at 5,000).
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.variables import Variable
@@ -11,7 +17,15 @@ from rnn_retrain.data.sources import stat_source_files
 from rnn_retrain.orchestration.events import emit_source_changed, fingerprint_key
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
 from rnn_retrain.stages.results import WatchResult
-from rnn_retrain.stages.watch import WatchSettings, compare_fingerprints, fingerprint_digest
+from rnn_retrain.stages.watch import (
+    Fingerprint,
+    WatchSettings,
+    compare_fingerprints,
+    fingerprint_digest,
+    listing_fingerprint,
+    listing_table,
+)
+from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore, IntegrityError
 
 
 def state_variable(source: str) -> str:
@@ -29,8 +43,8 @@ def watch(settings: WatchSettings) -> WatchResult:
     logger = get_run_logger()
     current = stat_source_files(settings.source)
     name = state_variable(settings.source)
-    stored = Variable.get(name, default=None)
-    previous = None if stored is None else {path: tuple(stat) for path, stat in stored.items()}
+    store = ArtifactStore(settings.artifact_root)
+    previous = last_listing(store, Variable.get(name, default=None))
     result = compare_fingerprints(
         settings.source, previous, current, time.time_ns(), int(settings.settle_seconds * 1e9)
     )
@@ -43,7 +57,16 @@ def watch(settings: WatchSettings) -> WatchResult:
             settings.model_name,
         )
     if result.first_look or result.start_run:
-        Variable.set(name, {path: list(stat) for path, stat in current.items()}, overwrite=True)
+        # The listing first: a Variable never points at a file that is not all there.
+        key = fingerprint_key(settings.source)
+        listing = store.write_listing(key, listing_table(current))
+        state = {
+            "listing": listing.model_dump(),
+            "files": len(current),
+            "digest": fingerprint_digest(current),
+        }
+        Variable.set(name, state, overwrite=True)
+        store.prune_listings(key, keep=listing)
     logger.info(
         "%s: %d files; %d changed, %d removed, %d settling%s",
         settings.source,
@@ -54,3 +77,25 @@ def watch(settings: WatchSettings) -> WatchResult:
         "; a run starts" if result.start_run else "",
     )
     return result
+
+
+def last_listing(store: ArtifactStore, state: Any) -> Fingerprint | None:
+    """The fingerprint of the last look, from the source's Variable; None before the first.
+
+    A Variable of an earlier release holds the listing itself (path → [size, mtime]). A
+    listing that is gone or changed is told, and this look records the source afresh.
+    """
+    if state is None:
+        return None
+    if "listing" not in state:
+        return {path: (stat[0], stat[1]) for path, stat in state.items()}
+    ref = ArtifactRef.model_validate(state["listing"])
+    try:
+        return listing_fingerprint(store.read_table(ref))
+    except IntegrityError as error:
+        get_run_logger().warning(
+            "The last listing of this source cannot be read (%s); this look records the source "
+            "and starts no run",
+            error,
+        )
+        return None

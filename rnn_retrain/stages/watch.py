@@ -2,7 +2,9 @@
 
 A source (a folder of weekly Parquet files, a glob, an ``s3://`` prefix) is fingerprinted from
 its listing alone: each file's size and modification time. Comparing two fingerprints says which
-files are new, changed or gone. A change is reported only once the newest of those files has
+files are new, changed or gone. The last fingerprint is kept as a Parquet table (`listing_table`)
+under the artifact root, whatever the number of files: a Prefect Variable holds at most 5,000
+JSON characters, which a listing of a few dozen paths already exceeds. A change is reported only once the newest of those files has
 not been touched for ``settle_seconds``: files that land together (or one still being copied)
 then start one run, not one run each.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.stages.results import WatchResult
@@ -39,6 +42,11 @@ class WatchSettings(BaseModel):
         description="Report a change only when its newest file is at least this old, so that "
         "files landing together start one run.",
     )
+    artifact_root: str = Field(
+        "",
+        description="Where the watcher keeps each source's last listing (under watch/): a folder "
+        "or filesystem URI; empty: $RETRAIN_HOME/artifacts, the runs' default root.",
+    )
 
 
 def compare_fingerprints(
@@ -62,6 +70,28 @@ def compare_fingerprints(
         settling=sorted(recent),
         start_run=bool((changed or removed) and not recent),
     )
+
+
+LISTING_SCHEMA = pa.schema([("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())])
+
+
+def listing_table(fingerprint: Fingerprint) -> pa.Table:
+    """A fingerprint as a table of path, size and mtime_ns, sorted by path."""
+    paths = sorted(fingerprint)
+    return pa.table(
+        [
+            pa.array(paths, pa.string()),
+            pa.array([fingerprint[path][0] for path in paths], pa.int64()),
+            pa.array([fingerprint[path][1] for path in paths], pa.int64()),
+        ],
+        schema=LISTING_SCHEMA,
+    )
+
+
+def listing_fingerprint(table: pa.Table) -> Fingerprint:
+    """The fingerprint a `listing_table` holds."""
+    columns = [table[name].to_pylist() for name in LISTING_SCHEMA.names]
+    return {path: (size, mtime) for path, size, mtime in zip(*columns, strict=True)}
 
 
 def fingerprint_digest(fingerprint: Fingerprint) -> str:

@@ -262,6 +262,30 @@ class ArtifactStore:
                 entries[info.base_name.removesuffix(".json")] = json.loads(stream.read())
         return entries
 
+    # The source watcher's listings: outside the run folders, so `retrain gc` leaves them.
+
+    def write_listing(self, key: str, table: pa.Table) -> ArtifactRef:
+        """Store a watched source's listing under ``watch/<key>/``, named by its sha256.
+
+        The file is complete before its reference exists; read it back with `read_table`.
+        """
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue()
+        digest = hashlib.sha256(memoryview(data)).hexdigest()
+        path = paths.watch_listing(self._base, key, digest)
+        self._write_atomic(path, data)
+        uri = f"{self._scheme}://{path}" if self._scheme else path
+        return ArtifactRef(name=f"watch/{key}", uri=uri, sha256=digest, rows=table.num_rows)
+
+    def prune_listings(self, key: str, keep: ArtifactRef) -> None:
+        """Delete a source's listings other than ``keep`` (the one its Variable points at)."""
+        folder = paths.watch_listing(self._base, key)
+        selector = pafs.FileSelector(folder, allow_not_found=True)
+        for info in self._filesystem.get_file_info(selector):
+            if info.base_name != f"{keep.sha256}.parquet":
+                self._filesystem.delete_file(info.path)
+
     def checkpoint_dir(self, key: str) -> Path:
         """A local folder for the training checkpoints of one data-and-recipe ``key``.
 

@@ -21,6 +21,8 @@ cache/<stage>/<key>.json          what a stage's cache key was computed from
 checkpoints/<key>/                training checkpoints, for a local root
 checkpoints/<key>/checkpoint.tar  for a remote root: the staging folder after its last finished
                                   epoch, as one archive, so a run on any machine resumes from it
+watch/<source key>/<sha256>.parquet  the source watcher's last listing of a source, named by its
+                                  content; the watcher's Prefect Variable points at it
 ```
 """
 
@@ -130,6 +132,12 @@ def cache_index(root_path: str, stage: str, key: str | None = None) -> str:
     """A stage's cache index folder, or one key's entry in it."""
     folder = f"{root_path.rstrip('/')}/cache/{stage}"
     return folder if key is None else f"{folder}/{key}.json"
+
+
+def watch_listing(root_path: str, key: str, digest: str | None = None) -> str:
+    """The folder of a watched source's listings, or the listing of one sha256 in it."""
+    folder = f"{root_path.rstrip('/')}/watch/{key}"
+    return folder if digest is None else f"{folder}/{digest}.parquet"
 
 
 def stage_folder(stage: str, candidate: str = "") -> str:
