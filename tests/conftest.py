@@ -156,15 +156,22 @@ def retrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_s
 
 @pytest.fixture(autouse=True)
 def prefect_console_follows_capture() -> None:
-    """Point Prefect's console log handler at this test's stderr.
+    """Point Prefect's console log handlers (and any stream handler left on a closed stream) at
+    this test's stderr.
 
     The handler keeps the stream it was created with; under pytest's capture that is an earlier
     test's, already closed stream, and logging would print "--- Logging error ---" tracebacks.
     """
-    for handler in logging.getLogger().handlers:
-        console = getattr(handler, "console", None)
-        if console is not None:
-            console.file = sys.stderr
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            console = getattr(handler, "console", None)
+            if console is not None:
+                console.file = sys.stderr
+            elif isinstance(handler, logging.StreamHandler) and getattr(
+                handler.stream, "closed", False
+            ):
+                handler.setStream(sys.stderr)  # TensorFlow's and absl's handlers keep theirs.
 
 
 @pytest.fixture
