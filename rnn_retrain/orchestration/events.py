@@ -26,6 +26,10 @@ RUN_FAILED = "rnn-retrain.run.failed"
 SOURCE_CHANGED = "rnn-retrain.source.changed"
 
 
+# The most changed paths a ``source.changed`` event names; its ``changed_count`` has them all.
+CHANGED_PATHS_IN_EVENT = 20
+
+
 def model_resource(model_name: str) -> dict[str, str]:
     """The resource every model event is about."""
     return {
@@ -99,8 +103,29 @@ def emit_source_changed(
         "prefect.resource.name": source,
     }
     related = model_resource(model_name) | {"prefect.resource.role": "model"}
-    payload = {"source": source, "fingerprint": fingerprint, "changed": changed, "files": files}
-    _emit(SOURCE_CHANGED, resource, payload, [related])
+    _emit(
+        SOURCE_CHANGED,
+        resource,
+        source_changed_payload(source, fingerprint, changed, files),
+        [related],
+    )
+
+
+def source_changed_payload(
+    source: str, fingerprint: str, changed: list[str], files: int
+) -> dict[str, Any]:
+    """The event's payload: the first `CHANGED_PATHS_IN_EVENT` changed paths and their count.
+
+    A folder re-copied whole changes every file: thousands of paths would outgrow Prefect's
+    event size limit (``PREFECT_EVENTS_MAXIMUM_SIZE_BYTES``) and say nothing an operator reads.
+    """
+    return {
+        "source": source,
+        "fingerprint": fingerprint,
+        "changed": changed[:CHANGED_PATHS_IN_EVENT],
+        "changed_count": len(changed),
+        "files": files,
+    }
 
 
 def fingerprint_key(source: str) -> str:

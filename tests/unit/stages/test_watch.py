@@ -26,3 +26,14 @@ def test_nothing_changed_starts_nothing_and_the_digest_follows_the_listing():
     assert not same.start_run and not same.changed and not same.removed
     assert fingerprint_digest(listing) == fingerprint_digest(dict(listing))
     assert fingerprint_digest(listing) != fingerprint_digest({"in/a": (11, 1 * SECOND)})
+
+
+def test_the_change_event_names_a_bounded_number_of_paths_and_counts_them_all():
+    from rnn_retrain.orchestration.events import CHANGED_PATHS_IN_EVENT, source_changed_payload
+
+    changed = [f"in/2026/reviews-{day:04d}.parquet" for day in range(3000)]
+    payload = source_changed_payload("in/", "abc", changed, 3000)
+    assert payload["changed"] == changed[:CHANGED_PATHS_IN_EVENT]
+    assert payload["changed_count"] == 3000 and payload["files"] == 3000
+    few = source_changed_payload("in/", "abc", changed[:2], 5)
+    assert few["changed"] == changed[:2] and few["changed_count"] == 2
