@@ -29,11 +29,19 @@ from collections import Counter  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import absl.logging  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import pytest  # noqa: E402
 
 from rnn_retrain.data.demo import generate_reviews  # noqa: E402
+
+# absl's log handler (made once, when absl.logging is first imported, as TensorFlow does; attached
+# to no logger) keeps the sys.stderr of that moment and closes it on shutdown unless it is a
+# standard stream; Prefect's logging set-up (dictConfig) shuts every handler down. Under pytest
+# that stream was a capture file, and its closing failed every later test on the worker with
+# "I/O operation on closed file" (the CLI's run test, then the unit tests after it, with -n 2).
+absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 # The xdist group of every test that uses the team's servers (tests/e2e/conftest.py): they run
 # on one worker, so the servers start once per run, not once per worker.
@@ -171,7 +179,8 @@ def prefect_console_follows_capture() -> None:
             elif isinstance(handler, logging.StreamHandler) and getattr(
                 handler.stream, "closed", False
             ):
-                handler.setStream(sys.stderr)  # TensorFlow's and absl's handlers keep theirs.
+                # TensorFlow's handler keeps its first stream (setStream would flush the closed one).
+                handler.stream = sys.stderr
 
 
 @pytest.fixture
