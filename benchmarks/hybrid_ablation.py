@@ -2,9 +2,9 @@
 network alone, both trained together, and both trained apart then stacked.
 
 One process, the project's own code (tokenizer, vocabulary, `build_model` with ``ngrams``,
-`fit_model`, which fits the branch's ratios on the fitted rows): the recipe is the hybrid preset
-unless flags say otherwise, trained for ``--epochs`` with early stopping off, and each epoch's
-test accuracy is printed, so the curves show where each variant peaks.
+`fit_model`, which fits the branch's ratios on the fitted rows): the hybrid preset, trained for
+``--epochs`` with early stopping off. Each epoch's training and validation figures are printed
+as `retrain run` logs them, and each variant's test accuracy at the end.
 
     python benchmarks/hybrid_ablation.py --data ../shared/datasets/imdb/reviews.parquet
 
@@ -62,7 +62,7 @@ def main() -> None:
         predict_in_buckets,
         rows_in_memory,
     )
-    from rnn_retrain.model.network import NGRAM_BRANCH, build_model, fit_model
+    from rnn_retrain.model.network import NETWORK_LOGITS, NGRAM_BRANCH, build_model, fit_model
 
     config = RetrainConfig.from_flat(
         recipe="hybrid", epochs=args.epochs, early_stopping_patience=0, seed=args.seed
@@ -94,7 +94,7 @@ def main() -> None:
     def logits(model, features) -> np.ndarray:
         body = keras.Model(
             model.input,
-            [model.get_layer(NGRAM_BRANCH).output, model.get_layer("network_logits").output],
+            [model.get_layer(NGRAM_BRANCH).output, model.get_layer(NETWORK_LOGITS).output],
         )
         parts = [
             predict_in_buckets(_Single(body, i), features, boundaries, text.padding, 1024)
@@ -103,7 +103,7 @@ def main() -> None:
         return np.stack(parts, axis=1)
 
     def ngrams_alone(model) -> None:
-        head = model.get_layer("network_logits")
+        head = model.get_layer(NETWORK_LOGITS)
         head.set_weights([np.zeros_like(weight) for weight in head.get_weights()])
         head.trainable = False
 

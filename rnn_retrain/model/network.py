@@ -36,8 +36,9 @@ BEST_WEIGHTS_GLOB = "best-*.weights.h5"
 CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
 STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
-# The layer name of a hybrid network's n-gram branch.
+# The layer names of a hybrid network's n-gram branch and of its recurrent half's logits.
 NGRAM_BRANCH = "ngram_branch"
+NETWORK_LOGITS = "network_logits"
 # An n-gram id held by fewer training reviews gets no weight (`rnn_retrain.model.ngrams`).
 NGRAM_MIN_REVIEWS = 2
 # Rows per call when the n-gram ids of the training rows are counted.
@@ -121,7 +122,7 @@ def build_model(
         name = "probabilities" if classes > 2 else "probability"
         loss = "sparse_categorical_crossentropy" if classes > 2 else "binary_crossentropy"
         if settings.ngrams:
-            logits = layers.Dense(units, name="network_logits")(hidden)
+            logits = layers.Dense(units, name=NETWORK_LOGITS)(hidden)
             wide = NGramBranch(
                 settings.ngrams, settings.ngram_buckets, vocabulary_size, units, name=NGRAM_BRANCH
             )(inputs)

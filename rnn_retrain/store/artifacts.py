@@ -53,6 +53,13 @@ class ArtifactRef(BaseModel):
     rows: int | None = None
 
 
+def _parquet_bytes(table: pa.Table) -> pa.Buffer:
+    """``table`` as zstd-compressed Parquet, in memory."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
 def hash_stream(stream: Any, digest: Any) -> None:
     """Feed a readable stream into ``digest`` in chunks (large files are never read whole)."""
     while chunk := stream.read(HASH_CHUNK_BYTES):
@@ -113,11 +120,9 @@ class ArtifactStore:
         params: dict[str, Any] | None = None,
     ) -> ArtifactRef:
         """Write ``table`` as Parquet and return its reference."""
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
         schema = [{"name": field.name, "type": str(field.type)} for field in table.schema]
         return self._commit(
-            run_id, stage, f"{name}.parquet", sink.getvalue(), table.num_rows, schema, params
+            run_id, stage, f"{name}.parquet", _parquet_bytes(table), table.num_rows, schema, params
         )
 
     def write_batches(
@@ -269,14 +274,13 @@ class ArtifactStore:
 
         The file is complete before its reference exists; read it back with `read_table`.
         """
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        data = sink.getvalue()
+        data = _parquet_bytes(table)
         digest = hashlib.sha256(memoryview(data)).hexdigest()
         path = paths.watch_listing(self._base, key, digest)
         self._write_atomic(path, data)
-        uri = f"{self._scheme}://{path}" if self._scheme else path
-        return ArtifactRef(name=f"watch/{key}", uri=uri, sha256=digest, rows=table.num_rows)
+        return ArtifactRef(
+            name=f"watch/{key}", uri=self._uri(path), sha256=digest, rows=table.num_rows
+        )
 
     def prune_listings(self, key: str, keep: ArtifactRef) -> None:
         """Delete a source's listings other than ``keep`` (the one its Variable points at)."""
@@ -304,7 +308,7 @@ class ArtifactStore:
             return None
         archive = paths.checkpoint_archive(self._base, folder.name)
         remote_folder = paths.remote_checkpoint_folder(self._base, folder.name)
-        uri = f"{self._scheme}://{archive}"
+        uri = self._uri(archive)
         return CheckpointMirror(folder, self._filesystem, remote_folder, archive, uri)
 
     # Internals.
@@ -328,7 +332,11 @@ class ArtifactStore:
 
     def _locate(self, run_id: str, stage: str, filename: str) -> tuple[str, str]:
         path = paths.run_artifact(self._base, run_id, stage, filename)
-        return path, f"{self._scheme}://{path}" if self._scheme else path
+        return path, self._uri(path)
+
+    def _uri(self, path: str) -> str:
+        """The URI of a path under this root (the path itself for a local root)."""
+        return f"{self._scheme}://{path}" if self._scheme else path
 
     def _locate_target(self, target: str) -> tuple[pafs.FileSystem, str, str]:
         """The filesystem, path and URI of an explicitly chosen artifact location."""

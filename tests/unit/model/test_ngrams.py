@@ -76,7 +76,7 @@ def test_the_ratios_are_counted_on_the_fitted_rows_only_and_the_branch_learns_wi
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, size=600)
     # Tokens 2 and 3 in both classes; "2 3" in order is positive, "3 2" negative.
-    x = np.where(y[:, None] == 1, [2, 3], [3, 2]) + 0 * rng.integers(0, 2, size=(600, 2))
+    x = np.where(y[:, None] == 1, [2, 3], [3, 2])
     x = np.concatenate([rng.integers(4, 10, size=(600, 4)), x], axis=1).astype(np.int32)
     rows = rows_in_memory(x, y.astype(np.float32), 0.2, training.seed)
     only_in_validation = 19
