@@ -22,7 +22,7 @@ from tasks.baseline import baseline, compare_baseline
 from tasks.evaluate import evaluate
 from tasks.register import register
 from tasks.report import publish_report
-from tasks.train import train
+from tasks.train import train, warm_start
 
 
 def summarize_run(
@@ -63,6 +63,7 @@ def summarize_run(
         epochs_run=trained.epochs_run,
         best_epoch=trained.best_epoch,
         resumed_from_epoch=trained.resumed_from_epoch if trained_now else 0,
+        start=trained.start,
         train_rows=trained.train_rows,
         validation_rows=trained.validation_rows,
         train_seconds=trained.seconds,
@@ -95,11 +96,15 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
         if config.training.baseline
         else None
     )
+    classes = prepared.ingested.classes
+    start = warm_start(config, classes) if config.training.warm_start == "champion" else None
     trained = train(
         prepared.padded,
         prepared.tokens.vocabulary_size,
         config,
-        classes=prepared.ingested.classes,
+        classes=classes,
+        start=start,
+        vocabulary=prepared.tokens.vocabulary if start is not None else None,
     )
     evaluated = evaluate(prepared.padded, trained, config)
     compared = compare_baseline(fitting.result(), evaluated, config) if fitting else None

@@ -14,6 +14,7 @@ from rnn_retrain.stages.report import (
     describe_verdict,
     headline_metrics,
     resumed_note,
+    start_note,
     validation_note,
 )
 from rnn_retrain.stages.results import (
@@ -108,7 +109,7 @@ def print_summary(summary: RetrainSummary, console: Console | None = None) -> No
         f"training: {summary.config.model.cell} on {summary.train_rows} rows, validated on "
         f"{summary.validation_rows}; {summary.epochs_run} epochs in {summary.train_seconds:.1f}s, "
         f"best epoch {summary.best_epoch}{resumed_note(summary.resumed_from_epoch)}"
-        f"{validation_note(summary)}"
+        f"{validation_note(summary)}{start_note(summary.start)}"
     )
     for finding in summary.findings:
         if finding.severity == "warning":

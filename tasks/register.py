@@ -41,6 +41,7 @@ from rnn_retrain.registry import (
 from rnn_retrain.stages.register import (
     DECISION_TAG,
     LINEAGE_TAG,
+    WARM_START_TAG,
     already_promoted,
     apply_baseline_rule,
     baseline_metrics,
@@ -56,6 +57,7 @@ from rnn_retrain.stages.results import (
     GateDecision,
     PreparedData,
     RegisterResult,
+    StartingPoint,
     TrainResult,
     validation_test_gap,
 )
@@ -137,8 +139,10 @@ def _lineage_tags(
     key: str,
     baseline: BaselineResult | None,
     classes: list[str],
+    start: StartingPoint | None,
 ) -> dict[str, str]:
     """The tags of the run and of its version: where the model came from, and its figures."""
+    warm = start is not None and start.warm
     return {
         LINEAGE_TAG: key,
         "data.snapshot_sha256": refs["snapshot"].sha256,
@@ -149,6 +153,9 @@ def _lineage_tags(
         "prefect.deployment": deployment.name or "",
         "code_version": code_version(),
         "classes": json.dumps(classes),
+        # The version whose weights training began from ("" for a cold start), and why.
+        WARM_START_TAG: start.version if warm else "",
+        **({f"{WARM_START_TAG}.reason": start.reason} if start is not None else {}),
         **{f"test.{name}": str(value) for name, value in metrics.items()},
         **(baseline_tags(baseline) if baseline is not None else {}),
     }
@@ -270,11 +277,11 @@ def register(
         "confusion": evaluated.confusion_table,
     }
     classes = prepared.ingested.classes
-    key = lineage_key(refs["snapshot"].sha256, config)
+    key = lineage_key(refs["snapshot"].sha256, config, trained.start)
     existing = registry.version_with_tag(LINEAGE_TAG, key)
     if existing is not None and DECISION_TAG in existing.tags:
         return _reused(registry, existing)
-    tags = _lineage_tags(refs, evaluated.metrics, config, key, baseline, classes)
+    tags = _lineage_tags(refs, evaluated.metrics, config, key, baseline, classes, trained.start)
 
     def log_run() -> tuple[str, str, str | None]:
         return _log_run(

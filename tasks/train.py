@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
@@ -16,17 +17,21 @@ from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.model.batching import FIT, bucket_boundaries
 from rnn_retrain.model.memory import check_fits
+from rnn_retrain.model.serving import BULK_LOADING
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runtime import (
+    RETRY_SETTINGS,
     current_run_id,
     store_for,
     training_progress,
 )
-from rnn_retrain.stages.results import TrainResult
+from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.stages.results import StartingPoint, TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
     checkpoint_key,
     history_table,
+    starting_point,
     stored_rows,
     train_result,
 )
@@ -100,6 +105,49 @@ def store_model(
         return store.write_file(run_id, folder, "model.keras", path, params)
 
 
+def start_from_champion(
+    network: object, start: StartingPoint, config: RetrainConfig, vocabulary: pa.Table
+) -> StartingPoint:
+    """Copy the champion's weights into ``network`` (`rnn_retrain.model.warm_start`).
+
+    Returns where the fit starts: still warm, with how many tokens kept their rows, or cold when
+    the two vocabularies share no token.
+    """
+    from rnn_retrain.model.warm_start import copy_champion_weights, shared_token_ids
+
+    registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
+    scorer = registry.load(version=start.version, model_config=BULK_LOADING).unwrap_python_model()
+    champion = scorer.scorer
+    current_ids, champion_ids = shared_token_ids(champion.lookup.vocabulary, vocabulary)
+    shared = len(current_ids) - 2  # Padding and out-of-vocabulary are not tokens.
+    if not shared:
+        return StartingPoint(
+            reason=f"champion version {start.version} shares no token with this run's vocabulary"
+        )
+    copy_champion_weights(champion.network, network, current_ids, champion_ids)
+    return start.model_copy(
+        update={
+            "reason": f"{start.reason}, {shared:,} of this run's {vocabulary.num_rows:,} tokens "
+            "keeping their embedding rows"
+        }
+    )
+
+
+@task(name="warm-start", **RETRY_SETTINGS)
+def warm_start(config: RetrainConfig, classes: list[str]) -> StartingPoint:
+    """Whether training can start from the champion's weights (``--warm-start champion``)."""
+    registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
+    champion = registry.champion()
+    start = starting_point(
+        (str(champion.version), dict(champion.tags)) if champion is not None else None,
+        config.model,
+        classes,
+    )
+    logger = get_run_logger()
+    (logger.info if start.warm else logger.warning)("%s", start.describe())
+    return start
+
+
 @task(**cached_stage("train", CONFIG))
 def train(
     padded: ArtifactRef,
@@ -107,11 +155,15 @@ def train(
     config: RetrainConfig,
     candidate: str = "",
     classes: list[str] | None = None,
+    start: StartingPoint | None = None,
+    vocabulary: ArtifactRef | None = None,
 ) -> TrainResult:
     """Train the configured model on the train split and store it with its history.
 
     A sweep names each ``candidate``, so candidates of one run store their files apart.
     ``classes`` are the label's class names in id order (ingest's); None is the binary pair.
+    A warm ``start`` (`warm_start`) begins from the champion's weights, mapped onto this run's
+    ``vocabulary``, and fits at most ``warm_start_epochs``.
     """
     classes = list(classes or BINARY_CLASSES)
     training, text = config.training, config.text
@@ -125,9 +177,20 @@ def train(
         limit_threads(training.training_threads)
     store, run_id = store_for(config), current_run_id()
     params = CONFIG.values(config)
-    update_progress = training_progress(training.epochs)
     started = time.perf_counter()
-    checkpoints = store.checkpoint_dir(checkpoint_key(padded.sha256, vocabulary_size, params))
+    network = build_model(vocabulary_size, config.model, training, len(classes))
+    if start is not None and start.warm and vocabulary is not None:
+        start = start_from_champion(network, start, config, store.read_table(vocabulary))
+        get_run_logger().info("%s", start.describe())
+    warm = start is not None and start.warm
+    if warm:
+        training = training.model_copy(update={"epochs": training.warm_start_epochs})
+    update_progress = training_progress(training.epochs)
+    # A warm fit's starting weights are part of what its checkpoints hold.
+    key_params = (
+        {**params, "warm_start_from": start.model_sha256 or start.version} if warm else params
+    )
+    checkpoints = store.checkpoint_dir(checkpoint_key(padded.sha256, vocabulary_size, key_params))
     with (
         claimed_checkpoints(checkpoints, run_id) as checkpoints,
         mirrored_checkpoints(store, checkpoints) as copy_checkpoints,
@@ -140,7 +203,6 @@ def train(
             training.seed,
         )
         boundaries = bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, text.maxlen)
-        network = build_model(vocabulary_size, config.model, training, len(classes))
         outcome = fit_model(
             network,
             rows,
@@ -157,4 +219,4 @@ def train(
         folder = paths.stage_folder("train", candidate)
         model_ref = store_model(store, network, run_id, folder, params)
         history = store.write_table(run_id, folder, "history", history_table(outcome.rows), params)
-    return train_result(outcome, model_ref, history, boundaries, seconds, classes)
+    return train_result(outcome, model_ref, history, boundaries, seconds, classes, start)

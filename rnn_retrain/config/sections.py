@@ -236,6 +236,21 @@ class TrainingSettings(BaseModel):
             "GPU, where Keras uses the cuDNN kernels for LSTM and GRU instead."
         ),
     )
+    warm_start: Literal["none", "champion"] = Field(
+        "none",
+        description=(
+            "'champion': start from the current champion's weights when its architecture and "
+            "classes match this run's: tokens both vocabularies hold keep their embedding rows, "
+            "new tokens start fresh, and the fit runs warm_start_epochs. Otherwise, or 'none', "
+            "start from random weights; a run that cannot start warm says why and starts cold."
+        ),
+    )
+    warm_start_epochs: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Maximum training epochs of a warm-started fit (epochs applies to a cold one).",
+    )
     training_threads: int = Field(
         0,
         ge=0,

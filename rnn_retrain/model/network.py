@@ -37,6 +37,7 @@ CELLS = {"simplernn": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
 # The single-step cells, for a recurrent layer built around a cell of ours (pooling over time).
 STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": layers.LSTMCell}
 # The layer names of a hybrid network's n-gram branch and of its recurrent half's logits.
+EMBEDDING = "embedding"
 NGRAM_BRANCH = "ngram_branch"
 NETWORK_LOGITS = "network_logits"
 # An n-gram id held by fewer training reviews gets no weight (`rnn_retrain.model.ngrams`).
@@ -98,7 +99,7 @@ def build_model(
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         # Pooling must tell padding from words: the embedding's mask carries that to the cells.
         hidden = layers.Embedding(
-            vocabulary_size, settings.embedding_dim, mask_zero=pooled, name="embedding"
+            vocabulary_size, settings.embedding_dim, mask_zero=pooled, name=EMBEDDING
         )(inputs)
         if settings.embedding_dropout:
             hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(

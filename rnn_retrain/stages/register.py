@@ -17,7 +17,7 @@ from scipy.stats import binomtest
 
 from rnn_retrain.config.retrain import ConfigSlice, RegistrySettings, RetrainConfig
 from rnn_retrain.stages.evaluate import headline_f1
-from rnn_retrain.stages.results import BaselineResult, GateDecision
+from rnn_retrain.stages.results import BaselineResult, GateDecision, StartingPoint
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.
@@ -40,8 +40,13 @@ NOT_LINEAGE_FIELDS = {
     "significance_level",
     "require_beat_baseline",
     "training_threads",
+    # A warm start is keyed by the weights it began from (`lineage_key`); asked for and refused,
+    # it trained what a cold run trains.
+    "warm_start",
+    "warm_start_epochs",
 }
 LINEAGE_TAG = "lineage_key"
+WARM_START_TAG = "lineage.warm_start_version"
 DECISION_TAG = "gate.json"
 
 
@@ -178,11 +183,21 @@ def baseline_metrics(baseline: BaselineResult) -> dict[str, float]:
     return figures
 
 
-def lineage_key(snapshot_sha256: str, config: RetrainConfig) -> str:
-    """A key for "this data, this training recipe": a re-run with both unchanged finds its version."""
+def lineage_key(
+    snapshot_sha256: str, config: RetrainConfig, start: StartingPoint | None = None
+) -> str:
+    """A key for "this data, this training recipe": a re-run with both unchanged finds its version.
+
+    A warm ``start`` is part of the recipe: the champion's network it began from, and its epochs.
+    """
     recipe = {
         name: value for name, value in config.flat().items() if name not in NOT_LINEAGE_FIELDS
     }
+    if start is not None and start.warm:
+        recipe["warm_start"] = {
+            "from": start.model_sha256 or start.version,
+            "epochs": config.training.warm_start_epochs,
+        }
     payload = json.dumps({"snapshot": snapshot_sha256, "recipe": recipe}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 

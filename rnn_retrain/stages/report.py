@@ -11,6 +11,7 @@ from rnn_retrain.stages.results import (
     Metrics,
     RetrainSummary,
     ScoreResult,
+    StartingPoint,
 )
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
@@ -47,6 +48,19 @@ def _fmt(value: float | int | None) -> str:
 def describe_verdict(decision: GateDecision) -> str:
     """What the gate did with the challenger, in words."""
     return "promoted to champion" if decision.promote else "kept as challenger"
+
+
+def start_note(start: StartingPoint | None) -> str:
+    """ "; warm start: from champion version N, ..." or "; cold start: why", when a warm start
+    was asked for; else nothing."""
+    return f"; {start.describe()}" if start is not None else ""
+
+
+def planned_epochs(summary: RetrainSummary) -> int:
+    """The epochs the fit could run: warm_start_epochs for a warm start, else epochs."""
+    training = summary.config.training
+    warm = summary.start is not None and summary.start.warm
+    return training.warm_start_epochs if warm else training.epochs
 
 
 def resumed_note(epoch: int) -> str:
@@ -129,9 +143,10 @@ def _training_section(summary: RetrainSummary) -> list[str]:
         f"{model.cell} ({model.units} units, embedding {model.embedding_dim}, "
         f"{model.rnn_layers} layer(s){', bidirectional' if model.bidirectional else ''}) on "
         f"{summary.train_rows} rows, validated on {summary.validation_rows}: "
-        f"{summary.epochs_run} of {summary.config.training.epochs} epochs in "
+        f"{summary.epochs_run} of {planned_epochs(summary)} epochs in "
         f"{summary.train_seconds:.1f} s, best epoch {summary.best_epoch}"
-        f"{resumed_note(summary.resumed_from_epoch)}{validation_note(summary)}.",
+        f"{resumed_note(summary.resumed_from_epoch)}{validation_note(summary)}"
+        f"{start_note(summary.start)}.",
         "",
         "## Test metrics",
         "| metric | value |",

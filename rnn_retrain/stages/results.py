@@ -76,6 +76,28 @@ class PreparedData(BaseModel):
     padded: ArtifactRef
 
 
+class StartingPoint(BaseModel):
+    """Where a fit starts: the champion's weights (warm) or random ones (cold), and why.
+
+    Identified by the champion's version and its network's sha256, so a new champion is a new
+    input to train's cache key and to the registered version's lineage.
+    """
+
+    model_config = _FROZEN
+
+    version: str | None = None  # The champion version the weights come from; None: cold.
+    model_sha256: str | None = None
+    reason: str
+
+    @property
+    def warm(self) -> bool:
+        return self.version is not None
+
+    def describe(self) -> str:
+        """One line for the run log and the summary."""
+        return f"{'warm' if self.warm else 'cold'} start: {self.reason}"
+
+
 class TrainResult(BaseModel):
     """What train hands on."""
 
@@ -94,6 +116,8 @@ class TrainResult(BaseModel):
     classes: list[str] = list(BINARY_CLASSES)  # The class names of the network's outputs.
     # The kept weights' accuracy on the validation rows (None in results stored before it was).
     validation_accuracy: float | None = None
+    # Where the fit started, with --warm-start champion (None: a cold start, not asked to warm).
+    start: StartingPoint | None = None
 
 
 class EvaluateResult(BaseModel):
@@ -196,6 +220,7 @@ class RetrainSummary(BaseModel):
     epochs_run: int
     best_epoch: int
     resumed_from_epoch: int = 0
+    start: StartingPoint | None = None  # With --warm-start champion: where the fit began.
     train_rows: int
     validation_rows: int
     train_seconds: float

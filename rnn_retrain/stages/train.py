@@ -1,4 +1,5 @@
-"""Train's logic: the stored rows as training sees them, the checkpoint key, the history table.
+"""Train's logic: the stored rows as training sees them, whether a fit starts warm, the
+checkpoint key, the history table.
 
 The Keras model and fit loop live in `rnn_retrain.model.network` (TensorFlow loads only when a stage
 trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
@@ -20,9 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rnn_retrain.config.retrain import ConfigSlice, ModelSettings
+from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.data.preprocessing import to_matrix
 from rnn_retrain.model.batching import RowGroups, assign_roles
-from rnn_retrain.stages.results import TrainResult
+from rnn_retrain.stages.results import StartingPoint, TrainResult
 from rnn_retrain.store.artifacts import ArtifactRef
 from rnn_retrain.store.chunks import row_hash, validation_cutoff
 
@@ -40,9 +42,60 @@ CONFIG = ConfigSlice(
         "training.seed",
         "training.length_buckets",
         "training.xla",
+        "training.warm_start",
+        "training.warm_start_epochs",
     ),
     also_reads=("text.maxlen", "text.padding", "training.training_threads"),
 )
+
+
+# The settings that shape the network's weights: a champion differing in any of them cannot
+# lend its weights. (Dropout rates, maxlen and the training settings change no weight's shape.)
+ARCHITECTURE_FIELDS = (
+    "cell",
+    "units",
+    "embedding_dim",
+    "rnn_layers",
+    "bidirectional",
+    "pooling",
+    "ngrams",
+    "ngram_buckets",
+)
+
+
+def starting_point(
+    champion: tuple[str, dict[str, str]] | None, settings: ModelSettings, classes: list[str]
+) -> StartingPoint:
+    """Whether a fit with ``settings`` and ``classes`` can start from the champion's weights.
+
+    ``champion`` is its version and its version tags (the run's ``config`` JSON, ``classes``,
+    ``model.sha256``), or None when there is none. Fields the champion's release did not know
+    yet count at their defaults.
+    """
+    if champion is None:
+        return StartingPoint(reason="there is no champion to start from")
+    version, tags = champion
+    try:
+        recorded = json.loads(tags["config"])["model"]
+        champion_classes = json.loads(tags.get("classes", json.dumps(list(BINARY_CLASSES))))
+    except (KeyError, TypeError, ValueError):
+        return StartingPoint(reason=f"champion version {version} records no readable configuration")
+    for name in ARCHITECTURE_FIELDS:
+        theirs = recorded.get(name, ModelSettings.model_fields[name].default)
+        ours = getattr(settings, name)
+        if theirs != ours:
+            return StartingPoint(
+                reason=f"champion version {version} has {name} {theirs!r}, this run {ours!r}"
+            )
+    if champion_classes != classes:
+        return StartingPoint(
+            reason=f"champion version {version} has classes {champion_classes}, this run {classes}"
+        )
+    return StartingPoint(
+        version=version,
+        model_sha256=tags.get("model.sha256"),
+        reason=f"from champion version {version}",
+    )
 
 
 def checkpoint_key(padded_sha256: str, vocabulary_size: int, params: dict[str, Any]) -> str:
@@ -113,6 +166,7 @@ def train_result(
     boundaries: list[int],
     seconds: float,
     classes: list[str],
+    start: StartingPoint | None = None,
 ) -> TrainResult:
     """What train hands on, from the fit's outcome (`rnn_retrain.model.network.FitOutcome`)."""
     best_row = next(row for row in outcome.rows if int(row["epoch"]) == outcome.best_epoch)
@@ -129,4 +183,5 @@ def train_result(
         best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
         classes=classes,
         validation_accuracy=best_row.get("val_accuracy"),
+        start=start,
     )
