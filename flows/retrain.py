@@ -18,6 +18,7 @@ from rnn_retrain.stages.results import (
     RetrainSummary,
     TrainResult,
 )
+from tasks.approve import require_approval_server, settle_approval
 from tasks.baseline import baseline, compare_baseline
 from tasks.evaluate import evaluate
 from tasks.register import register
@@ -86,18 +87,22 @@ def summarize_run(
     on_crashed=[report_failed_run],
 )
 def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
-    """Prepare the data, train (and fit the baseline beside it), evaluate, register behind the gate."""
+    """Prepare the data, train (and fit the baseline beside it), evaluate, register behind the gate.
+
+    With approval required, a challenger the gate would promote waits for a reviewer's answer.
+    """
     warn_if_flat(config, get_run_logger())
     config = with_shared_settings(config, get_run_logger())
+    require_approval_server(config)
     prepared = prepare_data(config)
+    classes = prepared.ingested.classes
+    start = warm_start(config, classes) if config.training.warm_start == "champion" else None
     # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
     fitting = (
-        baseline.submit(prepared.ingested.snapshot, config, prepared.ingested.classes)
+        baseline.submit(prepared.ingested.snapshot, config, classes)
         if config.training.baseline
         else None
     )
-    classes = prepared.ingested.classes
-    start = warm_start(config, classes) if config.training.warm_start == "champion" else None
     trained = train(
         prepared.padded,
         prepared.tokens.vocabulary_size,
@@ -109,6 +114,7 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
     evaluated = evaluate(prepared.padded, trained, config)
     compared = compare_baseline(fitting.result(), evaluated, config) if fitting else None
     registered = register(prepared, trained, evaluated, config, compared)
+    registered = settle_approval(registered, config, compared, prepared.validated.findings)
     run_id = current_run_id()
     summary = summarize_run(run_id, config, prepared, trained, evaluated, registered, compared)
     publish_report(summary)

@@ -24,6 +24,7 @@ from rnn_retrain.stages.select import (
     comparison_rows,
     describe_failure,
 )
+from tasks.approve import require_approval_server, settle_approval
 from tasks.baseline import baseline, compare_baseline
 from tasks.evaluate import evaluate
 from tasks.register import register
@@ -58,6 +59,7 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     warn_if_flat(config, get_run_logger())
     config = with_shared_settings(config, get_run_logger())
     base = config.base()
+    require_approval_server(base)
     candidates = candidate_configs(config)
     prepared = prepare_data(base)
     # One baseline for all candidates, fitted in a thread of the flow's own runner meanwhile.
@@ -97,6 +99,7 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     rows = publish_comparison(comparison_rows(outcomes, best))
     compared = compare_baseline(fitting.result(), best.evaluated, base) if fitting else None
     registered = register(prepared, best.trained, best.evaluated, best.config, compared)
+    registered = settle_approval(registered, best.config, compared, prepared.validated.findings)
     return SweepSummary(
         run_id=current_run_id(),
         config=config,

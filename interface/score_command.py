@@ -60,6 +60,12 @@ def score_command(args: argparse.Namespace) -> int:
             f"scored {result.rows} reviews from {len(result.inputs)} file(s) with "
             f"{result.model_name} v{result.model_version} → {result.predictions.uri}"
         )
+        if result.drift is not None:
+            checks = [f.check for f in result.drift if f.severity == "warning"]
+            print(
+                f"drift from v{result.model_version}'s data: {', '.join(checks) or 'none'} "
+                f"(report {result.drift_report.uri})"
+            )
     return EXIT_OK
 
 
@@ -100,6 +106,15 @@ def add_score_command(commands: argparse._SubParsersAction) -> None:
         help=f"{fields['chunk_rows'].description} (default: {fields['chunk_rows'].default})",
     )
     score.add_argument("--out", default=keep, metavar="PATH", help=fields["output"].description)
+    for name in ("max_oov_increase", "max_psi", "max_class_share_change"):
+        score.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=float,
+            default=keep,
+            metavar="X",
+            help=f"{fields[name].description} (default: {fields[name].default})",
+        )
     score.add_argument("--artifact-root", default=keep, help=fields["artifact_root"].description)
     add_registry_flags(score)
     score.add_argument(

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pyarrow as pa
+import pyarrow.parquet as pq
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -37,6 +40,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 EXPERIMENT = "rnn-retrain"
 DATA_PROFILE = "data_profile.json"
+# Evaluate's per-row scores of the test split, as register logs them with the run.
+TEST_PREDICTIONS = "evaluation/predictions.parquet"
 # How long a run waits for another run's promotion decision before it gives up.
 PROMOTION_LOCK_SECONDS = 3600.0
 MOVE_TAG_PREFIX = "champion.move."
@@ -244,12 +249,45 @@ class ModelRegistry:
     def champion_data_profile(self) -> dict[str, Any] | None:
         """The champion's training-data profile (see `tasks.validate`), if it has one."""
         champion = self.champion()
-        if champion is None or not champion.run_id:
+        return None if champion is None else self.data_profile(str(champion.version))
+
+    def data_profile(self, version: str) -> dict[str, Any] | None:
+        """A version's training-data profile (see `tasks.validate`), if it has one."""
+        run_id = self.get_version(version=version).run_id
+        if not run_id:
             return None
         try:
             with self.activated():
-                return mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{DATA_PROFILE}")
-        except (MlflowException, OSError):  # A champion registered before profiles existed.
+                return mlflow.artifacts.load_dict(f"runs:/{run_id}/{DATA_PROFILE}")
+        except (MlflowException, OSError):  # Registered before profiles existed.
+            return None
+
+    def download_model_files(
+        self, version: str, names: list[str], directory: str | os.PathLike[str]
+    ) -> dict[str, Path]:
+        """Download a version's servable model into ``directory``; the paths of its named
+        artifacts (`rnn_retrain.model.serving`'s ``ARTIFACT_*``), without loading it."""
+        from mlflow.models import Model
+
+        with self.activated():
+            folder = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{self.model_name}/{version}", dst_path=str(directory)
+                )
+            )
+        artifacts = Model.load(str(folder)).flavors["python_function"]["artifacts"]
+        return {name: folder / artifacts[name]["path"] for name in names}
+
+    def test_predictions(self, version: str) -> pa.Table | None:
+        """A version's scores on its own test rows (evaluate's predictions), if it logged them."""
+        run_id = self.get_version(version=version).run_id
+        try:
+            with tempfile.TemporaryDirectory() as directory, self.activated():
+                path = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=TEST_PREDICTIONS, dst_path=directory
+                )
+                return pq.read_table(path, columns=["probability", "prediction"])
+        except (MlflowException, OSError):
             return None
 
     def download_baseline(self, version: str, directory: str | os.PathLike[str]) -> Path:

@@ -38,6 +38,7 @@ from rnn_retrain.registry import (
     ModelRegistry,
     log_snapshot_inputs,
 )
+from rnn_retrain.stages.approval import awaiting_approval
 from rnn_retrain.stages.register import (
     DECISION_TAG,
     LINEAGE_TAG,
@@ -48,6 +49,7 @@ from rnn_retrain.stages.register import (
     baseline_tags,
     decide_promotion,
     decision_tags,
+    gate_outcome,
     lineage_key,
     serving_preprocessing,
 )
@@ -324,13 +326,17 @@ def register(
         try:
             registry.set_alias(CHALLENGER, version)
             decision = _judge(registry, store, refs, version, config, baseline, classes)
+            if decision.promote and config.registry.approval == "required":
+                decision = awaiting_approval(decision)  # `tasks.approve` asks a reviewer.
             _record(registry, version, decision)
         except BaseException:
             _discard_unless_champion(registry, version)
             raise
-    run_logger.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
+    run_logger.info("Gate: %s (%s)", gate_outcome(decision), decision.reason)
     registered = _result(registry, version, decision, reused=False)
-    emit_gate_decision(registered)  # After the registry holds the decision: alerts tell the truth.
+    if decision.approval != "pending":
+        # After the registry holds the decision: alerts tell the truth.
+        emit_gate_decision(registered)
     return registered
 
 

@@ -70,9 +70,12 @@ def test_served_deployments_match_prefect_yaml_with_nothing_dropped():
     # The data trigger: the event, and the run's parameters templated from it.
     [daily] = built["batch-score"].schedules
     assert daily.schedule.cron == "0 5 * * *" and daily.active is False
-    [trigger] = weekly.triggers
+    [trigger, drift] = weekly.triggers
     assert trigger.expect == {"rnn-retrain.source.changed"}
     assert trigger.parameters["config"]["source"] == {"data": "{{ event.payload.source }}"}
+    # Drift starts a run on the configured data, once a team turns it on.
+    assert drift.expect == {"rnn-retrain.data.drifted"} and not drift.enabled
+    assert drift.parameters is None
     for name, deployment in built.items():
         spec = specs[name]
         assert deployment.enforce_parameter_schema

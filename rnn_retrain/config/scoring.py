@@ -56,6 +56,36 @@ class ScoreConfig(BaseModel):
             "Empty: <artifact_root>/runs/<flow run id>/score/predictions.parquet."
         ),
     )
+    max_oov_increase: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        title="Drift: max OOV increase",
+        description=(
+            "Drift: most the out-of-vocabulary token rate of the scored reviews may exceed the "
+            "model's training data's before the data counts as drifted."
+        ),
+    )
+    max_psi: float = Field(
+        0.25,
+        ge=0.0,
+        title="Drift: max PSI",
+        description=(
+            "Drift: most population stability index of the token lengths (against the training "
+            "data's deciles) and of the scores (against the model's test scores' deciles); 0.1 "
+            "is a minor shift, 0.25 a major one."
+        ),
+    )
+    max_class_share_change: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        title="Drift: max class share change",
+        description=(
+            "Drift: most any predicted class's share may differ from its share of the model's "
+            "test predictions."
+        ),
+    )
     model_name: str = Field(
         "review-sentiment", description="Name of the registered model in the MLflow registry."
     )

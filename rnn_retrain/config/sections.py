@@ -246,7 +246,7 @@ class TrainingSettings(BaseModel):
         ),
     )
     warm_start_epochs: int = Field(
-        2,
+        1,
         ge=1,
         le=1000,
         description="Maximum training epochs of a warm-started fit (epochs applies to a cold one).",
@@ -411,6 +411,24 @@ class RegistrySettings(BaseModel):
             "Refuse to promote an RNN that is significantly worse than the bag-of-words "
             "baseline (exact McNemar test on the test rows at significance_level). Needs the "
             "baseline on."
+        ),
+    )
+    approval: Literal["none", "required"] = Field(
+        "none",
+        description=(
+            "'required': a challenger the gate would promote becomes champion only once a "
+            "person approves it. The run pauses, and its page in the Prefect UI shows a form "
+            "with the figures to approve or reject it, with a comment. Needs a Prefect server "
+            "(PREFECT_API_URL) that the reviewer can reach. 'none': the gate promotes on its own."
+        ),
+    )
+    approval_timeout_seconds: int = Field(
+        86_400,
+        ge=10,
+        le=30 * 86_400,
+        description=(
+            "How long a run waits for approval. Unanswered by then, the champion is kept and "
+            "the run log, the version's tags and the kept event say so."
         ),
     )
     tracking_uri: str = Field(

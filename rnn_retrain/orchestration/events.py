@@ -15,15 +15,18 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from rnn_retrain.stages.results import GateDecision, RegisterResult
+from rnn_retrain.stages.results import Finding, GateDecision, RegisterResult
+from rnn_retrain.store.artifacts import ArtifactRef
 
 logger = logging.getLogger(__name__)
 
 PROMOTED = "rnn-retrain.model.promoted"
 KEPT = "rnn-retrain.model.kept"
+APPROVAL_REQUESTED = "rnn-retrain.model.approval-requested"
 DATA_GATE_STOPPED = "rnn-retrain.data-gate.stopped"
 RUN_FAILED = "rnn-retrain.run.failed"
 SOURCE_CHANGED = "rnn-retrain.source.changed"
+DATA_DRIFTED = "rnn-retrain.data.drifted"
 
 
 # The most changed paths a ``source.changed`` event names; its ``changed_count`` has them all.
@@ -51,6 +54,13 @@ def decision_payload(decision: GateDecision) -> dict[str, Any]:
             "challenger_only_correct": decision.challenger_only_correct,
             "champion_only_correct": decision.champion_only_correct,
             "p_value": decision.p_value,
+        },
+        # With approval required: the reviewer's answer ("approved", "rejected", "timed_out").
+        "approval": {
+            "status": decision.approval,
+            "reviewer": decision.reviewer,
+            "comment": decision.reviewer_comment,
+            "at": decision.reviewed_at,
         },
     }
 
@@ -81,6 +91,35 @@ def emit_gate_decision(registered: RegisterResult) -> None:
     }
     resource = model_resource(registered.model_name)
     _emit(PROMOTED if decision.promote else KEPT, resource, payload)
+
+
+def emit_approval_requested(registered: RegisterResult, deadline: str, link: str) -> None:
+    """``rnn-retrain.model.approval-requested``: a run waits for a reviewer, until ``deadline``."""
+    payload = {
+        "model_name": registered.model_name,
+        "version": registered.version,
+        "deadline": deadline,
+        "mlflow": link,
+        **decision_payload(registered.decision),
+    }
+    _emit(APPROVAL_REQUESTED, model_resource(registered.model_name), payload)
+
+
+def emit_data_drifted(
+    model_name: str, version: str, rows: int, findings: list[Finding], report: ArtifactRef
+) -> None:
+    """``rnn-retrain.data.drifted``: scored reviews differ from the model's data (`stages.drift`)."""
+    payload = {
+        "model_name": model_name,
+        "version": version,
+        "rows": rows,
+        "drifted": [finding.check for finding in findings if finding.severity == "warning"],
+        "figures": {
+            finding.check: {"value": finding.value, "limit": finding.limit} for finding in findings
+        },
+        "report": report.uri,
+    }
+    _emit(DATA_DRIFTED, model_resource(model_name), payload)
 
 
 def emit_data_gate_stopped(model_name: str, message: str, errors: list[dict[str, Any]]) -> None:

@@ -40,6 +40,8 @@ NOT_LINEAGE_FIELDS = {
     "significance_level",
     "require_beat_baseline",
     "training_threads",
+    "approval",
+    "approval_timeout_seconds",
     # A warm start is keyed by the weights it began from (`lineage_key`); asked for and refused,
     # it trained what a cold run trains.
     "warm_start",
@@ -204,11 +206,27 @@ def lineage_key(
 
 def decision_tags(decision: GateDecision) -> dict[str, str]:
     """Readable tags of the decision on the challenger's version (the full record is separate)."""
-    return {
-        "gate.decision": "promote" if decision.promote else "keep",
+    tags = {
+        "gate.decision": gate_outcome(decision),
         "gate.reason": decision.reason,
         "gate.p_value": "" if decision.p_value is None else f"{decision.p_value:.6g}",
     }
+    if decision.approval != "not_required":
+        # Who approved or rejected it, why and when (empty while pending or after a timeout).
+        tags |= {
+            "approval.status": decision.approval,
+            "approval.reviewer": decision.reviewer or "",
+            "approval.comment": decision.reviewer_comment or "",
+            "approval.at": decision.reviewed_at or "",
+        }
+    return tags
+
+
+def gate_outcome(decision: GateDecision) -> str:
+    """ "promote", "keep", or "awaiting approval" while a reviewer is asked."""
+    if decision.approval == "pending":
+        return "awaiting approval"
+    return "promote" if decision.promote else "keep"
 
 
 def serving_preprocessing(config: RetrainConfig, length_buckets: list[int]) -> dict[str, Any]:
@@ -242,6 +260,7 @@ CONFIG = ConfigSlice(
         "registry.min_accuracy_gain",
         "registry.significance_level",
         "registry.require_beat_baseline",
+        "registry.approval",
     ),
     also_reads=(
         "registry.tracking_uri",

@@ -47,6 +47,8 @@ def _fmt(value: float | int | None) -> str:
 
 def describe_verdict(decision: GateDecision) -> str:
     """What the gate did with the challenger, in words."""
+    if decision.approval == "pending":
+        return "kept as challenger, awaiting approval"
     return "promoted to champion" if decision.promote else "kept as challenger"
 
 
@@ -102,6 +104,14 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
         f"`{run_id}` in `{tracking_uri}`: run `mlflow ui --backend-store-uri {tracking_uri}` "
         f"and open http://127.0.0.1:5000/{path}"
     )
+
+
+def mlflow_version_link(tracking_uri: str, model_name: str, version: str) -> str:
+    """A markdown link to a model version in the MLflow UI (its URI, for a local store)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        path = f"#/models/{model_name}/versions/{version}"
+        return f"[{model_name} v{version}]({tracking_uri.rstrip('/')}/{path})"
+    return f"`models:/{model_name}/{version}`"
 
 
 def _data_section(summary: RetrainSummary) -> list[str]:
@@ -272,4 +282,19 @@ def render_score_report(result: ScoreResult) -> str:
         f"sha256 `{result.input_sha256[:12]}…` |",
         f"| predictions | `{result.predictions.uri}` |",
     ]
+    if result.drift is None:
+        lines += ["", "No drift report: the model was registered without a training profile."]
+    else:
+        lines += [
+            "",
+            "## Drift from the model's training data",
+            "",
+            "| check | drifted | figure | limit | finding |",
+            "| --- | --- | ---: | ---: | --- |",
+        ]
+        lines += [
+            f"| {f.check} | {'yes' if f.severity == 'warning' else 'no'} | {f.value:.4f} | "
+            f"{f.limit} | {f.message} |"
+            for f in result.drift
+        ]
     return "\n".join(lines) + "\n"

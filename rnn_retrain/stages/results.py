@@ -18,6 +18,7 @@ from rnn_retrain.store.artifacts import ArtifactRef
 
 Metrics = dict[str, float | int | None]
 _FROZEN = ConfigDict(frozen=True)
+Approval = Literal["not_required", "pending", "approved", "rejected", "timed_out"]
 
 
 class IngestResult(BaseModel):
@@ -88,6 +89,9 @@ class StartingPoint(BaseModel):
     version: str | None = None  # The champion version the weights come from; None: cold.
     model_sha256: str | None = None
     reason: str
+    # The champion's network and vocabulary, copied into this run's artifacts (warm only).
+    network: ArtifactRef | None = None
+    vocabulary: ArtifactRef | None = None
 
     @property
     def warm(self) -> bool:
@@ -179,6 +183,12 @@ class GateDecision(BaseModel):
     challenger_only_correct: int | None = None
     champion_only_correct: int | None = None
     p_value: float | None = None
+    # With registry.approval "required": "pending" while a reviewer is asked (promote is then
+    # false), then "approved", "rejected" or "timed_out"; who answered, their comment and when.
+    approval: Approval = "not_required"
+    reviewer: str | None = None
+    reviewer_comment: str | None = None
+    reviewed_at: str | None = None
 
 
 class RegisterResult(BaseModel):
@@ -316,3 +326,7 @@ class ScoreResult(BaseModel):
     input_sha256: str  # One file's sha256; for several, the sha256 of theirs (see stages.score).
     rows: int
     predictions: ArtifactRef
+    # The drift report against the model's training profile and test scores (stages.drift);
+    # None for a version registered without them.
+    drift: list[Finding] | None = None
+    drift_report: ArtifactRef | None = None

@@ -122,15 +122,16 @@ def combine_stats(parts: list[DataStats]) -> DataStats:
     )
 
 
-def length_deciles(lengths: np.ndarray) -> list[float]:
-    """The nine inner decile edges of a token-length distribution."""
-    return [float(edge) for edge in np.percentile(lengths, DECILES)]
+def deciles(values: np.ndarray) -> list[float]:
+    """The nine inner decile edges of a distribution (token lengths, scores)."""
+    return [float(edge) for edge in np.percentile(values, DECILES)]
 
 
-def length_psi(lengths: np.ndarray, edges: list[float]) -> float:
-    """Population stability index of ``lengths`` over bins whose reference shares are equal."""
-    bins = np.searchsorted(np.asarray(edges), lengths, side="right")
-    actual = np.bincount(bins, minlength=len(edges) + 1) / max(len(lengths), 1)
+def decile_psi(values: np.ndarray, edges: list[float]) -> float:
+    """Population stability index of ``values`` over the reference's decile bins (``edges``,
+    `deciles`), whose reference shares are equal: 0.1 is a minor shift, 0.25 a major one."""
+    bins = np.searchsorted(np.asarray(edges), values, side="right")
+    actual = np.bincount(bins, minlength=len(edges) + 1) / max(len(values), 1)
     expected = np.full(len(edges) + 1, 1.0 / (len(edges) + 1))
     actual = np.maximum(actual, PSI_FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
@@ -209,7 +210,7 @@ DATA_CHECKS: tuple[DataCheckSpec, ...] = (
         "max_length_psi",
         "max",
         lambda maxlen: "the stability index of train token lengths against the champion's",
-        lambda stats, profile, maxlen: length_psi(
+        lambda stats, profile, maxlen: decile_psi(
             stats.lengths[stats.is_train], profile["length_deciles"]
         ),
         needs_champion=True,
@@ -263,7 +264,7 @@ def profile_data(stats: DataStats, vocabulary: pa.Table) -> dict[str, Any]:
     return {
         "vocabulary": vocabulary["token"].to_pylist(),
         "oov_rate": rate(stats.own_oov),
-        "length_deciles": length_deciles(stats.lengths[stats.is_train]),
+        "length_deciles": deciles(stats.lengths[stats.is_train]),
         "train_rows": int(stats.is_train.sum()),
     }
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
-from servers import TeamServers, slate, team_servers
+from servers import TeamServers, slate, team_servers, webhook_receiver
 
 
 def drain_prefect_workers() -> None:
@@ -58,3 +58,10 @@ def team(team_slate, monkeypatch) -> Iterator[TeamServers]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", team_slate.tracking_uri)
     with prefect_api(team_slate.prefect_api):
         yield team_slate
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A loopback webhook for notifications: its URL and every JSON body it received."""
+    with webhook_receiver() as endpoint:
+        yield endpoint

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -163,3 +166,37 @@ def slate(servers: TeamServers, folder: Path) -> TeamServers:
     return dataclasses.replace(
         servers, env={**servers.env, "PREFECT_HOME": str(folder / "prefect-client")}
     )
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
+    """A loopback HTTP endpoint that keeps every JSON body POSTed to it: its URL and the list."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts", received
+    finally:
+        server.shutdown()
+
+
+def wait_for_alert(received: list[dict], words: str, timeout: float = 90) -> dict:
+    """The first alert whose subject holds ``words``, waiting up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for alert in received:
+            if words in alert["subject"]:
+                return alert
+        time.sleep(0.5)
+    raise AssertionError(f"no alert with {words!r} in {timeout} s; received: {received}")

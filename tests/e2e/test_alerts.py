@@ -4,53 +4,20 @@ data-gate stop, a failed run and a scheduled run that does not start."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from servers import wait_for_alert
 
 from interface.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-@pytest.fixture
-def webhook():
-    """A loopback HTTP endpoint that keeps every JSON body POSTed to it."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
-
-
-def wait_for(received: list[dict], words: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for alert in received:
-            if words in alert["subject"]:
-                return alert
-        time.sleep(0.5)
-    raise AssertionError(f"no alert with {words!r} in {timeout} s; received: {received}")
 
 
 @pytest.mark.long
@@ -66,18 +33,18 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     url, received = webhook
     assert main(["alerts", "apply", "--webhook-url", url, "--late-after-minutes", "0.2"]) == 0
     first = capsys.readouterr().out.splitlines()
-    assert len(first) == 4 and all(line.startswith("created automation") for line in first)
-    # Applying again updates the same four in place: no duplicates.
+    assert len(first) == 5 and all(line.startswith("created automation") for line in first)
+    # Applying again updates the same five in place: no duplicates.
     assert main(["alerts", "apply", "--late-after-minutes", "0.2"]) == 0
     again = capsys.readouterr().out.splitlines()
     assert [line.split("(")[0] for line in again] == [
         line.split("(")[0].replace("created", "updated") for line in first
     ]
     with get_client(sync_client=True) as client:
-        assert len(client.read_automations()) == 4
+        assert len(client.read_automations()) == 5
 
     first_model = retrain(tiny_config())
-    promoted = wait_for(received, "v1 is the new champion")
+    promoted = wait_for_alert(received, "v1 is the new champion")
     assert first_model.registration.decision.reason in promoted["text"]
     assert "there was no previous champion" in promoted["text"]
     # Tiny models are near chance: at the default level, McNemar can find seed 2's model
@@ -89,7 +56,7 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     )
     decision = second.registration.decision
     assert decision.promote
-    promoted = wait_for(received, "v2 is the new champion")
+    promoted = wait_for_alert(received, "v2 is the new champion")
     assert f"Test accuracy {decision.challenger_accuracy} against" in promoted["text"]
     assert (
         f"McNemar: {decision.challenger_only_correct} test rows only the new model got right, "
@@ -113,9 +80,9 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
         [sys.executable, "-m", "prefect.engine"], env=env, capture_output=True, text=True
     )
     assert "leakage:" in done.stdout + done.stderr
-    stopped = wait_for(received, "the data gate stopped a run of review-sentiment")
+    stopped = wait_for_alert(received, "the data gate stopped a run of review-sentiment")
     assert "leakage:" in stopped["text"]
-    failed = wait_for(received, f"manual-retrain run {run.name} ended Failed")
+    failed = wait_for_alert(received, f"manual-retrain run {run.name} ended Failed")
     assert "leakage:" in failed["text"]
     time.sleep(3)  # The prepare-data subflow failed too, but is not a deployment's run.
     assert sum("ended Failed" in alert["subject"] for alert in received) == 1
@@ -130,5 +97,5 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
         run = client.create_flow_run_from_deployment(
             deployment_id, state=Scheduled(scheduled_time=slot)
         )
-    late = wait_for(received, f"scheduled run {run.name} has not started")
+    late = wait_for_alert(received, f"scheduled run {run.name} has not started")
     assert "Is a worker polling its work pool?" in late["text"]

@@ -194,3 +194,27 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config
     # Each failed attempt discarded its version: none is left without a decision.
     assert [str(version.version) for version in registry.versions()] == ["1"]
     assert [move.version for move in registry.champion_history()] == ["1"]
+
+
+def test_a_warm_start_begins_from_the_champion_and_its_version_records_it(two_runs):
+    root, _, _ = two_runs
+    registry = ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment")
+    # One epoch on new data (seed 3's corpus) from random weights, then from the champion's.
+    cold = retrain(learnable(root, seed=3, epochs=1))
+    champion = str(registry.champion().version)
+    warm = retrain(learnable(root, seed=3, warm_start="champion", warm_start_epochs=1))
+    assert warm.start.warm and warm.start.version == champion and warm.epochs_run == 1
+    assert "tokens keeping their embedding rows" in warm.start.reason
+    # The champion's weights carry what eight epochs learnt: one more epoch keeps most of it,
+    # where one epoch from scratch has not learnt the corpus yet.
+    assert warm.metrics["accuracy"] >= 0.9 > cold.metrics["accuracy"]
+    version = registry.get_version(version=warm.registration.version)
+    assert version.tags["lineage.warm_start_version"] == champion
+    assert version.tags["lineage.warm_start_version.reason"] == warm.start.reason
+    # Judged as any challenger: against the champion on the same test rows.
+    assert warm.registration.decision.champion_version == champion
+    assert warm.registration.decision.p_value is not None
+    assert (
+        registry.get_version(version=cold.registration.version).tags["lineage.warm_start_version"]
+        == ""
+    )

@@ -12,11 +12,11 @@ from rnn_retrain.stages.validate import (
     check_data,
     combine_stats,
     count_oov,
+    decile_psi,
+    deciles,
     describe_failure,
     duplicate_share,
     leakage_share,
-    length_deciles,
-    length_psi,
     measure_chunk,
     minority_share,
     profile_data,
@@ -72,10 +72,10 @@ def test_measurements_do_not_depend_on_the_chunks(demo_table):
 def test_length_psi_is_zero_on_the_reference_and_grows_with_a_shift():
     rng = np.random.default_rng(0)
     reference = rng.integers(50, 500, size=20_000)
-    edges = length_deciles(reference)
-    assert length_psi(reference, edges) < 0.01
-    assert length_psi(rng.integers(50, 500, size=5_000), edges) < 0.02
-    assert length_psi(reference // 3, edges) > 1.0  # Reviews three times shorter.
+    edges = deciles(reference)
+    assert decile_psi(reference, edges) < 0.01
+    assert decile_psi(rng.integers(50, 500, size=5_000), edges) < 0.02
+    assert decile_psi(reference // 3, edges) > 1.0  # Reviews three times shorter.
 
 
 def test_a_clean_snapshot_passes_and_drift_checks_wait_for_a_champion(demo_table):
