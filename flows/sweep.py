@@ -60,6 +60,9 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     config = with_shared_settings(config, get_run_logger())
     base = config.base()
     require_approval_server(base)
+    if base.training.warm_start == "champion":
+        # Candidates differ in architecture from the champion by design: none could start warm.
+        get_run_logger().warning("warm_start is ignored by a sweep: every candidate starts cold")
     candidates = candidate_configs(config)
     prepared = prepare_data(base)
     # One baseline for all candidates, fitted in a thread of the flow's own runner meanwhile.

@@ -20,6 +20,15 @@ def triggered_runs(client, deployment_id) -> list:
     return [run for run in client.read_flow_runs(deployment_filter=only) if not run.auto_scheduled]
 
 
+def settled_triggered_runs(client, deployment_id) -> list:
+    """The deployment's triggered runs, once the first appeared and a second had time to."""
+    deadline = time.monotonic() + 180  # The server's triggers service, on a busy machine.
+    while not triggered_runs(client, deployment_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(5)  # Long enough for a second, wrong run to appear.
+    return triggered_runs(client, deployment_id)
+
+
 def test_files_landing_in_a_watched_folder_start_one_run_of_the_retrain_deployment(
     team, tmp_path, demo_table
 ):
@@ -57,11 +66,7 @@ def test_files_landing_in_a_watched_folder_start_one_run_of_the_retrain_deployme
     assert not unchanged.start_run and not unchanged.changed
 
     with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + 180  # The server's triggers service, on a busy machine.
-        while not triggered_runs(client, deployment_id) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(5)  # Long enough for a second, wrong run to appear.
-        runs = triggered_runs(client, deployment_id)
+        runs = settled_triggered_runs(client, deployment_id)
     assert len(runs) == 1
     assert runs[0].parameters["config"]["source"] == {"data": str(folder)}
     assert runs[0].parameters["config"]["model"] == {"cell": "lstm"}

@@ -4,13 +4,11 @@ on a real `prefect server` for drifted reviews and none for reviews like the cha
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from test_data_trigger import triggered_runs
+from test_data_trigger import settled_triggered_runs
 
 from rnn_retrain.store.artifacts import ArtifactStore
 
@@ -53,11 +51,7 @@ def test_drifted_reviews_start_one_retrain_and_the_models_own_kind_none(
     assert set(report.filter(report["drifted"])["check"].to_pylist()) == flagged
 
     with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + 180  # The server's triggers service, on a busy machine.
-        while not triggered_runs(client, deployment_id) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(5)  # Long enough for a second, wrong run to appear.
-        runs = triggered_runs(client, deployment_id)
+        runs = settled_triggered_runs(client, deployment_id)
     # One run, started by the drifted batch: the calm one, scored first, started none.
     assert len(runs) == 1
     assert runs[0].parameters == weekly["parameters"]
