@@ -31,7 +31,7 @@ from rnn_retrain.orchestration.events import emit_approval_requested, emit_gate_
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.stages.approval import deadline_after, review_form, reviewed
+from rnn_retrain.stages.approval import deadline_after, deadline_text, review_form, reviewed
 from rnn_retrain.stages.register import DECISION_TAG, decision_tags
 from rnn_retrain.stages.report import mlflow_version_link
 from rnn_retrain.stages.results import BaselineResult, Finding, RegisterResult
@@ -93,7 +93,7 @@ def request_approval(
     logger = get_run_logger()
     logger.info(
         "Waiting until %s for a reviewer to approve %s v%s (Resume on this run's page)",
-        deadline.isoformat(timespec="minutes"),
+        deadline_text(deadline),
         registry.model_name,
         version,
     )

@@ -8,7 +8,7 @@ or MLflow.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from rnn_retrain.stages.report import describe_baseline
 from rnn_retrain.stages.results import BaselineResult, Finding, GateDecision
@@ -128,9 +128,14 @@ def review_form(
         "",
         f"MLflow: {version_link}",
         "",
-        f"Unanswered by {deadline.isoformat(timespec='minutes')}, the champion is kept.",
+        f"Unanswered by {deadline_text(deadline)}, the champion is kept.",
     ]
     return "\n".join(lines)
+
+
+def deadline_text(deadline: datetime) -> str:
+    """A deadline as a reviewer reads it: "2026-12-07 15:39 UTC"."""
+    return deadline.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def deadline_after(start: datetime, seconds: int) -> datetime:

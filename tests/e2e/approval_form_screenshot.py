@@ -122,7 +122,7 @@ def main() -> None:
                  "127.0.0.1", "--port", str(port)],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))  # fmt: skip
-            wait_for(lambda: _healthy(api), 180, "the Prefect server")
+            wait_for(lambda: _healthy(f"{api}/health"), 180, "the Prefect server")
             subprocess.run([retrain, "run", *TINY, "--seed", "1", "--min-accuracy", "0"],
                            env=env, check=True, capture_output=True)  # fmt: skip
             started.append(subprocess.Popen(

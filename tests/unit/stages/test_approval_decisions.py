@@ -100,4 +100,4 @@ def test_the_form_shows_both_models_the_test_and_the_data_gate():
     assert "| test F1 | 0.9050 | 0.8700 |" in form
     assert "120 rows only the challenger got right, 60 only the champion, p = 1.2e-05" in form
     assert "- oov_rate: 20% unknown" in form and "leakage" not in form
-    assert "Unanswered by 2026-12-06T09:30+00:00, the champion is kept." in form
+    assert "Unanswered by 2026-12-06 09:30 UTC, the champion is kept." in form
