@@ -61,9 +61,11 @@ def score_command(args: argparse.Namespace) -> int:
             f"{result.model_name} v{result.model_version} → {result.predictions.uri}"
         )
         if result.drift is not None:
-            checks = [f.check for f in result.drift if f.severity == "warning"]
+            from rnn_retrain.stages.drift import drifted
+
+            checks = ", ".join(drifted(result.drift)) or "none"
             print(
-                f"drift from v{result.model_version}'s data: {', '.join(checks) or 'none'} "
+                f"drift from v{result.model_version}'s data: {checks} "
                 f"(report {result.drift_report.uri})"
             )
     return EXIT_OK

@@ -249,11 +249,10 @@ class ModelRegistry:
     def champion_data_profile(self) -> dict[str, Any] | None:
         """The champion's training-data profile (see `tasks.validate`), if it has one."""
         champion = self.champion()
-        return None if champion is None else self.data_profile(str(champion.version))
+        return None if champion is None else self.data_profile(champion.run_id)
 
-    def data_profile(self, version: str) -> dict[str, Any] | None:
-        """A version's training-data profile (see `tasks.validate`), if it has one."""
-        run_id = self.get_version(version=version).run_id
+    def data_profile(self, run_id: str | None) -> dict[str, Any] | None:
+        """The training-data profile (see `tasks.validate`) a version's run logged, if any."""
         if not run_id:
             return None
         try:
@@ -278,9 +277,11 @@ class ModelRegistry:
         artifacts = Model.load(str(folder)).flavors["python_function"]["artifacts"]
         return {name: folder / artifacts[name]["path"] for name in names}
 
-    def test_predictions(self, version: str) -> pa.Table | None:
-        """A version's scores on its own test rows (evaluate's predictions), if it logged them."""
-        run_id = self.get_version(version=version).run_id
+    def test_predictions(self, run_id: str | None) -> pa.Table | None:
+        """A version's scores on its own test rows (evaluate's predictions, as its run logged
+        them), if any."""
+        if not run_id:
+            return None
         try:
             with tempfile.TemporaryDirectory() as directory, self.activated():
                 path = mlflow.artifacts.download_artifacts(

@@ -32,6 +32,7 @@ from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.stages.approval import deadline_after, deadline_text, review_form, reviewed
+from rnn_retrain.stages.evaluate import headline_f1
 from rnn_retrain.stages.register import DECISION_TAG, decision_tags
 from rnn_retrain.stages.report import mlflow_version_link
 from rnn_retrain.stages.results import BaselineResult, Finding, RegisterResult
@@ -115,11 +116,16 @@ def request_approval(
 
 
 def _tagged_f1(registry: ModelRegistry, version: str | None) -> float | None:
-    """A version's test F1 as its lineage tags hold it."""
+    """A version's headline test F1 (binary, or macro for K classes) from its ``test.*`` tags."""
     if version is None:
         return None
-    value = registry.get_version(version=version).tags.get("test.f1")
-    return float(value) if value not in (None, "", "None") else None
+    tags = registry.get_version(version=version).tags
+    metrics = {
+        name.removeprefix("test."): float(value)
+        for name, value in tags.items()
+        if name.startswith("test.") and value not in ("", "None")
+    }
+    return headline_f1(metrics)
 
 
 @task(name="approve", **RETRY_SETTINGS)
@@ -132,11 +138,14 @@ def approve(
     now = datetime.now(timezone.utc)
     with promotion_decision(registry):
         champion = registry.champion()
+        said, reviewer, comment = (
+            (answer.decision, answer.reviewer, answer.comment) if answer else (None, "", "")
+        )
         decision = reviewed(
             registered.decision,
-            answer.decision if answer is not None else None,
-            answer.reviewer if answer is not None else "",
-            answer.comment if answer is not None else "",
+            said,
+            reviewer,
+            comment,
             now,
             str(champion.version) if champion is not None else None,
             config.registry.approval_timeout_seconds,

@@ -3,7 +3,7 @@ and report how they drifted from the model's own data (`rnn_retrain.stages.drift
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from prefect import get_run_logger, task
@@ -15,7 +15,6 @@ from rnn_retrain.orchestration.events import emit_data_drifted
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id
 from rnn_retrain.stages.drift import (
     DriftCounter,
-    DriftLimits,
     drift_findings,
     drift_reference,
     drifted,
@@ -25,19 +24,20 @@ from rnn_retrain.stages.results import ScoreResult
 from rnn_retrain.stages.score import STAGE, prepare_input, write_predictions
 from rnn_retrain.store.artifacts import ArtifactStore
 
+if TYPE_CHECKING:
+    from rnn_retrain.registry import ModelRegistry
+
 DRIFT_ARTIFACT_KEY = "retrain-drift-report"
 
 
-def drift_counter(
-    registry: Any, version: str, classes: list[str]
-) -> tuple[Any, DriftCounter] | None:
-    """The version's drift reference and a counter for the scored reviews; None without one."""
-    profile = registry.data_profile(version)
-    predictions = registry.test_predictions(version)
+def drift_counter(registry: ModelRegistry, run_id: str, classes: list[str]) -> DriftCounter | None:
+    """A counter of the scored reviews against the reference of the version logged by
+    ``run_id`` (its data profile and test predictions); None for a version without one."""
+    profile = registry.data_profile(run_id)
+    predictions = registry.test_predictions(run_id)
     if profile is None or predictions is None:
         return None
-    reference = drift_reference(profile, predictions, len(classes))
-    return reference, DriftCounter(reference.vocabulary, len(classes))
+    return DriftCounter(drift_reference(profile, predictions, len(classes)), len(classes))
 
 
 @task(name="score", **RETRY_SETTINGS)
@@ -57,12 +57,12 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     load_tensorflow_quietly()
     model = registry.load(version=version, model_config=BULK_LOADING)
     classes = model_classes(model)
-    drift = drift_counter(registry, version, classes)
+    drift = drift_counter(registry, chosen.run_id, classes)
 
     def predict(texts: list[str]) -> np.ndarray:
         scores = np.asarray(predict_reviews(model, texts), dtype=np.float64)
         if drift is not None:
-            drift[1].add(texts, scores)
+            drift.add(texts, scores)
         return scores
 
     run_id = current_run_id()
@@ -74,11 +74,7 @@ def score_files(config: ScoreConfig) -> ScoreResult:
             version,
         )
         return result
-    return report_drift(store, run_id, config, result, drift_findings(*drift, limits(config)))
-
-
-def limits(config: ScoreConfig) -> DriftLimits:
-    return DriftLimits(config.max_oov_increase, config.max_psi, config.max_class_share_change)
+    return report_drift(store, run_id, config, result, drift_findings(drift, config))
 
 
 def report_drift(

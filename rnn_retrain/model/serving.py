@@ -158,7 +158,6 @@ class TextScorer:
         preprocessing: dict[str, Any],
         warm_up: bool = True,
     ) -> None:
-        self.network = network  # What a warm start copies its weights from.
         self.lookup = TokenLookup(vocabulary)
         self.preprocessing = preprocessing
         self.boundaries = preprocessing.get("length_buckets") or [preprocessing["maxlen"]]

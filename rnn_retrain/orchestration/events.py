@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from rnn_retrain.stages.drift import drifted
 from rnn_retrain.stages.results import Finding, GateDecision, RegisterResult
 from rnn_retrain.store.artifacts import ArtifactRef
 
@@ -113,7 +114,7 @@ def emit_data_drifted(
         "model_name": model_name,
         "version": version,
         "rows": rows,
-        "drifted": [finding.check for finding in findings if finding.severity == "warning"],
+        "drifted": drifted(findings),
         "figures": {
             finding.check: {"value": finding.value, "limit": finding.limit} for finding in findings
         },

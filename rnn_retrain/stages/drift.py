@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.data.preprocessing import tokenize_texts
 from rnn_retrain.model.serving import THRESHOLD
@@ -40,15 +41,6 @@ class DriftReference:
     length_deciles: list[float]
     score_deciles: list[float]
     class_shares: list[float]
-
-
-@dataclass(frozen=True)
-class DriftLimits:
-    """The largest figures that still count as no drift."""
-
-    max_oov_increase: float
-    max_psi: float
-    max_class_share_change: float
 
 
 def drift_reference(
@@ -74,10 +66,11 @@ def class_shares(predicted: np.ndarray, classes: int) -> list[float]:
 
 @dataclass
 class DriftCounter:
-    """The figures of the scored reviews, gathered chunk by chunk: a length, a score and a
-    class a row (16 bytes), and two counts; never the texts."""
+    """The figures of the scored reviews, gathered chunk by chunk against a ``reference`` of
+    ``classes`` classes: a length, a score and a class a row (16 bytes), and two counts; never
+    the texts."""
 
-    vocabulary: pa.Array
+    reference: DriftReference
     classes: int
     oov: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int64))
     lengths: list[np.ndarray] = field(default_factory=list)
@@ -87,16 +80,15 @@ class DriftCounter:
     def add(self, texts: list[str], scores: np.ndarray) -> None:
         """Count one chunk: its texts and the model's scores for them (`predict_reviews`)."""
         tokens = tokenize_texts(pa.array(texts, pa.string()))
-        self.oov += count_oov(tokens, self.vocabulary)
+        self.oov += count_oov(tokens, self.reference.vocabulary)
         self.lengths.append(pc.list_value_length(tokens).to_numpy(zero_copy_only=False))
         self.scores.append(scores if scores.ndim == 1 else scores.max(axis=1))
         self.predicted.append(predicted_ids(scores, THRESHOLD))
 
 
-def drift_findings(
-    reference: DriftReference, counted: DriftCounter, limits: DriftLimits
-) -> list[Finding]:
-    """The four figures, each judged against its limit ("warning": drifted)."""
+def drift_findings(counted: DriftCounter, limits: ScoreConfig) -> list[Finding]:
+    """The four figures, each judged against its limit in ``limits`` ("warning": drifted)."""
+    reference = counted.reference
     lengths = np.concatenate(counted.lengths)
     scores = np.concatenate(counted.scores)
     shares = class_shares(np.concatenate(counted.predicted), counted.classes)
