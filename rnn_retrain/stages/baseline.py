@@ -9,8 +9,10 @@ so every run says how much the network adds over a model that fits in seconds. T
   logistic regression of fastai's ML course, lesson 5). Two classes only: see `fit_baseline`.
 - ``tfidf-logistic-regression``: TF-IDF over 1–2-grams (sublinear tf), then logistic regression.
 
-Texts go through the network's own standardisation (`rnn_retrain.data.preprocessing.standardize_text`)
-and are split on whitespace, so both models see the same tokens.
+Texts are tokenised as the network tokenises them (`rnn_retrain.data.preprocessing.tokenize_texts`),
+so both models see the same tokens; their n-grams are counted by
+`rnn_retrain.model.bag_of_ngrams.NGramVectorizer` (36 s of scikit-learn's `CountVectorizer` on IMDB,
+holding the GIL beside training, made a few seconds of C++ kernels and numpy sorts).
 
 The fitted baseline is stored as plain data, never pickled: a table of its terms (term, column,
 the term's scale (``idf`` or ``ratio``), one weight column per class) and a JSON document of the
@@ -27,12 +29,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 
 from rnn_retrain.config.retrain import ConfigSlice
-from rnn_retrain.data.preprocessing import standardize_text
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.model.bag_of_ngrams import NGramVectorizer
 from rnn_retrain.model.ngrams import NB_ALPHA, log_count_ratios
 from rnn_retrain.stages.register import mcnemar_exact
 from rnn_retrain.stages.results import BASELINE_DESCRIPTIONS
@@ -64,17 +66,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Baseline:
-    """A fitted (or rebuilt) baseline: the vectorizer, the terms' NB ratios (NB only) and the
-    classifier, used together."""
+    """A fitted (or rebuilt) baseline: the n-gram counts, their scale (NB ratios or TF-IDF) and
+    the classifier, used together."""
 
     kind: str
-    vectorizer: CountVectorizer  # A TfidfVectorizer (a subclass) for TF-IDF.
+    vectorizer: NGramVectorizer
     classifier: LogisticRegression
-    ratios: np.ndarray | None = None
+    ratios: np.ndarray | None = None  # NB only.
+    tfidf: TfidfTransformer | None = None  # TF-IDF only.
 
     def features(self, texts: pa.Array | pa.ChunkedArray) -> Any:
         """The classifier's input for raw texts."""
-        counts = self.vectorizer.transform(standardized(texts))
+        return self.scaled(self.vectorizer.transform(texts))
+
+    def scaled(self, counts: Any) -> Any:
+        """The classifier's input from the n-gram counts."""
+        if self.tfidf is not None:
+            return self.tfidf.transform(counts)
         return counts if self.ratios is None else scale_columns(counts, self.ratios)
 
     def probabilities(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -98,31 +106,13 @@ class Baseline:
         return BASELINE_DESCRIPTIONS[self.kind]
 
 
-def standardized(texts: pa.Array | pa.ChunkedArray) -> list[str]:
-    """Raw texts as the network sees them before it splits them into tokens."""
-    return standardize_text(texts).to_pylist()
-
-
 def scale_columns(matrix: Any, scale: np.ndarray) -> Any:
     """A sparse ``matrix`` (CSR) with each column multiplied by its entry of ``scale``."""
     return matrix.multiply(scale).tocsr()
 
 
-def _vectorizer(kind: str, max_features: int | None, min_df: int) -> CountVectorizer:
-    # The texts are standardised already: a whitespace split gives the network's tokens, and
-    # scikit-learn's own lower-casing and token pattern (which drops 1-letter tokens) stay off.
-    shared: dict[str, Any] = {
-        "tokenizer": str.split,
-        "token_pattern": None,
-        "lowercase": False,
-        "ngram_range": NGRAM_RANGES[kind],
-        "max_features": max_features,
-        "min_df": min_df,
-        "dtype": np.float64,
-    }
-    if kind == NB:
-        return CountVectorizer(binary=True, **shared)
-    return TfidfVectorizer(sublinear_tf=True, **shared)
+def _tfidf() -> TfidfTransformer:
+    return TfidfTransformer(sublinear_tf=True)
 
 
 def _classifier(kind: str) -> LogisticRegression:
@@ -171,26 +161,22 @@ def fit_baseline(
             "%d classes: the NB baseline compares two; fitting %s instead", len(classes), TFIDF
         )
         kind = TFIDF
-    documents = standardized(texts)
-    vectorizer = _vectorizer(kind, max_features, min_df)
-    try:
-        features = vectorizer.fit_transform(documents)
-    except ValueError:  # "After pruning, no terms remain": too few texts for min_df.
-        vectorizer = _vectorizer(kind, max_features, 1)
-        features = vectorizer.fit_transform(documents)
-    ratios = None
-    if kind == NB:
-        ratios = nb_ratios(features, labels)
-        features = scale_columns(features, ratios)
-    classifier = _classifier(kind).fit(features, labels)
-    return Baseline(kind, vectorizer, classifier, ratios)
+    vectorizer, counts = NGramVectorizer.fit(
+        texts, NGRAM_RANGES[kind], kind == NB, min_df, max_features
+    )
+    if counts.shape[1] == 0:  # Too few texts for min_df.
+        vectorizer, counts = NGramVectorizer.fit(texts, NGRAM_RANGES[kind], kind == NB)
+    ratios = nb_ratios(counts, labels) if kind == NB else None
+    tfidf = _tfidf().fit(counts) if kind == TFIDF else None
+    fitted = Baseline(kind, vectorizer, _classifier(kind), ratios, tfidf)
+    fitted.classifier.fit(fitted.scaled(counts), labels)
+    return fitted
 
 
 def terms_table(baseline: Baseline) -> pa.Table:
     """The baseline's terms: each term's column, scale, and weight for each class, by column."""
-    vocabulary = baseline.vectorizer.vocabulary_
-    terms = sorted(vocabulary, key=vocabulary.__getitem__)
-    scale = baseline.ratios if baseline.kind == NB else baseline.vectorizer.idf_
+    terms = baseline.vectorizer.terms
+    scale = baseline.ratios if baseline.tfidf is None else baseline.tfidf.idf_
     columns = {
         "term": pa.array(terms, pa.string()),
         "column": pa.array(np.arange(len(terms)), pa.int32()),
@@ -212,8 +198,8 @@ def model_document(baseline: Baseline) -> dict[str, Any]:
         "intercept": [float(value) for value in classifier.intercept_],
         "weight_columns": [f"weight_{index}" for index in range(len(classifier.coef_))],
     }
-    if baseline.kind == TFIDF:
-        document.update(sublinear_tf=vectorizer.sublinear_tf, norm=vectorizer.norm)
+    if baseline.tfidf is not None:
+        document.update(sublinear_tf=baseline.tfidf.sublinear_tf, norm=baseline.tfidf.norm)
     else:
         document.update(binary=True, nb_alpha=NB_ALPHA)
     return document
@@ -234,19 +220,21 @@ def rebuild_baseline(terms: pa.Table, document: dict[str, Any]) -> Baseline:
     columns = terms["column"].to_numpy()
     if not np.array_equal(columns, np.arange(len(columns))):
         raise RetrainError("the baseline's term table does not number its columns 0..n-1")
-    vectorizer = _vectorizer(kind, None, 1)
-    vectorizer.vocabulary_ = dict(zip(terms["term"].to_pylist(), columns.tolist()))
+    shortest, longest = document.get("ngram_range", NGRAM_RANGES[kind])
+    ngram_range = (int(shortest), int(longest))
+    vectorizer = NGramVectorizer.from_terms(terms["term"].to_pylist(), ngram_range, kind == NB)
     scale = terms[SCALE_COLUMNS[kind]].to_numpy()
-    ratios = None
+    ratios, tfidf = None, None
     if kind == TFIDF:
-        vectorizer.idf_ = scale
+        tfidf = _tfidf()
+        tfidf.idf_ = scale
     else:
         ratios = scale
     classifier = _classifier(kind)
     classifier.classes_ = np.asarray(document["classes"])
     classifier.coef_ = np.vstack([terms[name].to_numpy() for name in document["weight_columns"]])
     classifier.intercept_ = np.asarray(document["intercept"], dtype=np.float64)
-    return Baseline(kind, vectorizer, classifier, ratios)
+    return Baseline(kind, vectorizer, classifier, ratios, tfidf)
 
 
 def split_rows(snapshot: pa.Table, split: str) -> pa.Table:

@@ -74,11 +74,10 @@ def test_the_rebuilt_baseline_scores_exactly_as_the_fitted_one(reviews, fitted):
 
 def test_the_baseline_sees_the_networks_tokens(fitted):
     # The RNN's standardisation: lower-cased, apostrophes dropped, one-letter tokens kept.
-    vectorizer = fitted.vectorizer
     one = fit_baseline(pa.array(["Don't <br />go, I said", "a b", "x"]), np.array([1, 0, 1]), 99, 1)
-    assert {"dont", "go", "i", "said", "dont go", "a b", "x"} <= set(one.vectorizer.vocabulary_)
-    assert vectorizer.ngram_range == NGRAM_RANGES[fitted.kind]
-    assert fitted.kind == NB or vectorizer.sublinear_tf
+    assert {"dont", "go", "i", "said", "dont go", "a b", "x"} <= set(one.vectorizer.terms)
+    assert fitted.vectorizer.ngram_range == NGRAM_RANGES[fitted.kind]
+    assert fitted.kind == NB or fitted.tfidf.sublinear_tf
 
 
 def test_nb_ratios_point_each_word_at_its_label(reviews):
@@ -104,7 +103,7 @@ def test_k_classes_fit_the_tfidf_baseline_and_an_unknown_kind_is_refused():
 
 def test_a_corpus_too_small_for_min_df_keeps_every_term():
     baseline = fit_baseline(pa.array(["good film", "bad plot"]), np.array([1, 0]), 100, 5)
-    assert set(baseline.vectorizer.vocabulary_) == {
+    assert set(baseline.vectorizer.terms) == {
         "good",
         "film",
         "good film",
