@@ -7,9 +7,51 @@ its description. The fields most runs change come first.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PREDICTIONS_SUFFIX = ".parquet"
+
+# The drift limits, shared by batch scoring (`ScoreConfig`) and the source watcher
+# (`rnn_retrain.stages.watch.WatchSettings`), which both judge new reviews with
+# `rnn_retrain.stages.drift.drift_findings`.
+MaxOovIncrease = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1.0,
+        title="Drift: max OOV increase",
+        description=(
+            "Drift: most the out-of-vocabulary token rate of the new reviews may exceed the "
+            "model's training data's before the data counts as drifted."
+        ),
+    ),
+]
+MaxPsi = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        title="Drift: max PSI",
+        description=(
+            "Drift: most population stability index of the token lengths (against the training "
+            "data's deciles) and of the scores (against the model's test scores' deciles); 0.1 "
+            "is a minor shift, 0.25 a major one."
+        ),
+    ),
+]
+MaxClassShareChange = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1.0,
+        title="Drift: max class share change",
+        description=(
+            "Drift: most any predicted class's share may differ from its share of the model's "
+            "test predictions."
+        ),
+    ),
+]
 
 
 class ScoreConfig(BaseModel):
@@ -56,36 +98,9 @@ class ScoreConfig(BaseModel):
             "Empty: <artifact_root>/runs/<flow run id>/score/predictions.parquet."
         ),
     )
-    max_oov_increase: float = Field(
-        0.05,
-        ge=0.0,
-        le=1.0,
-        title="Drift: max OOV increase",
-        description=(
-            "Drift: most the out-of-vocabulary token rate of the scored reviews may exceed the "
-            "model's training data's before the data counts as drifted."
-        ),
-    )
-    max_psi: float = Field(
-        0.25,
-        ge=0.0,
-        title="Drift: max PSI",
-        description=(
-            "Drift: most population stability index of the token lengths (against the training "
-            "data's deciles) and of the scores (against the model's test scores' deciles); 0.1 "
-            "is a minor shift, 0.25 a major one."
-        ),
-    )
-    max_class_share_change: float = Field(
-        0.15,
-        ge=0.0,
-        le=1.0,
-        title="Drift: max class share change",
-        description=(
-            "Drift: most any predicted class's share may differ from its share of the model's "
-            "test predictions."
-        ),
-    )
+    max_oov_increase: MaxOovIncrease = 0.05
+    max_psi: MaxPsi = 0.25
+    max_class_share_change: MaxClassShareChange = 0.15
     model_name: str = Field(
         "review-sentiment", description="Name of the registered model in the MLflow registry."
     )

@@ -1,6 +1,7 @@
 """Drift: how the reviews a model scores differ from the data it was trained and tested on.
 
-Batch scoring measures four figures of the reviews it scores, chunk by chunk (`DriftCounter`),
+Batch scoring (and the source watcher, for new training files, with ``drift`` on) measures four
+figures of the reviews it scores, chunk by chunk (`DriftCounter`),
 and compares each with the scoring version's reference (`DriftReference`): the training-data
 profile the data gate wrote (vocabulary, out-of-vocabulary rate, token-length deciles) and the
 version's own scores on its test rows (their deciles and each predicted class's share).
@@ -18,18 +19,30 @@ A figure above its limit marks the data drifted. The measures are the data gate'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.data.preprocessing import tokenize_texts
 from rnn_retrain.model.serving import THRESHOLD
 from rnn_retrain.stages.results import Finding
 from rnn_retrain.stages.validate import count_oov, decile_psi, deciles, rate
+
+
+class DriftLimits(Protocol):
+    """The limits a drift report judges by: `ScoreConfig`'s or `WatchSettings`'s fields."""
+
+    @property
+    def max_oov_increase(self) -> float: ...
+
+    @property
+    def max_psi(self) -> float: ...
+
+    @property
+    def max_class_share_change(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class DriftCounter:
         self.predicted.append(predicted_ids(scores, THRESHOLD))
 
 
-def drift_findings(counted: DriftCounter, limits: ScoreConfig) -> list[Finding]:
+def drift_findings(counted: DriftCounter, limits: DriftLimits) -> list[Finding]:
     """The four figures, each judged against its limit in ``limits`` ("warning": drifted)."""
     reference = counted.reference
     lengths = np.concatenate(counted.lengths)

@@ -300,6 +300,9 @@ class WatchResult(BaseModel):
     removed: list[str] = []
     settling: list[str] = []  # Changed, but touched less than settle_seconds ago.
     start_run: bool = False
+    # With drift on, the changed files' drift from the champion's data (`tasks.drift`).
+    drift: list[Finding] = []
+    drift_report: ArtifactRef | None = None
 
 
 class InputFile(BaseModel):

@@ -17,6 +17,7 @@ import json
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from rnn_retrain.config.scoring import MaxClassShareChange, MaxOovIncrease, MaxPsi
 from rnn_retrain.stages.results import WatchResult
 
 # What a fingerprint holds for each file: its size in bytes and modification time in ns.
@@ -47,6 +48,22 @@ class WatchSettings(BaseModel):
         description="Where the watcher keeps each source's last listing (under watch/): a folder "
         "or filesystem URI; empty: $RETRAIN_HOME/artifacts, the runs' default root.",
     )
+    drift: bool = Field(
+        False,
+        description="On a change, also score the new and changed files with the champion and "
+        "report their drift from its data (a table artifact; rnn-retrain.data.drifted above the "
+        "limits below). Reads those files and loads the model, on a change only.",
+    )
+    text_column: str = Field("text", description="Drift: the column holding the review text.")
+    tracking_uri: str = Field(
+        "",
+        title="Tracking URI",
+        description="Drift: the MLflow registry of the champion. Empty means $MLFLOW_TRACKING_URI "
+        "if set, else the SQLite store in $RETRAIN_HOME.",
+    )
+    max_oov_increase: MaxOovIncrease = 0.05
+    max_psi: MaxPsi = 0.25
+    max_class_share_change: MaxClassShareChange = 0.15
 
 
 def compare_fingerprints(
