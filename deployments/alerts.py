@@ -50,9 +50,12 @@ def notification_block_id(webhook_url: str | None, block: str | None) -> UUID:
     if webhook_url:
         if not webhook_url.startswith(("http://", "https://")):
             raise RetrainError(f"--webhook-url: {webhook_url!r} is not an http(s) URL")
+        # The URL (its path is often a token) is kept among the block's secret values, which
+        # the UI and the API show obfuscated; the block's plain URL field is only a template.
         webhook = CustomWebhookNotificationBlock(
             name=WEBHOOK_BLOCK_NAME,
-            url=webhook_url,
+            url="{{webhook_url}}",
+            secrets={"webhook_url": webhook_url},
             json_data={"subject": "{{subject}}", "text": "{{body}}"},
         )
         return webhook.save(WEBHOOK_BLOCK_NAME, overwrite=True)

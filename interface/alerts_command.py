@@ -4,9 +4,13 @@ Prefect server (docs/alerts-and-triggers.md)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from rnn_retrain.environment.services import require_prefect_server
 from rnn_retrain.errors import EXIT_OK, RetrainError
+
+# Where `retrain alerts apply` reads the webhook URL when --webhook-url and --block are absent.
+WEBHOOK_URL_VARIABLE = "RETRAIN_ALERTS_WEBHOOK_URL"
 
 
 def add_alert_commands(commands: argparse._SubParsersAction) -> None:
@@ -25,8 +29,10 @@ def add_alert_commands(commands: argparse._SubParsersAction) -> None:
     where = apply.add_mutually_exclusive_group()
     where.add_argument(
         "--webhook-url",
-        help="POST each alert as JSON ({subject, text}) to this URL (saved as the "
-        "custom-webhook/rnn-retrain-alerts block)",
+        help="POST each alert as JSON ({subject, text}) to this URL (saved as a secret value "
+        "of the custom-webhook/rnn-retrain-alerts block); default: $"
+        + WEBHOOK_URL_VARIABLE
+        + ", which keeps a URL with a token out of shell history",
     )
     where.add_argument(
         "--block",
@@ -48,7 +54,8 @@ def alerts_apply_command(args: argparse.Namespace) -> int:
     if args.late_after_minutes is not None and args.late_after_minutes <= 0:
         raise RetrainError("--late-after-minutes: must be greater than 0")
     require_prefect_server()
-    block_id = notification_block_id(args.webhook_url, args.block)
+    webhook_url = args.webhook_url or (None if args.block else os.environ.get(WEBHOOK_URL_VARIABLE))
+    block_id = notification_block_id(webhook_url or None, args.block)
     for applied in apply_automations(load_automations(block_id, args.late_after_minutes)):
         print(f"{applied.action} automation {applied.name!r} ({applied.id})")
     return EXIT_OK

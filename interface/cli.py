@@ -25,6 +25,7 @@ from interface.model_commands import add_model_commands
 from interface.score_command import add_score_command
 from rnn_retrain import __version__
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.config.secrets import redacted
 from rnn_retrain.environment.faults import describe_fault
 from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 from rnn_retrain.environment.services import require_prefect_server, require_tracking_server
@@ -98,7 +99,9 @@ def describe_validation_error(error: ValidationError) -> str:
         names = [str(part) for part in detail["loc"] if not isinstance(part, int)]
         field = names[-1] if names else ""
         flag = _flag(field) if field in flags else ".".join(str(p) for p in detail["loc"])
-        problems.append(f"{flag}: {detail['msg']} (got {detail.get('input')!r})")
+        given = detail.get("input")
+        given = redacted(given) if isinstance(given, str) else given  # Never echo a password.
+        problems.append(f"{flag}: {detail['msg']} (got {given!r})")
     return "; ".join(problems)
 
 

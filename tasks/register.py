@@ -20,6 +20,7 @@ from prefect import get_run_logger, task
 from prefect.runtime import deployment, flow_run
 
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.config.secrets import redacted
 from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.model.package import (
@@ -246,7 +247,7 @@ def _result(
         version=version,
         decision=decision,
         mlflow_run_id=run_id,
-        tracking_uri=registry.tracking_uri,
+        tracking_uri=redacted(registry.tracking_uri),  # Shown in reports and events.
         experiment_id=registry.client.get_run(run_id).info.experiment_id,
         reused=reused,
     )

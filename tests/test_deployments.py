@@ -203,12 +203,19 @@ def test_container_variants_run_the_same_flow_from_the_image_with_resources():
 def test_alerts_find_their_notification_block_by_name():
     from prefect.blocks.notifications import SlackWebhook
     from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
 
     from deployments.alerts import notification_block_id
 
-    created = notification_block_id("http://127.0.0.1:9/alerts", None)
+    created = notification_block_id("http://127.0.0.1:9/alerts-t0k3n", None)
     # The block --webhook-url saved is the default --block, found by its name.
     assert notification_block_id(None, None) == created
+    # The URL is one of its secret values: the UI and the API show it obfuscated.
+    with get_client(sync_client=True) as client:
+        shown = client.read_block_document(created, include_secrets=False).data
+        kept = client.read_block_document(created, include_secrets=True).data
+    assert "t0k3n" not in repr(shown) and shown["url"] == "{{webhook_url}}"
+    assert kept["secrets"] == {"webhook_url": "http://127.0.0.1:9/alerts-t0k3n"}
     slack = SlackWebhook(url="https://hooks.slack.com/services/T0/B0/x").save("team-alerts")
     assert notification_block_id(None, "slack-webhook/team-alerts") == slack
     Secret(value="s3cr3t").save("not-a-notifier", overwrite=True)

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rnn_retrain.config.secrets import Location
+
 PREDICTIONS_SUFFIX = ".parquet"
 
 # The drift limits, shared by batch scoring (`ScoreConfig`) and the source watcher
@@ -59,7 +61,7 @@ class ScoreConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input: str = Field(
+    input: Location = Field(
         description=(
             "The reviews to score: a Parquet or CSV file, a folder of them, or a glob such as "
             "'reviews/week-*.parquet', local or behind a pyarrow filesystem URI (s3://...)."
@@ -91,7 +93,7 @@ class ScoreConfig(BaseModel):
             "input's size (each chunk's padded ids take chunk_rows x maxlen x 4 bytes)."
         ),
     )
-    output: str = Field(
+    output: Location = Field(
         "",
         description=(
             "Where to write the predictions: a .parquet path or URI (its manifest goes beside it). "
@@ -104,7 +106,7 @@ class ScoreConfig(BaseModel):
     model_name: str = Field(
         "review-sentiment", description="Name of the registered model in the MLflow registry."
     )
-    tracking_uri: str = Field(
+    tracking_uri: Location = Field(
         "",
         title="Tracking URI",
         description=(
@@ -112,7 +114,7 @@ class ScoreConfig(BaseModel):
             "SQLite store in $RETRAIN_HOME."
         ),
     )
-    artifact_root: str = Field(
+    artifact_root: Location = Field(
         "",
         description=(
             "Where run artifacts go: a local folder or a pyarrow filesystem URI. Empty means "

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rnn_retrain.config.secrets import Location
+
 Cell = Literal["simplernn", "gru", "lstm"]
 Side = Literal["pre", "post"]
 Policy = Literal["better", "not_worse"]
@@ -43,7 +45,7 @@ class DataSettings(BaseModel):
 
     model_config = FROZEN
 
-    data: str = Field(
+    data: Location = Field(
         "demo",
         description=(
             "Where the reviews come from: 'demo' (built-in generated corpus, offline), 'imdb' "
@@ -433,7 +435,7 @@ class RegistrySettings(BaseModel):
             "the run log, the version's tags and the kept event say so."
         ),
     )
-    tracking_uri: str = Field(
+    tracking_uri: Location = Field(
         "",
         title="Tracking URI",
         description=(
@@ -441,7 +443,7 @@ class RegistrySettings(BaseModel):
             "SQLite store in $RETRAIN_HOME (sqlite:///~/.rnn-retrain/mlflow.db)."
         ),
     )
-    artifact_root: str = Field(
+    artifact_root: Location = Field(
         "",
         description=(
             "Where run artifacts go: a local folder or a pyarrow filesystem URI (e.g. s3://bucket/"

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
+from rnn_retrain.config.secrets import Location
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactStore
@@ -46,10 +47,10 @@ class GcSettings(BaseModel):
         "their MLflow runs).",
     )
     dry_run: bool = Field(False, description="Only list what would go, with its bytes.")
-    artifact_root: str = Field(
+    artifact_root: Location = Field(
         "", description="The artifact root to clean. Empty means $RETRAIN_HOME/artifacts."
     )
-    tracking_uri: str = Field(
+    tracking_uri: Location = Field(
         "",
         description="MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if "
         "set, else the SQLite store in $RETRAIN_HOME.",

@@ -15,6 +15,8 @@ from typing import Any
 from prefect.runtime import deployment
 from prefect.variables import Variable
 
+from rnn_retrain.config.secrets import has_password, redacted
+from rnn_retrain.errors import RetrainError
 from rnn_retrain.registry import resolve_tracking_uri
 
 TRACKING_URI_VARIABLE = "rnn-retrain-tracking-uri"
@@ -30,6 +32,13 @@ def with_shared_settings(config: Any, logger: Any) -> Any:
         if getattr(config.registry, field):
             continue
         value = Variable.get(variable, default=None)
+        if isinstance(value, str) and has_password(value):
+            raise RetrainError(
+                f"the Prefect Variable {variable} holds a password, which Variables do not keep "
+                "secret (the UI shows them): set it without one, and the credentials in the "
+                "workers' environment (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME/PASSWORD, "
+                "AWS_SECRET_ACCESS_KEY)"
+            )
         if isinstance(value, str) and value:
             update[field] = value
             logger.info("%s from the Prefect Variable %s: %s", field, variable, value)
@@ -47,6 +56,6 @@ def warn_if_local_registry(config: Any, logger: Any) -> None:
             "only this machine sees: set the Prefect Variable %s (or MLFLOW_TRACKING_URI, or "
             "the registry's tracking_uri) to the team's MLflow server",
             deployment.name,
-            tracking_uri,
+            redacted(tracking_uri),
             TRACKING_URI_VARIABLE,
         )

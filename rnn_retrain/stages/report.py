@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rnn_retrain.config.secrets import redacted
 from rnn_retrain.data.labels import is_binary, metric_name
 from rnn_retrain.stages.evaluate import headline_f1
 from rnn_retrain.stages.results import (
@@ -96,7 +97,9 @@ def validation_note(summary: RetrainSummary) -> str:
 
 
 def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """A markdown link to the MLflow run (or how to open it, for a local store)."""
+    """A markdown link to the MLflow run (or how to open it, for a local store); a password in
+    the URI is never shown."""
+    tracking_uri = redacted(tracking_uri)
     path = f"#/experiments/{experiment_id}/runs/{run_id}"
     if tracking_uri.startswith(("http://", "https://")):
         return f"[{run_id}]({tracking_uri.rstrip('/')}/{path})"
@@ -108,6 +111,7 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
 
 def mlflow_version_link(tracking_uri: str, model_name: str, version: str) -> str:
     """A markdown link to a model version in the MLflow UI (its URI, for a local store)."""
+    tracking_uri = redacted(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
         path = f"#/models/{model_name}/versions/{version}"
         return f"[{model_name} v{version}]({tracking_uri.rstrip('/')}/{path})"

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.config.scoring import MaxClassShareChange, MaxOovIncrease, MaxPsi
+from rnn_retrain.config.secrets import Location
 from rnn_retrain.stages.results import WatchResult
 
 # What a fingerprint holds for each file: its size in bytes and modification time in ns.
@@ -29,7 +30,7 @@ class WatchSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: str = Field(
+    source: Location = Field(
         description="The training data to watch: a Parquet or CSV file, a folder, a glob, or a "
         "filesystem URI such as s3://bucket/prefix/."
     )
@@ -43,7 +44,7 @@ class WatchSettings(BaseModel):
         description="Report a change only when its newest file is at least this old, so that "
         "files landing together start one run.",
     )
-    artifact_root: str = Field(
+    artifact_root: Location = Field(
         "",
         description="Where the watcher keeps each source's last listing (under watch/): a folder "
         "or filesystem URI; empty: $RETRAIN_HOME/artifacts, the runs' default root.",
@@ -55,7 +56,7 @@ class WatchSettings(BaseModel):
         "limits below). Reads those files and loads the model, on a change only.",
     )
     text_column: str = Field("text", description="Drift: the column holding the review text.")
-    tracking_uri: str = Field(
+    tracking_uri: Location = Field(
         "",
         title="Tracking URI",
         description="Drift: the MLflow registry of the champion. Empty means $MLFLOW_TRACKING_URI "

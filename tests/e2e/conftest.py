@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
-from servers import TeamServers, slate, team_servers, webhook_receiver
+from servers import PREFECT_AUTH, TeamServers, slate, team_servers, webhook_receiver
 
 
 def drain_prefect_workers() -> None:
@@ -25,14 +25,15 @@ def drain_prefect_workers() -> None:
 
 
 @contextlib.contextmanager
-def prefect_api(url: str) -> Iterator[None]:
-    """This process's Prefect client, events and logs on the server at ``url``, then back."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def prefect_api(url: str, auth_string: str = PREFECT_AUTH) -> Iterator[None]:
+    """This process's Prefect client, events and logs on the (locked) server at ``url``, with
+    ``auth_string``, then back."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     # The workers of the server before (the session's test harness) stop here, having sent
     # their queue there; those of ``url`` stop at the end, while that server still answers.
     drain_prefect_workers()
-    with temporary_settings({PREFECT_API_URL: url}):
+    with temporary_settings({PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: auth_string}):
         try:
             yield
         finally:
@@ -54,8 +55,12 @@ def team_slate(team_session, tmp_path) -> TeamServers:
 
 @pytest.fixture
 def team(team_slate, monkeypatch) -> Iterator[TeamServers]:
-    """Both servers, with this process's Prefect client and MLflow pointed at them."""
+    """Both servers, with this process's Prefect client and MLflow pointed at them, as the
+    pipeline's user."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", team_slate.tracking_uri)
+    for name, value in team_slate.credentials.items():
+        if name.startswith("MLFLOW_"):
+            monkeypatch.setenv(name, value)
     with prefect_api(team_slate.prefect_api):
         yield team_slate
 

@@ -3,7 +3,10 @@
 Teams run the Prefect server and the MLflow tracking server on PostgreSQL, and so do these tests:
 `prefect server start` with its database on PostgreSQL (all its services: triggers, late runs,
 the scheduler), and `mlflow server` with a PostgreSQL backend store and a served artifact store.
-The commands are the ones docs/operations.md gives ("For a team").
+Both are locked, as docs/operations.md ("Locked doors") tells a team to lock them: Prefect's basic
+auth (PREFECT_SERVER_API_AUTH_STRING), and MLflow's basic-auth app with its users on PostgreSQL,
+nothing granted by default, and a ``pipeline`` user for the runs (it owns the experiments and
+models it creates). The commands are the ones docs/operations.md gives ("For a team").
 
 Both servers start once per test session, on fresh databases dropped at its end; `clear` gives
 each test a clean slate on them (what one test creates on a server never reaches the next).
@@ -31,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 from databases import postgres_database
 
 BIN = Path(sys.executable).parent
@@ -73,13 +77,48 @@ def wait_until_healthy(
     raise AssertionError(f"{url} did not answer: {log.read_text()[-2000:]}")
 
 
+# The credentials of the locked servers: distinctive, so a test can search for them.
+PREFECT_AUTH = "retrain-team:prefect-Pw-7f3c9"
+MLFLOW_ADMIN = ("admin", "mlflow-Admin-Pw-51be2")
+MLFLOW_PIPELINE = ("pipeline", "mlflow-Pipeline-Pw-c48d1")
+MLFLOW_AUTH_CONFIG = """[mlflow]
+default_permission = NO_PERMISSIONS
+database_uri = {database}
+admin_username = {admin}
+admin_password = {password}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
 @dataclass(frozen=True)
 class TeamServers:
-    """A Prefect server and an MLflow tracking server, both on PostgreSQL."""
+    """A Prefect server and an MLflow tracking server, both on PostgreSQL, both locked."""
 
     prefect_api: str
     tracking_uri: str
     env: dict[str, str]  # For a process that runs flows against them (a worker, `retrain`).
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The pipeline's credentials, as environment variables (in ``env`` already)."""
+        return {
+            "PREFECT_API_AUTH_STRING": PREFECT_AUTH,
+            "MLFLOW_TRACKING_USERNAME": MLFLOW_PIPELINE[0],
+            "MLFLOW_TRACKING_PASSWORD": MLFLOW_PIPELINE[1],
+        }
+
+
+def create_pipeline_user(tracking_uri: str) -> None:
+    """The MLflow user the runs use, created by the admin (the basic-auth app's REST API)."""
+    import requests
+
+    answer = requests.post(
+        f"{tracking_uri}/api/2.0/mlflow/users/create",
+        json={"username": MLFLOW_PIPELINE[0], "password": MLFLOW_PIPELINE[1]},
+        auth=MLFLOW_ADMIN,
+        timeout=30,
+    )
+    answer.raise_for_status()
 
 
 @contextlib.contextmanager
@@ -90,11 +129,16 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
     tracking_uri = f"http://127.0.0.1:{mlflow_port}"
     base = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     base.pop("MLFLOW_TRACKING_URI", None)
-    with postgres_database("prefect") as prefect_db, postgres_database("mlflow") as mlflow_db:
+    with (
+        postgres_database("prefect") as prefect_db,
+        postgres_database("mlflow") as mlflow_db,
+        postgres_database("mlflowauth") as users_db,
+    ):
         prefect_env = {
             **base,
             "PREFECT_HOME": str(folder / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_AUTH_STRING": PREFECT_AUTH,
             "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.replace(
                 "postgresql://", "postgresql+asyncpg://"
             ),
@@ -107,8 +151,20 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
         mlflow_command = [str(BIN / "mlflow"), "server", "--backend-store-uri", mlflow_db]
         mlflow_command += ["--artifacts-destination", str(folder / "mlartifacts")]
         mlflow_command += ["--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"]
+        mlflow_command += ["--app-name", "basic-auth"]
+        auth_config = folder / "basic_auth.ini"
+        auth_config.write_text(
+            MLFLOW_AUTH_CONFIG.format(
+                database=users_db, admin=MLFLOW_ADMIN[0], password=MLFLOW_ADMIN[1]
+            )
+        )
         # `mlflow server` starts uvicorn by name: the environment's bin goes first on PATH.
-        mlflow_env = {**base, "PATH": f"{BIN}:{base.get('PATH', '')}"}
+        mlflow_env = {
+            **base,
+            "PATH": f"{BIN}:{base.get('PATH', '')}",
+            "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "retrain-tests-csrf-key",
+        }
         prefect = start(
             [*prefect_command, "--port", str(prefect_port)], prefect_env, folder / "prefect.log"
         )
@@ -116,6 +172,7 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
         try:
             wait_until_healthy(f"{prefect_api}/health", prefect, folder / "prefect.log")
             wait_until_healthy(f"{tracking_uri}/health", mlflow, folder / "mlflow.log")
+            create_pipeline_user(tracking_uri)
             client_env = {
                 **base,
                 "PREFECT_HOME": str(folder / "prefect-client"),
@@ -125,6 +182,9 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
                 # `retrain serve` (Prefect's runner) asks for scheduled runs every 10 s by
                 # default: up to 10 s idle before each run the tests start. A team tunes it too.
                 "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+                "PREFECT_API_AUTH_STRING": PREFECT_AUTH,
+                "MLFLOW_TRACKING_USERNAME": MLFLOW_PIPELINE[0],
+                "MLFLOW_TRACKING_PASSWORD": MLFLOW_PIPELINE[1],
             }
             yield TeamServers(prefect_api, tracking_uri, client_env)
         finally:
@@ -143,7 +203,7 @@ def clear(servers: TeamServers) -> None:
     from mlflow import MlflowClient
     from prefect.client.orchestration import SyncPrefectClient
 
-    with SyncPrefectClient(servers.prefect_api) as client:
+    with SyncPrefectClient(servers.prefect_api, auth_string=PREFECT_AUTH) as client:
         for automation in client.read_automations():
             client.delete_automation(automation.id)
         for deployment in client.read_deployments():
@@ -156,8 +216,26 @@ def clear(servers: TeamServers) -> None:
         for limit in client.read_global_concurrency_limits(limit=200, offset=0):
             client.delete_global_concurrency_limit_by_name(limit.name)
     registry = MlflowClient(tracking_uri=servers.tracking_uri, registry_uri=servers.tracking_uri)
-    for model in registry.search_registered_models():
-        registry.delete_registered_model(model.name)
+    with as_mlflow_user(MLFLOW_ADMIN):
+        for model in registry.search_registered_models():
+            registry.delete_registered_model(model.name)
+
+
+@contextlib.contextmanager
+def as_mlflow_user(user: tuple[str, str]) -> Iterator[None]:
+    """MLflow's client in this process as ``user`` (its credentials are read from the
+    environment at each request), then as before."""
+    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict(zip(names, user)))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def slate(servers: TeamServers, folder: Path) -> TeamServers:
@@ -200,3 +278,83 @@ def wait_for_alert(received: list[dict], words: str, timeout: float = 90) -> dic
                 return alert
         time.sleep(0.5)
     raise AssertionError(f"no alert with {words!r} in {timeout} s; received: {received}")
+
+
+# nginx in front of `mlflow models serve`, which has no authentication of its own: basic auth
+# over loopback, as docs/serving.md ("Locked doors") configures it (with TLS in production).
+NGINX_CONFIG = """{user}
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    client_max_body_size 64m;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            auth_basic "rnn-retrain model server";
+            auth_basic_user_file {folder}/htpasswd;
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_read_timeout 120s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    """Debian's nginx; a skip naming it where it is not installed (a failure under
+    RETRAIN_REQUIRE_SERVICES=1: .ci/run installs it)."""
+    import shutil
+
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    message = "needs nginx (Debian's package nginx: apt-get install nginx)"
+    if os.environ.get("RETRAIN_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def basic_auth_proxy(upstream: int, user: str, password: str, folder: Path) -> Iterator[str]:
+    """nginx on loopback asking for ``user``:``password`` before it passes a request to port
+    ``upstream``; its URL. Stopped on exit."""
+    binary = nginx_binary()
+    folder.mkdir(parents=True, exist_ok=True)
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-apr1", password], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (folder / "htpasswd").write_text(f"{user}:{hashed}\n")
+    port = free_port()
+    # As root, nginx's workers would run as nobody, who cannot read a test's private folder.
+    config = NGINX_CONFIG.format(
+        user="user root;" if os.geteuid() == 0 else "",
+        folder=folder,
+        port=port,
+        upstream=upstream,
+    )
+    (folder / "nginx.conf").write_text(config)
+    command = [binary, "-p", str(folder), "-e", str(folder / "error.log")]
+    command += ["-c", str(folder / "nginx.conf"), "-g", "daemon off;"]
+    proxy = start(command, dict(os.environ), folder / "nginx.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert proxy.poll() is None, (folder / "error.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "nginx did not answer in 30 s"
+                time.sleep(0.2)
+        yield url
+    finally:
+        stop(proxy)

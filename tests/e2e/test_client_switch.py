@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+from servers import PREFECT_AUTH
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -29,7 +30,7 @@ def received(api_url: str, resource_id: str) -> list:
     from prefect.events.filters import EventFilter, EventResourceFilter
 
     only = EventFilter(resource=EventResourceFilter(id=[resource_id]))
-    with SyncPrefectClient(api_url) as client:
+    with SyncPrefectClient(api_url, auth_string=PREFECT_AUTH) as client:
         return client.read_events(filter=only, limit=10).events
 
 

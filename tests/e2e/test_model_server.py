@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from servers import BIN, free_port, start, stop
+from servers import BIN, basic_auth_proxy, free_port, start, stop
 
 from interface.cli import main
 from rnn_retrain.registry import ModelRegistry
@@ -144,3 +144,25 @@ def test_the_served_champion_answers_like_retrain_predict_and_rejects_malformed_
     with serving_champion(tmp_path / "server-2.log") as client:
         body = {"dataframe_split": {"columns": ["text"], "data": [[text] for text in TEXTS]}}
         assert np.max(np.abs(served(client, body) - promoted)) <= TOLERANCE
+
+
+@pytest.mark.nginx
+def test_the_champion_behind_a_proxy_with_basic_auth(capsys, tmp_path, team):
+    # `mlflow models serve` has no authentication: it listens on loopback only, and nginx in
+    # front asks for a user and password (docs/serving.md, "Locked doors").
+    train_champion(capsys, seed=3)
+    expected = retrain_predict(capsys, tmp_path, TEXTS)
+    body = {"dataframe_records": [{"text": text} for text in TEXTS]}
+    user, password = "scoring-client", "proxy-Pw-2b7e0"
+    with (
+        serving_champion(tmp_path / "server.log") as direct,
+        basic_auth_proxy(direct.base_url.port, user, password, tmp_path / "nginx") as url,
+        httpx.Client(base_url=url, timeout=60) as proxied,
+    ):
+        assert proxied.post("/invocations", json=body).status_code == 401
+        assert proxied.post("/invocations", json=body, auth=(user, "wrong")).status_code == 401
+        assert proxied.get("/ping").status_code == 401
+        answer = proxied.post("/invocations", json=body, auth=(user, password))
+        assert answer.status_code == 200, answer.text[:1000]
+        scores = np.array(answer.json()["predictions"], dtype=np.float64)
+        assert np.max(np.abs(scores - expected)) <= TOLERANCE

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlflow import MlflowClient
-from servers import BIN, slate, start, stop
+from servers import BIN, MLFLOW_PIPELINE, PREFECT_AUTH, as_mlflow_user, slate, start, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -58,7 +58,11 @@ def served(
         "RETRAIN_HOME": str(root / "home"),
     }
     serve = start([str(BIN / "retrain"), "serve"], env, root / "serve.log")
-    client = httpx.Client(base_url=team_session.prefect_api, timeout=30)
+    # The UI's and a script's way in: the locked server's user and password, as basic auth.
+    user, password = PREFECT_AUTH.split(":", 1)
+    client = httpx.Client(
+        base_url=team_session.prefect_api, auth=httpx.BasicAuth(user, password), timeout=30
+    )
     try:
         deployments = wait_for(lambda: _deployments(client), 180, "the served deployments")
         yield client, deployments, root, team_session.tracking_uri
@@ -157,6 +161,7 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     assert "## Champion / challenger decision" in report
 
     registry = MlflowClient(tracking_uri=tracking_uri)
-    versions = registry.search_model_versions("name = 'review-sentiment'")
+    with as_mlflow_user(MLFLOW_PIPELINE):
+        versions = registry.search_model_versions("name = 'review-sentiment'")
     assert {version.tags["prefect.flow_run_id"] for version in versions} == {first_id, second_id}
     assert {version.tags["prefect.deployment"] for version in versions} == {"manual-retrain"}
