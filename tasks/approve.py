@@ -47,9 +47,15 @@ class ApprovalAnswer(RunInput):
     decision: Literal["approve", "reject"] = Field(
         description="approve: the challenger becomes champion; reject: the champion stays."
     )
-    reviewer: str = Field(min_length=1, description="Your name, recorded with the decision.")
+    # Bounded: both go into MLflow tags (a version's, and the champion's history, 100,000
+    # characters at most each) and into an event; the server refuses a longer answer (422).
+    reviewer: str = Field(
+        min_length=1, max_length=200, description="Your name, recorded with the decision."
+    )
     comment: str = Field(
-        "", description="Why. Recorded on the version, in the champion's history and the event."
+        "",
+        max_length=2000,
+        description="Why. Recorded on the version, in the champion's history and the event.",
     )
 
 

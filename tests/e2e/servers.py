@@ -87,6 +87,7 @@ database_uri = {database}
 admin_username = {admin}
 admin_password = {password}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 60
 """
 
 

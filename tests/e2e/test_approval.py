@@ -117,6 +117,13 @@ def test_a_promotion_waits_for_a_reviewer_in_the_prefect_ui(team, webhook, tiny_
             asked = wait_for_alert(received, "review-sentiment v2 waits for approval")
             assert "for a person to approve review-sentiment v2 as champion" in asked["text"]
             assert link in asked["text"]
+            if answer == "approve":
+                # An answer longer than the tags it goes into can hold is refused by the server.
+                refused = client.resume_flow_run(
+                    run.id,
+                    run_input={"decision": "approve", "reviewer": "Ada", "comment": "x" * 2001},
+                )
+                assert refused.status.value == "REJECT" and "2000" in refused.details.reason
             if answer is not None:
                 # What the UI's Resume form posts: the answer as the run's input.
                 client.resume_flow_run(
