@@ -91,6 +91,35 @@ auth_cache_ttl_seconds = 60
 """
 
 
+@dataclass
+class ServerProcesses:
+    """The servers' processes by name ("prefect", "mlflow"), with what starts each again: the
+    fault tests stop one and start it on the same port and databases."""
+
+    commands: dict[str, tuple[list[str], dict[str, str], Path, str]]  # command, env, log, health
+    running: dict[str, subprocess.Popen] = dataclasses.field(default_factory=dict)
+    logs: dict[str, Path] = dataclasses.field(default_factory=dict)
+    starts: int = 0
+
+    def start(self, name: str, wait: bool = True) -> None:
+        command, env, log, _ = self.commands[name]
+        self.starts += 1
+        self.logs[name] = log.with_suffix(f".{self.starts}.log")
+        self.running[name] = start(command, env, self.logs[name])
+        if wait:
+            self.wait(name)
+
+    def wait(self, name: str) -> None:
+        wait_until_healthy(self.commands[name][3], self.running[name], self.logs[name])
+
+    def stop(self, name: str) -> None:
+        stop(self.running.pop(name))
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
 @dataclass(frozen=True)
 class TeamServers:
     """A Prefect server and an MLflow tracking server, both on PostgreSQL, both locked."""
@@ -98,6 +127,7 @@ class TeamServers:
     prefect_api: str
     tracking_uri: str
     env: dict[str, str]  # For a process that runs flows against them (a worker, `retrain`).
+    processes: ServerProcesses | None = dataclasses.field(default=None, compare=False)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -166,13 +196,27 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
             "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
             "MLFLOW_FLASK_SERVER_SECRET_KEY": "retrain-tests-csrf-key",
         }
-        prefect = start(
-            [*prefect_command, "--port", str(prefect_port)], prefect_env, folder / "prefect.log"
+        processes = ServerProcesses(
+            {
+                "prefect": (
+                    [*prefect_command, "--port", str(prefect_port)],
+                    prefect_env,
+                    folder / "prefect.log",
+                    f"{prefect_api}/health",
+                ),
+                "mlflow": (
+                    mlflow_command,
+                    mlflow_env,
+                    folder / "mlflow.log",
+                    f"{tracking_uri}/health",
+                ),
+            }
         )
-        mlflow = start(mlflow_command, mlflow_env, folder / "mlflow.log")
         try:
-            wait_until_healthy(f"{prefect_api}/health", prefect, folder / "prefect.log")
-            wait_until_healthy(f"{tracking_uri}/health", mlflow, folder / "mlflow.log")
+            processes.start("prefect", wait=False)
+            processes.start("mlflow", wait=False)
+            processes.wait("prefect")
+            processes.wait("mlflow")
             create_pipeline_user(tracking_uri)
             client_env = {
                 **base,
@@ -187,10 +231,9 @@ def team_servers(folder: Path) -> Iterator[TeamServers]:
                 "MLFLOW_TRACKING_USERNAME": MLFLOW_PIPELINE[0],
                 "MLFLOW_TRACKING_PASSWORD": MLFLOW_PIPELINE[1],
             }
-            yield TeamServers(prefect_api, tracking_uri, client_env)
+            yield TeamServers(prefect_api, tracking_uri, client_env, processes)
         finally:
-            stop(mlflow)
-            stop(prefect)
+            processes.stop_all()
 
 
 def clear(servers: TeamServers) -> None:

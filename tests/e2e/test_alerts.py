@@ -75,7 +75,8 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     config = tiny_config(data=str(leaky)).model_dump(mode="json")
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(manual_id, parameters={"config": config})
-    env = {**os.environ, "PREFECT_API_URL": team.prefect_api, "PREFECT__FLOW_RUN_ID": str(run.id)}
+    env = {**os.environ, **team.credentials, "PREFECT_API_URL": team.prefect_api}
+    env["PREFECT__FLOW_RUN_ID"] = str(run.id)
     done = subprocess.run(
         [sys.executable, "-m", "prefect.engine"], env=env, capture_output=True, text=True
     )
