@@ -1,4 +1,5 @@
-"""The watch task: compare a source's listing with the last look.
+"""The watcher's tasks: compare a source's listing with the last look (`watch`), and, with drift
+on, score a change's files with the champion and report their drift (`source_drift`).
 
 The last look's listing is a Parquet file under the artifact root (any number of files); the
 source's Prefect Variable holds only a pointer to it, its sha256 and counts, a few hundred
@@ -10,13 +11,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from prefect import get_run_logger, task
 from prefect.variables import Variable
 
-from rnn_retrain.data.sources import stat_source_files
+from rnn_retrain.data.sources import source_files, stat_source_files
+from rnn_retrain.environment.quiet import load_tensorflow_quietly
+from rnn_retrain.errors import DataError
+from rnn_retrain.orchestration.drift_reports import drift_counter, report_drift
 from rnn_retrain.orchestration.events import emit_source_changed, fingerprint_key
 from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
+from rnn_retrain.stages.drift import drift_findings
 from rnn_retrain.stages.results import WatchResult
+from rnn_retrain.stages.score import read_input_chunks
 from rnn_retrain.stages.watch import (
     Fingerprint,
     WatchSettings,
@@ -99,3 +106,61 @@ def last_listing(store: ArtifactStore, state: Any) -> Fingerprint | None:
             error,
         )
         return None
+
+
+# Reviews scored at a time by the watcher's drift check (batch scoring's default chunk_rows).
+WATCH_CHUNK_ROWS = 20_000
+
+
+def file_locations(source: str, paths: list[str]) -> list[str]:
+    """The watcher's paths (a file system's own, as listed) as locations that can be opened."""
+    if "://" not in source:
+        return paths
+    scheme = source.split("://", 1)[0]
+    return [f"{scheme}://{path}" for path in paths]
+
+
+@task(name="source-drift", **RETRY_SETTINGS)
+def source_drift(settings: WatchSettings, looked: WatchResult) -> WatchResult:
+    """Score the source's new and changed files with the champion and report their drift.
+
+    Advisory: without a champion, a training profile, or with a file that cannot be scored, it
+    logs why and returns ``looked`` as it was; the change itself was reported already.
+    """
+    # MLflow and TensorFlow load only for a look that found a change.
+    from rnn_retrain.model.package import model_classes, predict_reviews
+    from rnn_retrain.model.serving import BULK_LOADING
+    from rnn_retrain.registry import ModelRegistry
+
+    logger = get_run_logger()
+    registry = ModelRegistry(settings.tracking_uri, settings.model_name)
+    champion = registry.champion()
+    if champion is None:
+        logger.warning("%s has no champion yet: no drift report", settings.model_name)
+        return looked
+    version = str(champion.version)
+    load_tensorflow_quietly()
+    model = registry.load(version=version, model_config=BULK_LOADING)
+    counter = drift_counter(registry, champion.run_id, model_classes(model))
+    if counter is None:
+        logger.warning(
+            "%s v%s has no training profile or test predictions: no drift report",
+            settings.model_name,
+            version,
+        )
+        return looked
+    source_files(settings.source)  # The source is reachable: a missing one fails in one line.
+    files = file_locations(settings.source, looked.changed)
+    try:
+        for chunk in read_input_chunks(files, settings.text_column, WATCH_CHUNK_ROWS):
+            texts = chunk[settings.text_column].to_pylist()
+            counter.add(texts, np.asarray(predict_reviews(model, texts), dtype=np.float64))
+    except DataError as error:
+        logger.warning("No drift report: %s", error)
+        return looked
+    rows = sum(len(lengths) for lengths in counter.lengths)
+    findings = drift_findings(counter, settings)
+    what = f"{rows:,} reviews in {len(files)} new or changed files of {settings.source}"
+    store = ArtifactStore(settings.artifact_root)
+    report = report_drift(store, "watch", settings.model_name, version, rows, findings, what)
+    return looked.model_copy(update={"drift": findings, "drift_report": report})

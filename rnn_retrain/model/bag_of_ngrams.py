@@ -2,9 +2,10 @@
 
 Why not scikit-learn's `CountVectorizer`: its analyzer is Python, one string per n-gram, and it
 holds the GIL all along. Measured on the 25,000 IMDB train reviews (1-3-grams, min_df 2, 800,000
-terms kept; 2 cores, 2026-12-06): its ``fit_transform`` took 36.0 s, and a network training
-beside it in the same process waited on it (a one-epoch warm start ran 74-95 s instead of 23 s;
-benchmarks/RESULTS.md, "Warm starts on IMDB"). `NGramVectorizer` gives the same terms and the
+terms kept; 2 cores, 2026-12-06, ``benchmarks/baseline_fit.py``): its ``fit_transform`` took
+36.9 s against 9.4 s here, and a network training beside it in the same process waited on it (a
+one-epoch warm start ran 74-95 s instead of 23 s; benchmarks/RESULTS.md, "Warm starts on
+IMDB"). `NGramVectorizer` gives the same terms and the
 same counts (tests/unit/model/test_bag_of_ngrams.py checks it against `CountVectorizer`) from
 integer keys: each text is tokenised as the network tokenises it
 (`rnn_retrain.data.preprocessing.tokenize_texts`), each token becomes its dictionary id, each

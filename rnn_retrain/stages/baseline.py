@@ -56,7 +56,8 @@ SCALE_COLUMNS = {NB: "ratio", TFIDF: "idf"}
 # Logistic regression's inverse regularisation strength, by kind. TF-IDF: scikit-learn's
 # default. NB ratios already weight the features, so they take a stronger prior: 0.1, the
 # strength of fastai's lesson-5 notebook. On full IMDB (800,000 n-grams, 2 cores, 2026-12-06)
-# C = 0.03 / 0.1 / 0.3 gave 0.9158 / 0.9173 / 0.9177 test accuracy, fitted in 60-71 s.
+# C = 0.03 / 0.1 / 0.3 gave 0.9158 / 0.9173 / 0.9177 test accuracy (fitted in 60-71 s
+# with CountVectorizer then; about 12 s since: benchmarks/baseline_fit.py).
 REGULARISATION_C = {NB: 0.1, TFIDF: 1.0}
 # Enough iterations for hundreds of thousands of features to converge.
 MAX_ITERATIONS = 1000

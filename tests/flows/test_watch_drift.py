@@ -11,9 +11,9 @@ from prefect.client.orchestration import get_client
 
 from flows.retrain import retrain
 from flows.watch import watch_source
+from rnn_retrain.orchestration.drift_reports import DRIFT_ARTIFACT_KEY
 from rnn_retrain.stages.watch import WatchSettings
 from rnn_retrain.store.artifacts import ArtifactStore
-from tasks.drift import DRIFT_ARTIFACT_KEY
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
@@ -60,10 +60,15 @@ def test_a_changed_source_is_scored_by_the_champion_and_its_drift_reported(tiny_
     assert report.num_rows == 4
     assert set(report.filter(report["drifted"])["check"].to_pylist()) == warnings(drifted.drift)
     with get_client(sync_client=True) as client:
-        shown = client.read_artifacts(limit=5)
-    latest = [artifact for artifact in shown if artifact.key == DRIFT_ARTIFACT_KEY][0]
-    assert "200 reviews in 1 new or changed files" in latest.description
-    assert "oov_rate" in latest.description
+        shown = [
+            artifact.description
+            for artifact in client.read_artifacts()
+            if artifact.key == DRIFT_ARTIFACT_KEY and str(folder) in artifact.description
+        ]
+    # One report per look that found a change: the calm week's, then the strange one's.
+    assert len(shown) == 2
+    [strange_report] = [text for text in shown if "200 reviews in 1 new or changed files" in text]
+    assert "oov_rate" in strange_report.rsplit("data:", 1)[1]
 
 
 def test_without_a_champion_the_change_is_reported_without_drift(tmp_path: Path):
