@@ -39,8 +39,8 @@ def require_prefect_server(required: bool = True, timeout: float = 5.0) -> str |
         httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).raise_for_status()
     except httpx.HTTPError as error:
         raise ServiceUnavailableError(
-            f"Prefect server {redacted(url)} is not answering ({type(error).__name__}); start it with "
-            "`prefect server start` or fix PREFECT_API_URL"
+            f"Prefect server {redacted(url)} is not answering ({type(error).__name__}); start "
+            "it with `prefect server start` or fix PREFECT_API_URL"
         ) from None
     require_prefect_credentials(url, timeout)
     return url
@@ -76,12 +76,14 @@ def require_prefect_credentials(url: str, timeout: float = 5.0) -> None:
     if answer.status_code == httpx.codes.UNAUTHORIZED:
         if auth_string:
             raise ServiceUnavailableError(
-                f"Prefect server {redacted(url)} refused PREFECT_API_AUTH_STRING (401): it is not the "
-                "user:password the server was started with (PREFECT_SERVER_API_AUTH_STRING)"
+                f"Prefect server {redacted(url)} refused PREFECT_API_AUTH_STRING (401): it is "
+                "not the user:password the server was started with "
+                "(PREFECT_SERVER_API_AUTH_STRING)"
             )
         raise ServiceUnavailableError(
-            f"Prefect server {redacted(url)} requires credentials (401): set PREFECT_API_AUTH_STRING to the "
-            "user:password it was started with (PREFECT_SERVER_API_AUTH_STRING)"
+            f"Prefect server {redacted(url)} requires credentials (401): set "
+            "PREFECT_API_AUTH_STRING to the user:password it was started with "
+            "(PREFECT_SERVER_API_AUTH_STRING)"
         )
 
 
@@ -114,8 +116,9 @@ def require_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
         requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
     except requests.RequestException as error:
         raise ServiceUnavailableError(
-            f"tracking server {redacted(tracking_uri)} is unreachable ({type(error).__name__}); start it, "
-            "or set --tracking-uri / MLFLOW_TRACKING_URI to a running one"
+            f"tracking server {redacted(tracking_uri)} is unreachable "
+            f"({type(error).__name__}); start it, or set --tracking-uri / MLFLOW_TRACKING_URI "
+            "to a running one"
         ) from None
     require_tracking_credentials(tracking_uri, timeout)
 

@@ -1,4 +1,4 @@
-"""Drift reports: how new reviews differ from a registered model's data (`rnn_retrain.stages.drift`).
+"""Drift reports: how new reviews differ from a registered model's data (`stages.drift`).
 
 Two runs make them, with the same figures and limits: batch scoring, for the reviews it scores
 (`tasks.score`), and the source watcher, for the files that changed in a training source

@@ -5,11 +5,11 @@ everything the run left. None may be found.
 Planted: the locked servers' credentials (Prefect's auth string, the MLflow pipeline user's
 password, in the worker's environment: tests/e2e/servers.py), a webhook URL with a token in its
 path (`retrain alerts apply`, kept among the notification block's secret values), object-store
-keys (the worker's AWS_* environment) and a database URL with a password (the worker's
-MLFLOW_TRACKING_URI is the team's server; the password rides in a variable a worker would hold
-for another tool). Searched: the run's logs, parameters and artifacts, the Parquet and JSON files
-under the artifact root, the MLflow run's params and tags, the version's tags and model files,
-and the payloads of every event since the test began.
+keys (the worker's AWS_* environment; the artifact root is on an S3-compatible server that they
+open) and a database URL with a password (in a variable a worker holds for another tool).
+Searched: the run's logs, parameters and artifacts, every file under the artifact root (Parquet
+as its rows), the MLflow run's params and tags, the version's tags and model files, and the
+payloads of every event since the test began.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -95,14 +96,23 @@ def run_texts(flow_run_id: str, since: datetime) -> dict[str, str]:
     return texts
 
 
-def file_texts(root: Path) -> dict[str, str]:
-    """Every file under ``root``: Parquet as its rows, anything else as its bytes."""
+def file_texts(root: str) -> dict[str, str]:
+    """Every file under ``root`` (a folder or a filesystem URI): Parquet as its rows, anything
+    else as its bytes."""
+    import pyarrow.fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(root if "://" in root else f"file://{root}")
+    listing = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
     texts = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix == ".parquet":
-            texts[str(path)] = json.dumps(pq.read_table(path).to_pylist(), default=str)
+    for info in sorted(listing, key=lambda info: info.path):
+        if info.type != pafs.FileType.File:
+            continue
+        if info.path.endswith(".parquet"):
+            table = pq.read_table(info.path, filesystem=filesystem)
+            texts[info.path] = json.dumps(table.to_pylist(), default=str)
         else:
-            texts[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
+            with filesystem.open_input_stream(info.path) as stream:
+                texts[info.path] = stream.read().decode("utf-8", errors="replace")
     return texts
 
 
@@ -126,13 +136,13 @@ def mlflow_texts(tracking_uri: str, folder: Path) -> dict[str, str]:
                 tracking_uri=tracking_uri,
             )
         )
-        texts.update(file_texts(files))
+        texts.update(file_texts(str(files)))
     return texts
 
 
 @pytest.mark.long
 def test_no_planted_secret_reaches_anything_a_deployment_run_leaves(
-    team, webhook, tmp_path, tiny_config
+    team, webhook, s3_root, tmp_path, tiny_config, monkeypatch
 ):
     from deployments.serve import build_deployment, load_deployment_specs
 
@@ -141,10 +151,12 @@ def test_no_planted_secret_reaches_anything_a_deployment_run_leaves(
     assert main(["alerts", "apply", "--webhook-url", f"{url}/{WEBHOOK_TOKEN}"]) == 0
     manual = next(s for s in load_deployment_specs() if s["name"] == "manual-retrain")
     deployment_id = build_deployment(manual).apply()
-    root = tmp_path / "artifacts"
-    config = tiny_config(artifact_root=str(root), tracking_uri=team.tracking_uri)
+    for name, value in AWS_KEYS.items():  # The object store's keys (any keys open moto's).
+        monkeypatch.setenv(name, value)
+    config = tiny_config(artifact_root=s3_root, tracking_uri=team.tracking_uri)
     # The worker's environment holds every secret a team's worker holds.
-    worker = {**team.env, **AWS_KEYS, "ANALYTICS_DATABASE_URL": DATABASE_URL}
+    s3 = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    worker = {**team.env, **s3, "ANALYTICS_DATABASE_URL": DATABASE_URL}
     flow_run_id = run_deployment_as_a_worker(
         dataclasses.replace(team, env=worker),
         deployment_id,
@@ -154,7 +166,8 @@ def test_no_planted_secret_reaches_anything_a_deployment_run_leaves(
     alert = wait_for_alert(received, "v1 is the new champion")  # The webhook was reached.
 
     texts = run_texts(flow_run_id, since)
-    texts |= file_texts(root)
+    texts |= file_texts(s3_root)
+    assert sum(place.endswith(".parquet") for place in texts) >= 5  # The run's stages wrote there.
     texts |= mlflow_texts(team.tracking_uri, tmp_path / "downloaded")
     texts["the alert"] = json.dumps(alert)
     assert texts["run logs"] and texts["event payloads"] and len(texts) > 10
