@@ -32,6 +32,10 @@ DATA_DRIFTED = "rnn-retrain.data.drifted"
 
 # The most changed paths a ``source.changed`` event names; its ``changed_count`` has them all.
 CHANGED_PATHS_IN_EVENT = 20
+# The most characters of a failed run's reason an event carries: a state message is an
+# exception's text, which can run to megabytes (a validation error quoting its input), past
+# Prefect's event size limit; the whole of it stays in the run's log.
+REASON_IN_EVENT = 2000
 
 
 def model_resource(model_name: str) -> dict[str, str]:
@@ -130,8 +134,17 @@ def emit_data_gate_stopped(model_name: str, message: str, errors: list[dict[str,
 
 def emit_run_failed(model_name: str, flow_name: str, state_name: str, message: str) -> None:
     """``rnn-retrain.run.failed``: a retrain, sweep or score run that ended in failure, and why."""
-    payload = {"flow": flow_name, "state": state_name, "reason": message}
-    _emit(RUN_FAILED, model_resource(model_name), payload)
+    _emit(
+        RUN_FAILED, model_resource(model_name), run_failed_payload(flow_name, state_name, message)
+    )
+
+
+def run_failed_payload(flow_name: str, state_name: str, message: str) -> dict[str, Any]:
+    """The event's payload: the flow, its final state, and the first `REASON_IN_EVENT`
+    characters of why."""
+    if len(message) > REASON_IN_EVENT:
+        message = message[: REASON_IN_EVENT - 1] + "…"
+    return {"flow": flow_name, "state": state_name, "reason": message}
 
 
 def emit_source_changed(

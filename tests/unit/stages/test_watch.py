@@ -37,3 +37,13 @@ def test_the_change_event_names_a_bounded_number_of_paths_and_counts_them_all():
     assert payload["changed_count"] == 3000 and payload["files"] == 3000
     few = source_changed_payload("in/", "abc", changed[:2], 5)
     assert few["changed"] == changed[:2] and few["changed_count"] == 2
+
+
+def test_a_failed_runs_event_carries_a_bounded_reason():
+    from rnn_retrain.orchestration.events import REASON_IN_EVENT, run_failed_payload
+
+    huge = "1 validation error: " + "x" * 3_000_000
+    payload = run_failed_payload("retrain", "Failed", huge)
+    assert len(payload["reason"]) == REASON_IN_EVENT and payload["reason"].endswith("…")
+    assert payload["reason"][:-1] == huge[: REASON_IN_EVENT - 1]
+    assert run_failed_payload("retrain", "Crashed", "killed")["reason"] == "killed"
