@@ -4,7 +4,7 @@ and report how they drifted from the model's own data (`rnn_retrain.stages.drift
 from __future__ import annotations
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import task
 
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
@@ -33,7 +33,7 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     load_tensorflow_quietly()
     model = registry.load(version=version, model_config=BULK_LOADING)
     classes = model_classes(model)
-    drift = drift_counter(registry, chosen.run_id, classes)
+    drift = drift_counter(registry, version, chosen.run_id, classes)
 
     def predict(texts: list[str]) -> np.ndarray:
         scores = np.asarray(predict_reviews(model, texts), dtype=np.float64)
@@ -44,11 +44,6 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     run_id = current_run_id()
     result = write_predictions(store, run_id, config, scoring_input, predict, version, classes)
     if drift is None:
-        get_run_logger().warning(
-            "%s v%s has no training profile or test predictions: no drift report",
-            config.model_name,
-            version,
-        )
         return result
     findings = drift_findings(drift, config)
     what = f"{result.rows:,} scored reviews"

@@ -15,7 +15,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.variables import Variable
 
-from rnn_retrain.data.sources import source_files, stat_source_files
+from rnn_retrain.data.sources import stat_source_files
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import DataError
 from rnn_retrain.orchestration.drift_reports import drift_counter, report_drift
@@ -141,15 +141,9 @@ def source_drift(settings: WatchSettings, looked: WatchResult) -> WatchResult:
     version = str(champion.version)
     load_tensorflow_quietly()
     model = registry.load(version=version, model_config=BULK_LOADING)
-    counter = drift_counter(registry, champion.run_id, model_classes(model))
+    counter = drift_counter(registry, version, champion.run_id, model_classes(model))
     if counter is None:
-        logger.warning(
-            "%s v%s has no training profile or test predictions: no drift report",
-            settings.model_name,
-            version,
-        )
         return looked
-    source_files(settings.source)  # The source is reachable: a missing one fails in one line.
     files = file_locations(settings.source, looked.changed)
     try:
         for chunk in read_input_chunks(files, settings.text_column, WATCH_CHUNK_ROWS):
@@ -158,9 +152,10 @@ def source_drift(settings: WatchSettings, looked: WatchResult) -> WatchResult:
     except DataError as error:
         logger.warning("No drift report: %s", error)
         return looked
-    rows = sum(len(lengths) for lengths in counter.lengths)
     findings = drift_findings(counter, settings)
-    what = f"{rows:,} reviews in {len(files)} new or changed files of {settings.source}"
+    what = f"{counter.rows:,} reviews in {len(files)} new or changed files of {settings.source}"
     store = ArtifactStore(settings.artifact_root)
-    report = report_drift(store, "watch", settings.model_name, version, rows, findings, what)
+    report = report_drift(
+        store, "watch", settings.model_name, version, counter.rows, findings, what
+    )
     return looked.model_copy(update={"drift": findings, "drift_report": report})

@@ -11,35 +11,30 @@ writes or shows of it goes through `redacted` first.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field
 
 REDACTED = "***"
+# A URI's user and password: ``scheme://user:password@``, the password up to the authority's
+# last "@" (as `urllib.parse.urlsplit` reads it). One expression for the check, the redaction and
+# the parameter schema.
+CREDENTIALS = r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]+@"
 # The same refusal in the parameter schema: a Prefect server enforcing deployment parameter
 # schemas refuses such a run before it stores its parameters, and the UI's form flags the field.
-NO_PASSWORD_PATTERN = r"^(?![A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@)"
+NO_PASSWORD_PATTERN = f"^(?!{CREDENTIALS})"
+_CREDENTIALS = re.compile(CREDENTIALS)
 
 
 def has_password(location: str) -> bool:
     """Whether a URI holds a password (``scheme://user:password@host``)."""
-    if "://" not in location:
-        return False
-    try:
-        return bool(urlsplit(location).password)
-    except ValueError:  # A port that is not a number: not a URI with credentials we can read.
-        return "@" in location.split("://", 1)[1].split("/", 1)[0]
+    return _CREDENTIALS.match(location) is not None
 
 
 def redacted(location: str) -> str:
     """``location`` with the password of its URI, if any, replaced by ``***``."""
-    if not has_password(location):
-        return location
-    parts = urlsplit(location)
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{host}"))
+    return _CREDENTIALS.sub(rf"\1:{REDACTED}@", location, count=1)
 
 
 def no_password(location: str) -> str:

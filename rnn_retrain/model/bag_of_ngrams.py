@@ -32,8 +32,8 @@ KEY_LIMIT = np.iinfo(np.int64).max
 class NGramVectorizer:
     """Counts of the n-grams of texts, over a fixed list of terms.
 
-    Build it with `fit` (the terms of a corpus) or `from_terms` (a stored list of terms); then
-    `transform` gives a texts × terms CSR matrix: each term's count in each text, or 1 where it
+    Build it from a stored list of terms (column i counts ``terms[i]``), or with `fit` (the terms
+    of a corpus); then `transform` gives a texts × terms CSR matrix: each term's count in each text, or 1 where it
     occurs at all when ``binary``.
     """
 
@@ -113,22 +113,12 @@ class NGramVectorizer:
         column_of = np.full(len(distinct), -1, dtype=np.int64)
         column_of[chosen] = np.arange(len(chosen))
         columns = column_of[pair_terms]
-        kept_pairs = columns >= 0
-        matrix = sp.csr_matrix(
-            (
-                np.ones(kept_pairs.sum()) if binary else counts[kept_pairs].astype(np.float64),
-                (pairs[kept_pairs] // max(len(distinct), 1), columns[kept_pairs]),
-            ),
-            shape=(len(tokens), len(terms)),
+        kept = columns >= 0
+        rows_of_pairs = pairs[kept] // max(len(distinct), 1)
+        matrix = _count_matrix(
+            rows_of_pairs, columns[kept], counts[kept], (len(tokens), len(terms)), binary
         )
         return vectorizer, matrix
-
-    @classmethod
-    def from_terms(
-        cls, terms: list[str], ngram_range: tuple[int, int], binary: bool
-    ) -> NGramVectorizer:
-        """The vectorizer of a stored list of terms (column i counts ``terms[i]``)."""
-        return cls(terms, ngram_range, binary)
 
     def transform(self, texts: pa.Array | pa.ChunkedArray) -> sp.csr_matrix:
         """The texts × terms matrix of raw ``texts``; n-grams that are not terms are dropped."""
@@ -139,17 +129,20 @@ class NGramVectorizer:
         found = np.searchsorted(self._keys, keys)
         found_in = found < len(self._keys)
         found_in[found_in] = self._keys[found[found_in]] == keys[found_in]
-        columns = self._order[found[found_in]]
+        width = max(len(self.terms), 1)
         pairs, counts = np.unique(
-            rows[found_in] * max(len(self.terms), 1) + columns, return_counts=True
+            rows[found_in] * width + self._order[found[found_in]], return_counts=True
         )
-        return sp.csr_matrix(
-            (
-                np.ones(len(pairs)) if self.binary else counts.astype(np.float64),
-                (pairs // max(len(self.terms), 1), pairs % max(len(self.terms), 1)),
-            ),
-            shape=(len(tokens), len(self.terms)),
-        )
+        shape = (len(tokens), len(self.terms))
+        return _count_matrix(pairs // width, pairs % width, counts, shape, self.binary)
+
+
+def _count_matrix(
+    rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, shape: tuple[int, int], binary: bool
+) -> sp.csr_matrix:
+    """The texts × terms CSR matrix of distinct (row, column) pairs and their counts."""
+    values = np.ones(len(rows)) if binary else counts.astype(np.float64)
+    return sp.csr_matrix((values, (rows, columns)), shape=shape)
 
 
 def _base(tokens: int, longest: int, what: str) -> int:

@@ -26,12 +26,19 @@ if TYPE_CHECKING:
 DRIFT_ARTIFACT_KEY = "retrain-drift-report"
 
 
-def drift_counter(registry: ModelRegistry, run_id: str, classes: list[str]) -> DriftCounter | None:
-    """A counter of new reviews against the reference of the version logged by ``run_id``
-    (its data profile and test predictions); None for a version without one."""
+def drift_counter(
+    registry: ModelRegistry, version: str, run_id: str, classes: list[str]
+) -> DriftCounter | None:
+    """A counter of new reviews against the reference of ``version``, logged by ``run_id`` (its
+    data profile and test predictions); None, said in the run log, for a version without one."""
     profile = registry.data_profile(run_id)
     predictions = registry.test_predictions(run_id)
     if profile is None or predictions is None:
+        get_run_logger().warning(
+            "%s v%s has no training profile or test predictions: no drift report",
+            registry.model_name,
+            version,
+        )
         return None
     return DriftCounter(drift_reference(profile, predictions, len(classes)), len(classes))
 

@@ -223,7 +223,7 @@ def rebuild_baseline(terms: pa.Table, document: dict[str, Any]) -> Baseline:
         raise RetrainError("the baseline's term table does not number its columns 0..n-1")
     shortest, longest = document.get("ngram_range", NGRAM_RANGES[kind])
     ngram_range = (int(shortest), int(longest))
-    vectorizer = NGramVectorizer.from_terms(terms["term"].to_pylist(), ngram_range, kind == NB)
+    vectorizer = NGramVectorizer(terms["term"].to_pylist(), ngram_range, kind == NB)
     scale = terms[SCALE_COLUMNS[kind]].to_numpy()
     ratios, tfidf = None, None
     if kind == TFIDF:

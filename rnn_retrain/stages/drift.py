@@ -98,6 +98,11 @@ class DriftCounter:
         self.scores.append(scores if scores.ndim == 1 else scores.max(axis=1))
         self.predicted.append(predicted_ids(scores, THRESHOLD))
 
+    @property
+    def rows(self) -> int:
+        """Reviews counted so far."""
+        return sum(len(lengths) for lengths in self.lengths)
+
 
 def drift_findings(counted: DriftCounter, limits: DriftLimits) -> list[Finding]:
     """The four figures, each judged against its limit in ``limits`` ("warning": drifted)."""

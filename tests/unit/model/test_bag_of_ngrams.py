@@ -44,7 +44,7 @@ def test_terms_and_counts_are_scikit_learns(texts, ngram_range, binary, min_df):
     assert abs(expected[:, columns] - counts).max() == 0
     # Transforming the train texts again, or through the stored terms, gives the same matrix.
     assert abs(ours.transform(texts) - counts).max() == 0
-    stored = NGramVectorizer.from_terms(ours.terms, ngram_range, binary)
+    stored = NGramVectorizer(ours.terms, ngram_range, binary)
     unseen = pa.array(["go go zzz go", "dont go"])
     assert (
         abs(
@@ -80,4 +80,4 @@ def test_no_term_reaching_min_df_gives_no_columns_and_stored_terms_are_checked()
     vectorizer, counts = NGramVectorizer.fit(pa.array(["good film", "bad plot"]), (1, 2), True, 5)
     assert counts.shape == (2, 0) and vectorizer.transform(pa.array(["good"])).shape == (1, 0)
     with pytest.raises(RetrainError, match="outside the range 1-2"):
-        NGramVectorizer.from_terms(["a b c"], (1, 2), True)
+        NGramVectorizer(["a b c"], (1, 2), True)
