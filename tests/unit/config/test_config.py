@@ -112,6 +112,7 @@ def test_the_strong_recipe_fills_the_fields_left_at_the_tutorial_default():
     strong = RetrainConfig.from_flat(recipe="strong")
     assert (strong.model.pooling, strong.model.embedding_dropout) == ("max_mean", 0.5)
     assert (strong.text.vocab_size, strong.training.learning_rate_schedule) == (10_000, "cosine")
+    assert strong.model.bidirectional and strong.training.epochs == 3
     assert strong.model.cell == "lstm" and strong.text.maxlen == 500  # Not part of the preset.
     # A value given by the user wins; grouped input (the REST API, the UI form) works the same.
     given = RetrainConfig.model_validate(

@@ -97,7 +97,11 @@ def test_the_hybrid_recipe_adds_trigrams_to_the_strong_one_and_checks_its_bucket
     hybrid = RetrainConfig.from_flat(recipe="hybrid")
     strong = RetrainConfig.from_flat(recipe="strong")
     assert hybrid.model.ngrams == 3 and strong.model.ngrams == 0
-    assert hybrid.model.model_copy(update={"ngrams": 0, "recipe": "strong"}) == strong.model
-    assert hybrid.training.model_copy(update={"epochs": 6}) == strong.training
+    assert not hybrid.model.bidirectional and strong.model.bidirectional
+    assert (
+        hybrid.model.model_copy(update={"ngrams": 0, "recipe": "strong", "bidirectional": True})
+        == strong.model
+    )
+    assert hybrid.training.model_copy(update={"epochs": 3}) == strong.training
     with pytest.raises(ValueError, match=r"ngram_buckets \(5000\) must exceed vocab_size"):
         RetrainConfig.from_flat(recipe="hybrid", ngram_buckets=5000)
