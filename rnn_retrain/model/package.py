@@ -41,6 +41,15 @@ def code_version() -> str:
     return f"git:{commit}"
 
 
+def _installed_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def log_text_classifier(
     network_path: Path,
     vocabulary_path: Path,
@@ -68,9 +77,16 @@ def log_text_classifier(
 
     classes = list(classes or BINARY_CLASSES)
     package = Path(__file__).resolve().parents[1]
+    # What the bundled code imports (google-re2: a served request's few non-ASCII reviews), then
+    # what `mlflow models serve` in the model's own environment (`--env-manager virtualenv`,
+    # `mlflow models build-docker`) serves faster with, where this environment has it.
     requirements = [
         f"{name}=={metadata.version(name)}"
-        for name in ("keras", "tensorflow", "mlflow", "pyarrow", "numpy", "pandas")
+        for name in ("keras", "tensorflow", "mlflow", "pyarrow", "numpy", "pandas", "google-re2")
+    ] + [
+        f"{name}=={version}"
+        for name in ("uvloop", "httptools")
+        if (version := _installed_version(name)) is not None
     ]
     if len(classes) > 2:
         outputs = Schema(

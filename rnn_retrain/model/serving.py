@@ -169,7 +169,7 @@ class TextScorer:
         """Standardise, encode and pad the texts as in training, then predict, bucket by bucket."""
         settings = self.preprocessing
         x = texts_to_padded_ids(
-            pa.array(list(texts), pa.string()),
+            list(texts),
             self.lookup,
             settings["maxlen"],
             settings["padding"],

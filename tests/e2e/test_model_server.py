@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import mlflow
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -36,6 +37,7 @@ TEXTS = [
     "boring",
 ]
 TOLERANCE = 1e-5
+CHAMPION = "models:/review-sentiment@champion"
 
 
 @contextlib.contextmanager
@@ -45,7 +47,7 @@ def serving_champion(log: Path) -> Iterator[httpx.Client]:
     # The CLI starts `uvicorn` by name, so the virtual environment's bin must be on PATH.
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [
-        str(BIN / "mlflow"), "models", "serve", "-m", "models:/review-sentiment@champion",
+        str(BIN / "mlflow"), "models", "serve", "-m", CHAMPION,
         "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     server = start(command, env, log)
@@ -108,6 +110,11 @@ def test_the_served_champion_answers_like_retrain_predict_and_rejects_malformed_
     # scoring server downloads the champion through it.
     first = train_champion(capsys, seed=1)
     expected = retrain_predict(capsys, tmp_path, TEXTS)
+    # What a server in the model's own environment installs (build-docker, virtualenv): the
+    # bundled code's imports and the fast event loop and HTTP parser.
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(CHAMPION)).read_text()
+    for name in ("tensorflow==", "google-re2==", "uvloop==", "httptools=="):
+        assert name in requirements, requirements
     with serving_champion(tmp_path / "server-1.log") as client:
         # The same texts in every request shape MLflow's scoring server takes.
         for body in (

@@ -12,6 +12,8 @@ from rnn_retrain.data.preprocessing import (
     OOV_ID,
     TokenLookup,
     encode_tokens,
+    few_ascii_token_lists,
+    texts_to_padded_ids,
     tokenize_texts,
 )
 from rnn_retrain.stages.tokenize import (
@@ -158,6 +160,46 @@ def test_a_few_texts_at_a_time_tokenize_like_many():
         for token in tokenize_texts(pa.array(texts[i : i + FEW_TEXTS])).to_pylist()
     ]
     assert few == reference_tokenize(pa.array(texts)) == tokenize_texts(pa.array(texts)).to_pylist()
+
+
+ASCII_FRAGMENTS = [chr(code) for code in range(128)] + [
+    "<br />",
+    "<a href='x'>",
+    "Don't",
+    "UPPER",
+    "word",
+    "10/10",
+    "  ",
+]
+
+
+def test_a_few_ascii_texts_tokenize_in_python_like_the_kernels():
+    """A served request's few ASCII texts never reach pyarrow: every ASCII character (the
+    control characters, RE2's whitespace and not, "<" and ">", the apostrophe), glued every
+    way, gives the kernels' tokens; a non-ASCII text or too many texts take the kernels."""
+    rng = np.random.default_rng(5)
+    texts = [
+        "".join(rng.choice(ASCII_FRAGMENTS, size=int(rng.integers(0, 40)))) for _ in range(800)
+    ] + [text for text in TRICKY_TEXTS if text.isascii()]
+    few = [
+        tokens
+        for i in range(0, len(texts), FEW_TEXTS)
+        for tokens in few_ascii_token_lists(texts[i : i + FEW_TEXTS])
+    ]
+    assert few == tokenize_texts(pa.array(texts)).to_pylist() == reference_tokenize(pa.array(texts))
+    assert few_ascii_token_lists(["plain", "café"]) is None
+    assert few_ascii_token_lists(["plain"] * (FEW_TEXTS + 1)) is None
+
+
+def test_a_served_request_pads_to_the_same_ids_either_way():
+    texts = ["Great<br />film, Don't MISS it", "", "zebra " * 30, "Café superb"]
+    vocabulary = fit_vocabulary(tokenize_texts(pa.array(texts[:1])), vocab_size=20)
+    lookup = TokenLookup(vocabulary)
+    for part in (texts[:3], texts):  # All ASCII (the Python path), and one that is not.
+        for padding, truncating in (("pre", "pre"), ("post", "post")):
+            expected = texts_to_padded_ids(pa.array(part), lookup, 12, padding, truncating)
+            served = texts_to_padded_ids(part, lookup, 12, padding, truncating)
+            np.testing.assert_array_equal(served, expected)
 
 
 def test_tokenization_in_parallel_slices_matches_the_reference(monkeypatch):
