@@ -15,7 +15,9 @@ closed loop, like services calling the model. Clients run in processes of their 
 threads beyond that), never in the server's interpreter or the one that measures the floor.
 
 It prints p50 and p99 latency, requests and reviews per second, errors, and the ratio of served
-to in-process reviews per second; ``--json FILE`` appends the rows as JSON lines.
+to in-process reviews per second; ``--json FILE`` appends the rows as JSON lines. A second table
+says where one request of one review spends its time: each stage of the scoring server's
+handler, timed in process with MLflow's own functions, and what the HTTP exchange adds to it.
 
     python benchmarks/serve_load.py                                 # IMDB sample when present
     python benchmarks/serve_load.py --seconds 10 --workers 1 --clients 8
@@ -169,6 +171,64 @@ def in_process_floor(env: dict[str, str], reviews: list[str], seconds: float, ba
     return summary(latencies, 0, time.perf_counter() - started, batch)
 
 
+def request_breakdown(env: dict[str, str], reviews: list[str], seconds: float) -> dict[str, float]:
+    """Where one request of one review spends its time inside the scoring server's worker, stage
+    by stage, with MLflow's own functions (those its ``/invocations`` handler calls, in order):
+    the median milliseconds of each over a loop of requests, in this process."""
+    import io
+
+    import mlflow
+    from mlflow.pyfunc import scoring_server
+
+    from rnn_retrain.data.preprocessing import texts_to_padded_ids
+    from rnn_retrain.model.batching import predict_in_buckets
+    from rnn_retrain.model.serving import PREDICT_BATCH_SIZE
+
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    model = mlflow.pyfunc.load_model(MODEL_URI)  # The logged config: warmed up, as served.
+    scorer = model.unwrap_python_model().scorer
+    settings = scorer.preprocessing
+    schema = model.metadata.get_input_schema()
+    bodies = [
+        json.dumps({"dataframe_split": {"columns": ["text"], "data": [[review]]}}).encode()
+        for review in reviews
+    ]
+    stages: dict[str, list[float]] = {}
+
+    def timed(stage: str, function, *arguments):
+        began = time.perf_counter()
+        result = function(*arguments)
+        stages.setdefault(stage, []).append(time.perf_counter() - began)
+        return result
+
+    def tokenise(texts: list[str]) -> np.ndarray:
+        return texts_to_padded_ids(
+            texts, scorer.lookup, settings["maxlen"], settings["padding"], settings["truncating"]
+        )
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        return predict_in_buckets(
+            scorer.forward, x, scorer.boundaries, settings["padding"], PREDICT_BATCH_SIZE
+        )
+
+    started, sent = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        body = bodies[sent % len(bodies)]
+        sent += 1
+        parsed = timed("JSON body to a DataFrame (MLflow)", scoring_server._parse_json_data,
+                       body, model.metadata, schema)  # fmt: skip
+        answer = timed("pyfunc predict, whole (MLflow + ours)", model.predict, parsed.data)
+        texts = list(parsed.data["text"])
+        x = timed("  tokenise and pad (ours)", tokenise, texts)
+        timed("  forward pass (ours)", forward, x)
+        timed("answer to JSON (MLflow)", scoring_server.predictions_to_json, answer, io.StringIO())
+    medians = {stage: float(np.median(times)) * 1000 for stage, times in stages.items()}
+    whole = medians["pyfunc predict, whole (MLflow + ours)"]
+    ours = medians["  tokenise and pad (ours)"] + medians["  forward pass (ours)"]
+    medians["  schema check and the rest (MLflow)"] = whole - ours
+    return medians
+
+
 def client_process(url, bodies, threads, start_at, stop_at, results) -> None:
     """``threads`` closed-loop clients in this process, from ``start_at`` to ``stop_at``."""
     import httpx
@@ -269,6 +329,7 @@ def main() -> None:
             env = train_champion(folder / "home", data, args.run_flags)
         tokens = np.mean([len(review.split()) for review in reviews])
 
+        breakdown = request_breakdown(env, reviews, args.seconds)
         floors = {}
         for batch in (1, BATCH):
             floors[batch] = in_process_floor(env, reviews, args.seconds, batch)
@@ -301,12 +362,28 @@ def main() -> None:
         )  # fmt: skip
     console = Console(width=160)
     console.print(table)
+    served_one = next(
+        (row for row in rows if row["setup"] == "served, 1 worker" and row["clients"] == 1
+         and row["batch"] == 1), None,
+    )  # fmt: skip
+    stages = Table(title="One request of one review in the worker (median ms, in process)")
+    stages.add_column("stage")
+    stages.add_column("ms", justify="right")
+    for stage, milliseconds in breakdown.items():
+        stages.add_row(stage, f"{milliseconds:.3f}")
+    inside = sum(value for stage, value in breakdown.items() if not stage.startswith(" "))
+    stages.add_row("inside the handler, in all", f"{inside:.3f}")
+    if served_one is not None:
+        stages.add_row("HTTP, uvicorn, FastAPI, thread hand-off and the client (p50 at 1 client, "
+                       "1 worker, less the above)", f"{served_one['p50_ms'] - inside:.3f}")  # fmt: skip
+    console.print(stages)
     console.print(f"{args.seconds:g} s a measurement, {time.strftime('%Y-%m-%d')}")
     console.print(machine_line())
     if args.json:
         with args.json.open("a") as out:
             for row in rows:
                 out.write(json.dumps({**row, "source": source, "seconds": args.seconds}) + "\n")
+            out.write(json.dumps({"breakdown_ms": breakdown, "source": source}) + "\n")
 
 
 if __name__ == "__main__":
