@@ -7,7 +7,10 @@ the shared data set is there, else on the built-in demo corpus), then measures:
    predicting one review at a time in a loop, and 32 at a time;
 2. the served model, ``mlflow models serve -m models:/review-sentiment@champion`` on loopback,
    with 1 and with 2 workers (``-w``), under 1, 8 and 32 concurrent clients sending one review
-   a request, and 8 clients sending 32 reviews a request.
+   a request, and 8 clients sending 32 reviews a request;
+3. the set-up of the image ``mlflow models build-docker`` makes, without Docker: nginx with
+   MLflow's own configuration for that image in front of one uvicorn worker per core, under 8
+   clients (when nginx is installed).
 
 The reviews are whole IMDB test reviews (about 230 tokens on average) when the data is there,
 demo texts otherwise. Each client sends a request, waits for its answer, sends the next: a
@@ -30,6 +33,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +62,7 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 IMDB = ROOT.parent / "shared" / "datasets" / "imdb" / "reviews.parquet"
 MODEL_URI = "models:/review-sentiment@champion"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 BATCH = 32
 # The champion's training: the default recipe, 2 epochs (the speed measured does not depend on
 # the accuracy); --run-flags come after, and win.
@@ -124,6 +129,42 @@ def start_server(env: dict[str, str], workers: int, log: Path) -> tuple[subproce
         time.sleep(0.5)
     stop_server(server)
     raise RuntimeError(f"the server did not answer /ping in 300 s:\n{log.read_text()[-3000:]}")
+
+
+def start_image_proxy(upstream: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    """nginx in front of ``upstream`` as the image of ``mlflow models build-docker`` runs it:
+    MLflow's own ``nginx.conf`` for that image, from the installed MLflow, with its two ports
+    (8080 and the upstream's 8000) and its file paths moved to loopback ports and ``folder``."""
+    import httpx
+    import mlflow.models
+
+    original = Path(mlflow.models.__file__).parent / "container" / "scoring_server" / "nginx.conf"
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = (
+        original.read_text()
+        .replace("listen 8080", f"listen 127.0.0.1:{port}")
+        .replace("server 127.0.0.1:8000", f"server {upstream.removeprefix('http://')}")
+        .replace("/tmp/nginx.pid", str(folder / "nginx.pid"))
+        .replace("/var/log/nginx/", f"{folder}/")
+    )
+    # As root, nginx's workers would run as nobody, who may not read the benchmark's folder.
+    config = ("user root;\n" if os.geteuid() == 0 else "") + config
+    (folder / "nginx.conf").write_text(config)
+    command = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", "nginx.conf"]
+    proxy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proxy.poll() is not None:
+            raise RuntimeError(f"nginx exited: {(folder / 'error.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                return proxy, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proxy.kill()
+    raise RuntimeError("nginx did not answer /ping in 30 s")
 
 
 def stop_server(server: subprocess.Popen) -> None:
@@ -306,6 +347,10 @@ def main() -> None:
     parser.add_argument(
         "--tracking-uri", help="serve this store's champion instead of training one"
     )
+    parser.add_argument(
+        "--no-image-setup", dest="image_setup", action="store_false",
+        help="skip the set-up of mlflow models build-docker's image (nginx, a worker per core)",
+    )  # fmt: skip
     add_run_flags(parser)
     parser.add_argument("--json", type=Path, help="append each row as a JSON line to this file")
     args = parser.parse_args()
@@ -346,6 +391,26 @@ def main() -> None:
                     rows.append({**row, "ratio": ratio})
             finally:
                 stop_server(server)
+        # The image's set-up: nginx in front, one uvicorn worker per core (its default).
+        cores = os.cpu_count() or 1
+        if args.image_setup and NGINX:
+            server, upstream = start_server(env, cores, folder / "server-image.log")
+            proxy = None
+            try:
+                proxy, url = start_image_proxy(upstream, folder / "nginx")
+                for clients, batch in [(8, 1), (8, BATCH)]:
+                    result = served_load(url, reviews, clients, args.seconds, batch)
+                    ratio = result["reviews_per_s"] / floors[batch]["reviews_per_s"]
+                    setup = f"nginx, {cores} worker{'s' * (cores > 1)} (the image's)"
+                    row = {"setup": setup, "clients": clients, "batch": batch, **result}
+                    rows.append({**row, "ratio": ratio})
+            finally:
+                if proxy is not None:
+                    proxy.terminate()
+                    proxy.wait()
+                stop_server(server)
+        elif args.image_setup:
+            print("no nginx found: the image's set-up (nginx in front) is not measured")
 
     table = Table(
         title=f"Served champion against in process ({source}; {tokens:.0f} words a review on average)"
