@@ -29,14 +29,19 @@ def test_malformed_input_is_a_value_error_that_names_the_fix(model_input, messag
 
 
 @pytest.mark.parametrize(
-    ("cell", "pooling", "classes", "ngrams"), [("lstm", "last", 2, 0), ("gru", "max_mean", 3, 3)]
+    ("cell", "pooling", "classes", "ngrams", "bidirectional"),
+    [
+        ("lstm", "last", 2, 0, False),
+        ("gru", "max_mean", 3, 3, False),
+        ("lstm", "max_mean", 2, 0, True),
+    ],
 )
 def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(
-    cell, pooling, classes, ngrams
+    cell, pooling, classes, ngrams, bidirectional
 ):
     """The compiled forward pass (one graph for every request size and length) against
     ``model.predict``, which evaluation uses: the same probabilities, each bucket included,
-    the hybrid network's n-gram branch too."""
+    the hybrid network's n-gram branch and the strong preset's two directions too."""
     import numpy as np
     import pyarrow as pa
 
@@ -51,7 +56,13 @@ def test_the_served_scorer_answers_like_keras_predict_at_every_bucket(
     texts = generate_reviews(70, seed=5)["text"].to_pylist() + ["", "zebra " * 90]
     vocabulary = fit_vocabulary(tokenize_texts(pa.array(texts)), vocab_size=60)
     settings = ModelSettings(
-        cell=cell, pooling=pooling, units=6, embedding_dim=5, ngrams=ngrams, ngram_buckets=500
+        cell=cell,
+        pooling=pooling,
+        units=6,
+        embedding_dim=5,
+        ngrams=ngrams,
+        ngram_buckets=500,
+        bidirectional=bidirectional,
     )
     network = build_model(60, settings, TrainingSettings(xla=False), classes=classes)
     if ngrams:  # Ratios and weights that move the answer, as a fitted branch's do.
