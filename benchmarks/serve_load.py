@@ -348,6 +348,10 @@ def main() -> None:
         "--tracking-uri", help="serve this store's champion instead of training one"
     )
     parser.add_argument(
+        "--tf-threads", type=int,
+        help="also serve with TensorFlow's intra- and inter-op threads at this many (8 clients)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-image-setup", dest="image_setup", action="store_false",
         help="skip the set-up of mlflow models build-docker's image (nginx, a worker per core)",
     )  # fmt: skip
@@ -379,18 +383,36 @@ def main() -> None:
         for batch in (1, BATCH):
             floors[batch] = in_process_floor(env, reviews, args.seconds, batch)
             rows.append({"setup": "in process", "clients": 1, "batch": batch, **floors[batch]})
+
+        def measure(url: str, setup: str, loads: list[tuple[int, int]]) -> None:
+            for clients, batch in loads:
+                result = served_load(url, reviews, clients, args.seconds, batch)
+                ratio = result["reviews_per_s"] / floors[batch]["reviews_per_s"]
+                row = {"setup": setup, "clients": clients, "batch": batch, **result}
+                rows.append({**row, "ratio": ratio})
+
+        def named(workers: int) -> str:
+            return f"{workers} worker{'s' * (workers > 1)}"
+
         for workers in args.workers:
             server, url = start_server(env, workers, folder / f"server-{workers}.log")
             try:
                 loads = [(clients, 1) for clients in args.clients] + [(8, BATCH)]
-                for clients, batch in loads:
-                    result = served_load(url, reviews, clients, args.seconds, batch)
-                    ratio = result["reviews_per_s"] / floors[batch]["reviews_per_s"]
-                    setup = f"served, {workers} worker{'s' * (workers > 1)}"
-                    row = {"setup": setup, "clients": clients, "batch": batch, **result}
-                    rows.append({**row, "ratio": ratio})
+                measure(url, f"served, {named(workers)}", loads)
             finally:
                 stop_server(server)
+            if args.tf_threads:
+                threads = str(args.tf_threads)
+                limited = {
+                    **env,
+                    "TF_NUM_INTRAOP_THREADS": threads,
+                    "TF_NUM_INTEROP_THREADS": threads,
+                }
+                server, url = start_server(limited, workers, folder / f"server-{workers}-t.log")
+                try:
+                    measure(url, f"served, {named(workers)}, TF threads {threads}", [(8, 1)])
+                finally:
+                    stop_server(server)
         # The image's set-up: nginx in front, one uvicorn worker per core (its default).
         cores = os.cpu_count() or 1
         if args.image_setup and NGINX:
@@ -398,12 +420,7 @@ def main() -> None:
             proxy = None
             try:
                 proxy, url = start_image_proxy(upstream, folder / "nginx")
-                for clients, batch in [(8, 1), (8, BATCH)]:
-                    result = served_load(url, reviews, clients, args.seconds, batch)
-                    ratio = result["reviews_per_s"] / floors[batch]["reviews_per_s"]
-                    setup = f"nginx, {cores} worker{'s' * (cores > 1)} (the image's)"
-                    row = {"setup": setup, "clients": clients, "batch": batch, **result}
-                    rows.append({**row, "ratio": ratio})
+                measure(url, f"nginx, {named(cores)} (the image's)", [(8, 1), (8, BATCH)])
             finally:
                 if proxy is not None:
                     proxy.terminate()
