@@ -23,6 +23,7 @@ from rnn_retrain.model.serving import (
     PROBABILITY_COLUMN,
     TextScorer,
     class_probability_columns,
+    limit_serving_threads,
     review_texts,
     wants_warm_up,
 )
@@ -42,11 +43,14 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
         from rnn_retrain.model.layers import load_network
 
         artifacts = context.artifacts
+        serving = wants_warm_up(context.model_config)
+        if serving:  # Before the network loads and TensorFlow's runtime starts.
+            limit_serving_threads()
         self.scorer = TextScorer(
             load_network(artifacts[ARTIFACT_NETWORK]),
             pq.read_table(artifacts[ARTIFACT_VOCABULARY], columns=["token", "id"]),
             json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text()),
-            warm_up=wants_warm_up(context.model_config),
+            warm_up=serving,
         )
         # Versions logged before K classes carry no labels artifact: they are binary.
         labels = artifacts.get(ARTIFACT_LABELS)

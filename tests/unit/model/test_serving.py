@@ -117,3 +117,30 @@ def test_mlflows_check_of_a_model_being_logged_does_not_warm_it_up():
     with logging_a_model():
         assert not wants_warm_up({WARM_UP: True}) and not wants_warm_up(None)
     assert wants_warm_up({WARM_UP: True})
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"), [({}, "1 1"), ({"TF_NUM_INTRAOP_THREADS": "2"}, "0 0")]
+)
+def test_a_serving_load_gives_tensorflow_one_thread_a_pool_unless_told(environment, expected):
+    """In a fresh process (TensorFlow reads the setting when it starts): one thread per pool,
+    or nothing set by us when the environment names its own."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from rnn_retrain.model.serving import limit_serving_threads; limit_serving_threads(); "
+        "import tensorflow as tf; t = tf.config.threading; "
+        "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")},
+        **environment,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == expected
