@@ -92,12 +92,13 @@ def wants_warm_up(model_config: dict[str, Any] | None) -> bool:
 
 
 # TensorFlow's intra- and inter-op thread pools in a serving process. A server runs several
-# requests at once (MLflow's handler hands each to a thread, and `-w` runs a process per core), so
-# each one's ops get one thread rather than pools as wide as the machine, which the concurrent
-# requests then oversubscribe. Measured (benchmarks/serve_load.py on IMDB reviews, 8 clients, one
-# review a request, 2 cores): 1 worker 197 requests/s against 155 with TensorFlow's default
-# pools, 2 workers 375 against 318. The environment's TF_NUM_INTRAOP_THREADS and
-# TF_NUM_INTEROP_THREADS, when set, win.
+# requests at once (MLflow's handler hands each to a thread, and the recommended `-w` is one
+# process per core), so each request's ops get one thread rather than pools as wide as the
+# machine, which concurrent requests would oversubscribe. Measured (benchmarks/serve_load.py, IMDB
+# reviews, 8 clients, one review a request, 2 cores, 2 workers): 375 requests/s against 318 with
+# TensorFlow's default pools, and 374 against 365 with the order of the two servers swapped. With
+# 1 worker the two runs disagreed (the server measured second was faster by about 30% both
+# times). The environment's TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS, when set, win.
 SERVING_TF_THREADS = 1
 TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
