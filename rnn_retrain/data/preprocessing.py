@@ -2,7 +2,9 @@
 
 The registered model bundles this module, so a review is turned into ids the same way when the
 model is trained and when it serves, byte for byte. Everything is vectorised with pyarrow compute
-kernels and numpy index arithmetic: no Python loop runs per review or per token.
+kernels and numpy index arithmetic: no Python loop runs per review or per token, except for a
+served request's few reviews (`few_ascii_token_lists`, `TokenLookup`), where the kernels' fixed
+cost per call is most of the work.
 
 A token is a maximal run of letters and digits (Unicode ``\\p{L}`` and ``\\p{N}``) of the
 lower-cased text, once HTML tags (``<br />``) count as separators and apostrophes (' and ’) are
