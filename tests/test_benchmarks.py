@@ -118,3 +118,18 @@ def test_recipe_benchmark_compares_both_recipes_with_the_script_and_baseline(tmp
         assert run["cell"] == "gru" and 0 <= run["accuracy"] <= 1
         assert 0 <= run["baseline_accuracy"] <= 1 and run["wall_seconds"] > 0
         assert run["against_baseline"] in VERDICTS
+
+
+def test_the_few_reviews_benchmark_checks_both_paths_agree_before_timing_them(tmp_path):
+    texts = generate_reviews(60, seed=2)["text"].to_pylist()
+    texts[3] = "Café <br />naïve, not ASCII"  # Left out: the benchmark times ASCII reviews.
+    data = tmp_path / "reviews.parquet"
+    pq.write_table(pa.table({"text": texts, "split": ["train", "test"] * 30}), data)
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tokenise_few.py"), "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert output.returncode == 0, output.stderr[-3000:]
+    assert "29 ASCII IMDB test reviews" in output.stdout and "Python path:" in output.stdout
