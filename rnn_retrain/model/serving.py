@@ -99,15 +99,23 @@ def wants_warm_up(model_config: dict[str, Any] | None) -> bool:
 # TensorFlow's default pools, and 374 against 365 with the order of the two servers swapped. With
 # 1 worker the two runs disagreed (the server measured second was faster by about 30% both
 # times). The environment's TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS, when set, win.
+# Only in the scoring server's own process: the setting holds for the life of a process, and a
+# notebook that loads the champion and then trains must keep TensorFlow's whole pools.
 SERVING_TF_THREADS = 1
 TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+# Set by `mlflow models serve` (and the build-docker image) for the uvicorn process it starts: the
+# model's location, which its app module loads (mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH).
+SCORING_SERVER_VARIABLE = "__pyfunc_model_path__"
 
 
 def limit_serving_threads() -> None:
-    """Give TensorFlow `SERVING_TF_THREADS` threads a pool, unless the environment sets them.
+    """In MLflow's scoring server, give TensorFlow `SERVING_TF_THREADS` threads a pool, unless
+    the environment sets them; anywhere else, nothing.
 
     Call it before the network loads: TensorFlow reads the setting when its runtime starts.
     """
+    if SCORING_SERVER_VARIABLE not in os.environ:
+        return
     if any(name in os.environ for name in TF_THREAD_VARIABLES):
         return
     from rnn_retrain.model.network import limit_threads

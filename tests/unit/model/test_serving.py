@@ -119,12 +119,17 @@ def test_mlflows_check_of_a_model_being_logged_does_not_warm_it_up():
     assert wants_warm_up({WARM_UP: True})
 
 
+SERVER = {"__pyfunc_model_path__": "/models/champion"}
+
+
 @pytest.mark.parametrize(
-    ("environment", "expected"), [({}, "1 1"), ({"TF_NUM_INTRAOP_THREADS": "2"}, "0 0")]
+    ("environment", "expected"),
+    [(SERVER, "1 1"), ({**SERVER, "TF_NUM_INTRAOP_THREADS": "2"}, "0 0"), ({}, "0 0")],
 )
-def test_a_serving_load_gives_tensorflow_one_thread_a_pool_unless_told(environment, expected):
-    """In a fresh process (TensorFlow reads the setting when it starts): one thread per pool,
-    or nothing set by us when the environment names its own."""
+def test_a_scoring_server_gives_tensorflow_one_thread_a_pool_unless_told(environment, expected):
+    """In a fresh process (TensorFlow reads the setting when it starts): one thread per pool in
+    MLflow's scoring server; nothing set by us when the environment names its own pools, or in
+    any other process (one that loads the champion may go on to train)."""
     import os
     import subprocess
     import sys
@@ -135,7 +140,11 @@ def test_a_serving_load_gives_tensorflow_one_thread_a_pool_unless_told(environme
         "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())"
     )
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TF_NUM_") and k != "__pyfunc_model_path__"
+        },
         **environment,
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
