@@ -122,6 +122,8 @@ def test_mlflows_check_of_a_model_being_logged_does_not_warm_it_up():
 SERVER = {"__pyfunc_model_path__": "/models/champion"}
 
 
+# Three fresh TensorFlow processes, about 10 s each: in the full suite, not the fast subset.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("environment", "expected"),
     [(SERVER, "1 1"), ({**SERVER, "TF_NUM_INTRAOP_THREADS": "2"}, "0 0"), ({}, "0 0")],
