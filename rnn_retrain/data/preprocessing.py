@@ -66,9 +66,9 @@ FEW_TEXTS = 8
 # methods, with no pyarrow call at all: for ASCII text, lower-casing, `SEPARATORS` and the
 # whitespace split have exact ASCII equivalents (below). One IMDB review to its padded ids took
 # 0.418 ms through the pyarrow kernels and RE2, 0.079 ms this way (benchmarks/tokenise_few.py,
-# 500 test reviews, a 10,000-word vocabulary). Anything else takes the general path, so Unicode case mapping and character
-# classes are only ever pyarrow's. `tests/unit/stages/test_tokenize.py` holds both paths to the
-# same tokens on every ASCII character.
+# 500 test reviews, a 10,000-word vocabulary). Anything else takes the general path, so Unicode
+# case mapping and character classes are only ever pyarrow's. `tests/unit/stages/test_tokenize.py`
+# holds both paths to the same tokens on every ASCII character.
 #
 # The ASCII equivalents: a tag becomes a space (the same leftmost match as `SEPARATORS`' first
 # alternative); then every character that is neither a letter, a digit nor RE2's ``\s``
