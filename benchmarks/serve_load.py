@@ -104,7 +104,6 @@ def train_champion(home: Path, data: Path | None, flags: list[str]) -> dict[str,
 
 def start_server(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     """``mlflow models serve`` on the champion, as docs/serving.md starts it, once it answers."""
-    import httpx
 
     port = free_port()
     command = [
@@ -117,25 +116,31 @@ def start_server(env: dict[str, str], workers: int, log: Path) -> tuple[subproce
         command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
+    if not answers_ping(server, url, 300):
+        stop_server(server)
+        raise RuntimeError(f"the server did not answer /ping:\n{log.read_text()[-3000:]}")
+    return server, url
+
+
+def answers_ping(process: subprocess.Popen, url: str, seconds: float) -> bool:
+    """Whether ``url`` answers ``/ping`` within ``seconds``, while ``process`` runs."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/ping", timeout=5).status_code == 200:
-                return server, url
+                return True
         except httpx.TransportError:
             pass
-        time.sleep(0.5)
-    stop_server(server)
-    raise RuntimeError(f"the server did not answer /ping in 300 s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return False
 
 
 def start_image_proxy(upstream: str, folder: Path) -> tuple[subprocess.Popen, str]:
     """nginx in front of ``upstream`` as the image of ``mlflow models build-docker`` runs it:
     MLflow's own ``nginx.conf`` for that image, from the installed MLflow, with its two ports
     (8080 and the upstream's 8000) and its file paths moved to loopback ports and ``folder``."""
-    import httpx
     import mlflow.models
 
     original = Path(mlflow.models.__file__).parent / "container" / "scoring_server" / "nginx.conf"
@@ -154,17 +159,12 @@ def start_image_proxy(upstream: str, folder: Path) -> tuple[subprocess.Popen, st
     command = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", "nginx.conf"]
     proxy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proxy.poll() is not None:
-            raise RuntimeError(f"nginx exited: {(folder / 'error.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return proxy, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proxy.kill()
-    raise RuntimeError("nginx did not answer /ping in 30 s")
+    if not answers_ping(proxy, url, 30):
+        proxy.kill()
+        raise RuntimeError(
+            f"nginx did not answer /ping: {(folder / 'error.log').read_text()[-2000:]}"
+        )
+    return proxy, url
 
 
 def stop_server(server: subprocess.Popen) -> None:
