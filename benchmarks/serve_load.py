@@ -221,14 +221,9 @@ def request_breakdown(env: dict[str, str], reviews: list[str], seconds: float) -
     import mlflow
     from mlflow.pyfunc import scoring_server
 
-    from rnn_retrain.data.preprocessing import texts_to_padded_ids
-    from rnn_retrain.model.batching import predict_in_buckets
-    from rnn_retrain.model.serving import PREDICT_BATCH_SIZE
-
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     model = mlflow.pyfunc.load_model(MODEL_URI)  # The logged config: warmed up, as served.
     scorer = model.unwrap_python_model().scorer
-    settings = scorer.preprocessing
     schema = model.metadata.get_input_schema()
     bodies = [
         json.dumps({"dataframe_split": {"columns": ["text"], "data": [[review]]}}).encode()
@@ -242,16 +237,6 @@ def request_breakdown(env: dict[str, str], reviews: list[str], seconds: float) -
         stages.setdefault(stage, []).append(time.perf_counter() - began)
         return result
 
-    def tokenise(texts: list[str]) -> np.ndarray:
-        return texts_to_padded_ids(
-            texts, scorer.lookup, settings["maxlen"], settings["padding"], settings["truncating"]
-        )
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        return predict_in_buckets(
-            scorer.forward, x, scorer.boundaries, settings["padding"], PREDICT_BATCH_SIZE
-        )
-
     started, sent = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
         body = bodies[sent % len(bodies)]
@@ -260,8 +245,8 @@ def request_breakdown(env: dict[str, str], reviews: list[str], seconds: float) -
                        body, model.metadata, schema)  # fmt: skip
         answer = timed("pyfunc predict, whole (MLflow + ours)", model.predict, parsed.data)
         texts = list(parsed.data["text"])
-        x = timed("  tokenise and pad (ours)", tokenise, texts)
-        timed("  forward pass (ours)", forward, x)
+        x = timed("  tokenise and pad (ours)", scorer.padded_ids, texts)
+        timed("  forward pass (ours)", scorer.probabilities, x)
         timed("answer to JSON (MLflow)", scoring_server.predictions_to_json, answer, io.StringIO())
     medians = {stage: float(np.median(times)) * 1000 for stage, times in stages.items()}
     whole = medians["pyfunc predict, whole (MLflow + ours)"]

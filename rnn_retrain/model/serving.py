@@ -114,13 +114,11 @@ def limit_serving_threads() -> None:
 
     Call it before the network loads: TensorFlow reads the setting when its runtime starts.
     """
-    if SCORING_SERVER_VARIABLE not in os.environ:
-        return
-    if any(name in os.environ for name in TF_THREAD_VARIABLES):
-        return
-    from rnn_retrain.model.network import limit_threads
+    pools_given = any(name in os.environ for name in TF_THREAD_VARIABLES)
+    if SCORING_SERVER_VARIABLE in os.environ and not pools_given:
+        from rnn_retrain.model.network import limit_threads
 
-    limit_threads(SERVING_TF_THREADS)
+        limit_threads(SERVING_TF_THREADS)
 
 
 class CompiledForward:
@@ -200,17 +198,23 @@ class TextScorer:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Standardise, encode and pad the texts as in training, then predict, bucket by bucket."""
+        return self.probabilities(self.padded_ids(texts))
+
+    def padded_ids(self, texts: Sequence[str]) -> np.ndarray:
+        """The texts standardised, encoded and padded as in training."""
         settings = self.preprocessing
-        x = texts_to_padded_ids(
+        return texts_to_padded_ids(
             list(texts),
             self.lookup,
             settings["maxlen"],
             settings["padding"],
             settings["truncating"],
         )
-        return predict_in_buckets(
-            self.forward, x, self.boundaries, settings["padding"], PREDICT_BATCH_SIZE
-        )
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The compiled network's answer for a padded id matrix, bucket by bucket."""
+        padding = self.preprocessing["padding"]
+        return predict_in_buckets(self.forward, x, self.boundaries, padding, PREDICT_BATCH_SIZE)
 
 
 def review_texts(model_input: Any) -> list[str]:
