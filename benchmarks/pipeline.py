@@ -144,8 +144,8 @@ def orchestration_overhead(home: str, flags: Sequence[str] = ()) -> tuple[float,
         FlowRunFilterParentFlowRunId,
     )
 
-    from flows.retrain import retrain
-    from interface.cli import build_parser, config_from_args
+    from rnn_retrain.flows.retrain import retrain
+    from rnn_retrain.interface.cli import build_parser, config_from_args
 
     config = config_from_args(build_parser().parse_args(["run", "--epochs", "2", *flags]))
     started = time.perf_counter()

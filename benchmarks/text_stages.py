@@ -157,7 +157,7 @@ def import_pipeline(pipeline: str) -> None:
     """Import what a pipeline needs before the memory baseline is read."""
     if pipeline == "ours":
         import rnn_retrain.data.preprocessing  # noqa: F401
-        import tasks.tokenize  # noqa: F401  (imports Prefect)
+        import rnn_retrain.tasks.tokenize  # noqa: F401  (imports Prefect)
     else:
         load_tensorflow_quietly()
         import tensorflow  # noqa: F401

@@ -83,31 +83,31 @@ def triggers_from(name: str, entries: list[dict[str, Any]]) -> list[Any]:
 
 
 def _retrain() -> Any:
-    from flows.retrain import retrain
+    from rnn_retrain.flows.retrain import retrain
 
     return retrain
 
 
 def _sweep() -> Any:
-    from flows.sweep import sweep
+    from rnn_retrain.flows.sweep import sweep
 
     return sweep
 
 
 def _score() -> Any:
-    from flows.score import score
+    from rnn_retrain.flows.score import score
 
     return score
 
 
 def _gc() -> Any:
-    from flows.gc import gc
+    from rnn_retrain.flows.gc import gc
 
     return gc
 
 
 def _watch_source() -> Any:
-    from flows.watch import watch_source
+    from rnn_retrain.flows.watch import watch_source
 
     return watch_source
 

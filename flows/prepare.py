@@ -7,10 +7,10 @@ from prefect import flow
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.runtime import PREPARE_FLOW
 from rnn_retrain.stages.results import PreparedData
-from tasks.ingest import ingest
-from tasks.pad import pad
-from tasks.tokenize import tokenize
-from tasks.validate import validate
+from rnn_retrain.tasks.ingest import ingest
+from rnn_retrain.tasks.pad import pad
+from rnn_retrain.tasks.tokenize import tokenize
+from rnn_retrain.tasks.validate import validate
 
 
 @flow(name=PREPARE_FLOW, description="Snapshot, tokenize, check and pad the reviews.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.prepare import prepare_data
+from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
 from rnn_retrain.orchestration.events import report_failed_run
@@ -18,12 +18,12 @@ from rnn_retrain.stages.results import (
     RetrainSummary,
     TrainResult,
 )
-from tasks.approve import require_approval_server, settle_approval
-from tasks.baseline import baseline, compare_baseline
-from tasks.evaluate import evaluate
-from tasks.register import register
-from tasks.report import publish_report
-from tasks.train import train, warm_start
+from rnn_retrain.tasks.approve import require_approval_server, settle_approval
+from rnn_retrain.tasks.baseline import baseline, compare_baseline
+from rnn_retrain.tasks.evaluate import evaluate
+from rnn_retrain.tasks.register import register
+from rnn_retrain.tasks.report import publish_report
+from rnn_retrain.tasks.train import train, warm_start
 
 
 def summarize_run(

@@ -10,7 +10,7 @@ from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
 from rnn_retrain.stages.report import render_score_report
 from rnn_retrain.stages.results import ScoreResult
-from tasks.score import score_files
+from rnn_retrain.tasks.score import score_files
 
 
 @flow(

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.prepare import prepare_data
+from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
@@ -24,12 +24,12 @@ from rnn_retrain.stages.select import (
     comparison_rows,
     describe_failure,
 )
-from tasks.approve import require_approval_server, settle_approval
-from tasks.baseline import baseline, compare_baseline
-from tasks.evaluate import evaluate
-from tasks.register import register
-from tasks.select import publish_comparison
-from tasks.train import train
+from rnn_retrain.tasks.approve import require_approval_server, settle_approval
+from rnn_retrain.tasks.baseline import baseline, compare_baseline
+from rnn_retrain.tasks.evaluate import evaluate
+from rnn_retrain.tasks.register import register
+from rnn_retrain.tasks.select import publish_comparison
+from rnn_retrain.tasks.train import train
 
 
 def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -> CandidateOutcome:

@@ -4,7 +4,7 @@ It reads the source's listing only (sizes and modification times, no file conten
 run every few minutes on an interval schedule. A change emits ``rnn-retrain.source.changed``;
 the retrain deployment's trigger (deployments/prefect.yaml) turns that event into a run. With
 ``drift`` on, a change also has its new files scored by the champion and compared with its data
-(`tasks.watch.source_drift`): a drifted change emits ``rnn-retrain.data.drifted`` too.
+(`rnn_retrain.tasks.watch.source_drift`): a drifted change emits ``rnn-retrain.data.drifted`` too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from prefect import flow
 
 from rnn_retrain.stages.results import WatchResult
 from rnn_retrain.stages.watch import WatchSettings
-from tasks.watch import source_drift, watch
+from rnn_retrain.tasks.watch import source_drift, watch
 
 
 @flow(name="watch-source", description="Start a retraining run when the training data changes.")

@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from interface.alerts_command import add_alert_commands
-from interface.flow_start import hide_user_error_records, load_flow_while_api_starts
-from interface.gc_command import add_gc_command
-from interface.model_commands import add_model_commands
-from interface.score_command import add_score_command
+from rnn_retrain.interface.alerts_command import add_alert_commands
+from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
+from rnn_retrain.interface.gc_command import add_gc_command
+from rnn_retrain.interface.model_commands import add_model_commands
+from rnn_retrain.interface.score_command import add_score_command
 from rnn_retrain import __version__
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.config.secrets import redacted
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_command(args: argparse.Namespace) -> int:
     """``retrain serve``: serve the deployments from this process (Prefect's ``serve``)."""
-    from deployments.serve import serve_deployments
+    from rnn_retrain.deployments.serve import serve_deployments
 
     require_prefect_server()
     load_tensorflow_quietly()
@@ -185,13 +185,13 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _import_retrain_flow() -> Callable[..., Any]:
-    from flows.retrain import retrain
+    from rnn_retrain.flows.retrain import retrain
 
     return retrain
 
 
 def _import_sweep_flow() -> Callable[..., Any]:
-    from flows.sweep import sweep
+    from rnn_retrain.flows.sweep import sweep
 
     return sweep
 
@@ -225,7 +225,7 @@ def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> 
 
 def run_command(args: argparse.Namespace) -> int:
     """``retrain run``: validate the flags, run the flow, print the metrics."""
-    from interface.report import print_summary
+    from rnn_retrain.interface.report import print_summary
 
     config = config_from_args(args)
     return finish(run_flow(args, config, _import_retrain_flow), args, print_summary)
@@ -233,7 +233,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """``retrain sweep``: validate the flags, run the sweep flow, print the comparison."""
-    from interface.report import print_comparison
+    from rnn_retrain.interface.report import print_comparison
     from rnn_retrain.environment.services import require_dask_scheduler
     from rnn_retrain.stages.select import candidate_configs
 

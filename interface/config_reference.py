@@ -1,6 +1,6 @@
 """The configuration reference (docs/configuration.md), generated from the configuration models.
 
-Run ``python -m interface.config_reference`` after changing `rnn_retrain.config.retrain`; a test fails
+Run ``python -m rnn_retrain.interface.config_reference`` after changing `rnn_retrain.config.retrain`; a test fails
 while the checked-in file differs from what this renders, so the reference cannot drift.
 """
 
@@ -19,7 +19,7 @@ REFERENCE = Path(__file__).parents[1] / "docs" / "configuration.md"
 INTRO = """\
 # Configuration reference
 
-Generated from `rnn_retrain/config/sections.py` by `python -m interface.config_reference`; do not edit by
+Generated from `rnn_retrain/config/sections.py` by `python -m rnn_retrain.interface.config_reference`; do not edit by
 hand (`tests/test_docs.py` fails when this file and the code differ).
 
 One frozen, typed model, `RetrainConfig`, is at once the `retrain run` flags, the parameter of

@@ -6,8 +6,8 @@ import argparse
 
 from rich.table import Table
 
-from interface.model_commands import print_json
-from interface.report import output_console
+from rnn_retrain.interface.model_commands import print_json
+from rnn_retrain.interface.report import output_console
 from rnn_retrain.errors import EXIT_OK
 from rnn_retrain.orchestration.housekeeping import GcSettings, run_collection
 

@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from interface.report import output_console
+from rnn_retrain.interface.report import output_console
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD

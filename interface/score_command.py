@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from interface.flow_start import hide_user_error_records, load_flow_while_api_starts
-from interface.model_commands import add_registry_flags, print_json
-from interface.report import output_console
+from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
+from rnn_retrain.interface.model_commands import add_registry_flags, print_json
+from rnn_retrain.interface.report import output_console
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.errors import EXIT_OK, RetrainError
 
@@ -20,7 +20,7 @@ FLAG_OF_FIELD = {"input": "INPUT", "output": "--out", "model_version": "--versio
 
 
 def _import_score_flow() -> Callable[..., Any]:
-    from flows.score import score
+    from rnn_retrain.flows.score import score
 
     return score
 

@@ -247,12 +247,12 @@ class ModelRegistry:
             self.client.set_model_version_tag(self.model_name, version, key, str(value))
 
     def champion_data_profile(self) -> dict[str, Any] | None:
-        """The champion's training-data profile (see `tasks.validate`), if it has one."""
+        """The champion's training-data profile (see `rnn_retrain.tasks.validate`), if it has one."""
         champion = self.champion()
         return None if champion is None else self.data_profile(champion.run_id)
 
     def data_profile(self, run_id: str | None) -> dict[str, Any] | None:
-        """The training-data profile (see `tasks.validate`) a version's run logged, if any."""
+        """The training-data profile (see `rnn_retrain.tasks.validate`) a version's run logged, if any."""
         if not run_id:
             return None
         try:

@@ -126,7 +126,7 @@ def _log_run(
             for ref in (baseline.terms, baseline.model, baseline.predictions):
                 path = store.copy_to_local(ref, folder)
                 mlflow.log_artifact(str(path), artifact_path=BASELINE_ARTIFACT_PATH)
-        # What the next run's data gate compares its data with (see `tasks.validate`).
+        # What the next run's data gate compares its data with (see `rnn_retrain.tasks.validate`).
         mlflow.log_artifact(str(local["profile"]))
         preprocessing = serving_preprocessing(config, length_buckets)
         info = log_text_classifier(
@@ -328,7 +328,7 @@ def register(
             registry.set_alias(CHALLENGER, version)
             decision = _judge(registry, store, refs, version, config, baseline, classes)
             if decision.promote and config.registry.approval == "required":
-                decision = awaiting_approval(decision)  # `tasks.approve` asks a reviewer.
+                decision = awaiting_approval(decision)  # `rnn_retrain.tasks.approve` asks a reviewer.
             _record(registry, version, decision)
         except BaseException:
             _discard_unless_champion(registry, version)

@@ -1,8 +1,10 @@
 """The house: layers import downward, tasks stay apart, stage logic stays free of Prefect and MLflow.
 
-Layers, bottom to top: the core library (`rnn_retrain`) ← `tasks` ← `flows` ← the interface
-(`interface`, `deployments`). Every import statement in the project, at module level or inside a
-function, is read with `ast`; none may point to a higher layer, and none may go through a string.
+Layers, bottom to top: the core library (`rnn_retrain`) ← `rnn_retrain.tasks` ← `rnn_retrain.flows`
+← the interface (`rnn_retrain.interface`, `rnn_retrain.deployments`). The last four live in the
+repository's top folders (`tasks/`, `flows/`, …), mapped into the one installed namespace by
+pyproject.toml. Every import statement in the project, at module level or inside a function, is
+read with `ast`; none may point to a higher layer, and none may go through a string.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-LAYERS = {"rnn_retrain": 0, "tasks": 1, "flows": 2, "interface": 3, "deployments": 3}
+# Each layer's package and the folder that holds it.
+LAYERS = {"rnn_retrain": 0, "rnn_retrain.tasks": 1, "rnn_retrain.flows": 2}
+LAYERS |= {"rnn_retrain.interface": 3, "rnn_retrain.deployments": 3}
+FOLDERS = {package: ROOT / package.rsplit(".", 1)[-1] for package in LAYERS}
+# The folders' own names, which no import may use: they are not installed.
+BARE_NAMES = {"tasks", "flows", "interface", "deployments"}
 STAGES = (
     "ingest",
     "tokenize",
@@ -33,10 +40,10 @@ STAGES = (
 def project_modules() -> dict[str, Path]:
     """Every module of the project's packages, by dotted name."""
     modules = {}
-    for package in LAYERS:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    for package, folder in FOLDERS.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            name = ".".join((package, *(parts[:-1] if parts[-1] == "__init__" else parts)))
             modules[name] = path
     return modules
 
@@ -54,13 +61,31 @@ def imported_modules(path: Path) -> tuple[tuple[int, str], ...]:
 
 
 def layer_of(module: str) -> int | None:
-    return LAYERS.get(module.split(".", 1)[0])
+    """The layer of the longest package in `LAYERS` that holds ``module``."""
+    parts = module.split(".")
+    for length in (2, 1):
+        layer = LAYERS.get(".".join(parts[:length]))
+        if layer is not None:
+            return layer
+    return None
+
+
+def test_no_module_imports_a_folder_by_its_bare_name():
+    # `import tasks` works from the repository's root but not from an installed wheel, and it
+    # would load a second copy of each module beside the `rnn_retrain.tasks` one.
+    bare = [
+        f"{path.relative_to(ROOT)}:{line} {target}"
+        for path in [*project_modules().values(), *ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/*.py")]
+        for line, target in imported_modules(path)
+        if target.split(".", 1)[0] in BARE_NAMES
+    ]
+    assert bare == []
 
 
 def test_the_walk_finds_every_layer():
     modules = project_modules()
     assert {layer_of(name) for name in modules} == {0, 1, 2, 3}
-    assert "interface.cli" in modules and "rnn_retrain.stages.register" in modules
+    assert "rnn_retrain.interface.cli" in modules and "rnn_retrain.stages.register" in modules
 
 
 def test_no_module_imports_a_higher_layer():
@@ -87,9 +112,9 @@ def test_no_import_goes_through_a_string():
 def test_no_task_module_imports_another():
     crossings = []
     for name, path in project_modules().items():
-        if name.startswith("tasks."):
+        if name.startswith("rnn_retrain.tasks."):
             for line, target in imported_modules(path):
-                if target.startswith("tasks") and target != name:
+                if target.startswith("rnn_retrain.tasks") and target != name:
                     crossings.append(f"{path.relative_to(ROOT)}:{line} {name} → {target}")
     assert crossings == []
 
@@ -139,7 +164,7 @@ CORE_PARTS["orchestration"] = set(CORE_PARTS)
 def core_part(module: str) -> str | None:
     """The part of the core a dotted name belongs to (``rnn_retrain.store.paths`` → ``store``)."""
     parts = module.split(".")
-    if parts[0] != "rnn_retrain" or len(parts) < 2:
+    if parts[0] != "rnn_retrain" or len(parts) < 2 or layer_of(module) != 0:
         return None
     return parts[1]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
 

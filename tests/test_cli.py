@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from interface.cli import config_fields, main
+from rnn_retrain.interface.cli import config_fields, main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import EXIT_BAD_DATA, EXIT_NOT_PROMOTED, EXIT_UNAVAILABLE
 

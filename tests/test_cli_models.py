@@ -10,8 +10,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
-from interface.cli import main
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.interface.cli import main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 

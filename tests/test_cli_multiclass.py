@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

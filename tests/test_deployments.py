@@ -9,7 +9,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
-from deployments.serve import (
+from rnn_retrain.deployments.serve import (
     FLOWS,
     PREFECT_FILE,
     build_deployment,
@@ -17,8 +17,8 @@ from deployments.serve import (
     load_deployment_specs,
     served_specs,
 )
-from flows.retrain import retrain
-from interface.cli import main
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.interface.cli import main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
 
@@ -205,7 +205,7 @@ def test_alerts_find_their_notification_block_by_name():
     from prefect.blocks.system import Secret
     from prefect.client.orchestration import get_client
 
-    from deployments.alerts import notification_block_id
+    from rnn_retrain.deployments.alerts import notification_block_id
 
     created = notification_block_id("http://127.0.0.1:9/alerts-t0k3n", None)
     # The block --webhook-url saved is the default --block, found by its name.

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from interface.config_reference import REFERENCE, render_reference
+from rnn_retrain.interface.config_reference import REFERENCE, render_reference
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -12,7 +12,7 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 def test_the_configuration_reference_is_generated_from_the_code():
     assert REFERENCE.read_text() == render_reference(), (
-        "docs/configuration.md is stale: run `python -m interface.config_reference`"
+        "docs/configuration.md is stale: run `python -m rnn_retrain.interface.config_reference`"
     )
 
 

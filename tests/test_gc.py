@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -67,7 +67,7 @@ def test_gc_removes_only_what_nothing_refers_to_and_lists_it_first(capsys, tmp_p
     assert not any("recomputed" in stage["reason"] for stage in stages), stages
 
     # The scheduled form: the `gc` flow. v4 took the challenger alias, so v3 may go now.
-    from flows.gc import gc
+    from rnn_retrain.flows.gc import gc
     from rnn_retrain.orchestration.housekeeping import GcSettings
 
     settings = GcSettings(

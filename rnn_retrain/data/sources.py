@@ -1,7 +1,7 @@
 """Reading review sources: the built-in demo corpus, IMDB, and users' Parquet or CSV files.
 
 This is the file-reading half of ingest; the checks and normalisation that follow are pure
-functions in `tasks.ingest`. A source comes back as a table or, for Parquet, a lazily scanned
+functions in `rnn_retrain.tasks.ingest`. A source comes back as a table or, for Parquet, a lazily scanned
 dataset (a file, a folder such as one file per week, or a glob), plus the names of its text, label
 and (optional) split and group columns; ingest reads it chunk by chunk, so it may be bigger than
 memory.

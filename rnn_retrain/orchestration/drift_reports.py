@@ -1,8 +1,8 @@
 """Drift reports: how new reviews differ from a registered model's data (`stages.drift`).
 
 Two runs make them, with the same figures and limits: batch scoring, for the reviews it scores
-(`tasks.score`), and the source watcher, for the files that changed in a training source
-(`tasks.watch.source_drift`, with ``drift`` on). Either stores the report under its run in the
+(`rnn_retrain.tasks.score`), and the source watcher, for the files that changed in a training source
+(`rnn_retrain.tasks.watch.source_drift`, with ``drift`` on). Either stores the report under its run in the
 artifact store, shows it as the table artifact ``retrain-drift-report``, and emits
 ``rnn-retrain.data.drifted`` when a figure is above its limit.
 """

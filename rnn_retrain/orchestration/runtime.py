@@ -21,7 +21,7 @@ from rnn_retrain.environment.faults import describe_fault
 from rnn_retrain.environment.services import require_dask_scheduler
 from rnn_retrain.store.artifacts import ArtifactStore
 
-# The subflow whose tasks belong to the run that called it (see `flows.prepare`).
+# The subflow whose tasks belong to the run that called it (see `rnn_retrain.flows.prepare`).
 PREPARE_FLOW = "prepare-data"
 
 

@@ -1,7 +1,7 @@
 """Approval before promotion: what a reviewer is shown, and the decision their answer makes.
 
 With ``registry.approval: required``, a challenger the gate would promote is recorded as
-"pending" instead (`awaiting_approval`); the run then asks a person (`tasks.approve`) and turns
+"pending" instead (`awaiting_approval`); the run then asks a person (`rnn_retrain.tasks.approve`) and turns
 the answer, or its absence, into the final decision (`reviewed`). Nothing here talks to Prefect
 or MLflow.
 """

@@ -1,6 +1,6 @@
 """Evaluate's logic: test metrics and per-row predictions of a scored test split.
 
-The task (`tasks.evaluate`) loads the network and reads the padded rows one row group at a time,
+The task (`rnn_retrain.tasks.evaluate`) loads the network and reads the padded rows one row group at a time,
 so the test split need not fit in memory.
 """
 

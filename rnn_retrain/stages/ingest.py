@@ -1,7 +1,7 @@
 """Ingest's logic: a review source becomes a validated raw snapshot (row_id, text, label, split,
 group_key).
 
-Pure functions of pyarrow tables; the task (`tasks.ingest`) reads the source and writes the
+Pure functions of pyarrow tables; the task (`rnn_retrain.tasks.ingest`) reads the source and writes the
 snapshot through the artifact store.
 """
 

@@ -3,7 +3,7 @@
 The gate compares the challenger's per-row correctness on the test rows with the champion's, re-
 scored on the same rows, by an exact McNemar test (a paired test: both models see the same
 reviews), plus a minimum accuracy gain and an absolute accuracy floor. Pure functions of arrays
-and settings; the task (`tasks.register`) talks to MLflow.
+and settings; the task (`rnn_retrain.tasks.register`) talks to MLflow.
 """
 
 from __future__ import annotations

@@ -300,7 +300,7 @@ class WatchResult(BaseModel):
     removed: list[str] = []
     settling: list[str] = []  # Changed, but touched less than settle_seconds ago.
     start_run: bool = False
-    # With drift on, the changed files' drift from the champion's data (`tasks.watch`).
+    # With drift on, the changed files' drift from the champion's data (`rnn_retrain.tasks.watch`).
     drift: list[Finding] = []
     drift_report: ArtifactRef | None = None
 

@@ -5,7 +5,7 @@ the files are then read through `rnn_retrain.data.sources` and regrouped into ch
 rows (`rnn_retrain.store.chunks.rechunk`), each chunk is scored with the model's ``predict`` and
 appended to the predictions Parquet through the artifact store, so one chunk is held at a time.
 A bad file stops the write before anything is stored. The model is passed in as its ``predict``
-function (the registered pyfunc's, in `tasks.score` and ``retrain predict``), so nothing here
+function (the registered pyfunc's, in `rnn_retrain.tasks.score` and ``retrain predict``), so nothing here
 imports Prefect, MLflow or TensorFlow.
 """
 

@@ -290,7 +290,7 @@ def has_errors(findings: list[Finding]) -> bool:
 
 
 # The gate's thresholds and the maxlen its truncation check reads; the champion the drift checks
-# compare with is keyed by its fingerprint (see `tasks.validate`).
+# compare with is keyed by its fingerprint (see `rnn_retrain.tasks.validate`).
 CONFIG = ConfigSlice(
     output=(
         *(f"data_gate.{name}" for name in DataGateSettings.model_fields),

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from servers import wait_for_alert
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -27,8 +27,8 @@ def test_applied_automations_alert_on_promotion_gate_stop_failure_and_a_late_run
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
-    from deployments.serve import build_deployment, load_deployment_specs
-    from flows.retrain import retrain
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
+    from rnn_retrain.flows.retrain import retrain
 
     url, received = webhook
     assert main(["alerts", "apply", "--webhook-url", url, "--late-after-minutes", "0.2"]) == 0

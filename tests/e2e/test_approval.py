@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from servers import wait_for_alert
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -77,7 +77,7 @@ def event_of_run(client, name: str, run_id: str, timeout: float = 60) -> dict:
 def test_a_promotion_waits_for_a_reviewer_in_the_prefect_ui(team, webhook, tiny_config, answer):
     from prefect.client.orchestration import get_client
 
-    from flows.retrain import retrain
+    from rnn_retrain.flows.retrain import retrain
     from rnn_retrain.orchestration.promotion import limit_name
 
     url, received = webhook

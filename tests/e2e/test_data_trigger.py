@@ -34,8 +34,8 @@ def test_files_landing_in_a_watched_folder_start_one_run_of_the_retrain_deployme
 ):
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import build_deployment, load_deployment_specs, served_specs
-    from flows.watch import watch_source
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs, served_specs
+    from rnn_retrain.flows.watch import watch_source
     from rnn_retrain.stages.watch import WatchSettings
 
     weekly = next(s for s in served_specs(load_deployment_specs()) if s["name"] == "weekly-retrain")

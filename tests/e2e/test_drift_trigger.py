@@ -20,9 +20,9 @@ def test_drifted_reviews_start_one_retrain_and_the_models_own_kind_none(
 ):
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import build_deployment, load_deployment_specs, served_specs
-    from flows.retrain import retrain
-    from flows.score import score
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs, served_specs
+    from rnn_retrain.flows.retrain import retrain
+    from rnn_retrain.flows.score import score
     from rnn_retrain.config.scoring import ScoreConfig
 
     weekly = next(s for s in served_specs(load_deployment_specs()) if s["name"] == "weekly-retrain")

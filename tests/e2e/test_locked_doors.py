@@ -11,7 +11,7 @@ import httpx
 import pytest
 from servers import MLFLOW_PIPELINE, PREFECT_AUTH
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.errors import EXIT_UNAVAILABLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from servers import BIN, basic_auth_proxy, free_port, start, stop
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -53,7 +53,7 @@ def decisions(registry: ModelRegistry) -> dict[str, GateDecision]:
 def test_six_deployment_runs_at_once_complete_and_take_turns_to_promote(team, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import build_deployment, load_deployment_specs
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
     from rnn_retrain.config.retrain import RetrainConfig
     from rnn_retrain.orchestration.promotion import limit_name
 

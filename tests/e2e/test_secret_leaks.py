@@ -26,7 +26,7 @@ import pytest
 from servers import MLFLOW_PIPELINE, PREFECT_AUTH, wait_for_alert
 from test_team_promotion import run_deployment_as_a_worker
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -144,7 +144,7 @@ def mlflow_texts(tracking_uri: str, folder: Path) -> dict[str, str]:
 def test_no_planted_secret_reaches_anything_a_deployment_run_leaves(
     team, webhook, s3_root, tmp_path, tiny_config, monkeypatch
 ):
-    from deployments.serve import build_deployment, load_deployment_specs
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
 
     url, received = webhook
     since = datetime.now(timezone.utc)

@@ -86,7 +86,7 @@ def test_deployment_runs_take_the_registry_from_the_teams_variable_and_warn_with
 ):
     from prefect.variables import Variable
 
-    from deployments.serve import build_deployment, load_deployment_specs
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
     from rnn_retrain.orchestration.shared_settings import TRACKING_URI_VARIABLE
 
     manual = next(s for s in load_deployment_specs() if s["name"] == "manual-retrain")

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
-from interface.cli import main
-from interface.report import print_summary
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.interface.cli import main
+from rnn_retrain.interface.report import print_summary
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.stages.baseline import rebuild_baseline
 from rnn_retrain.stages.report import render_run_report

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from prefect.context import TaskRunContext
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import SECTION_MODELS, RetrainConfig
 from rnn_retrain.stages import (
     baseline,

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.errors import DataGateError
 from rnn_retrain.registry import ModelRegistry
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import rnn_retrain.stages.pad
-import tasks.pad
-from flows.retrain import retrain
+import rnn_retrain.tasks.pad
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
@@ -35,7 +35,7 @@ def tiny(root: Path, **overrides) -> RetrainConfig:
 
 @pytest.fixture
 def no_retry_wait(monkeypatch):
-    monkeypatch.setattr(tasks.pad.pad, "retry_delay_seconds", [0, 0])
+    monkeypatch.setattr(rnn_retrain.tasks.pad.pad, "retry_delay_seconds", [0, 0])
 
 
 def failing_pad(monkeypatch, errors: list[BaseException]) -> list[int]:
@@ -124,7 +124,7 @@ def killed_after_epoch_two(self, epoch, logs=None):
     original(self, epoch, logs)
 
 rnn_retrain.model.network.EpochProgress.on_epoch_begin = killed_after_epoch_two
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """
@@ -151,7 +151,7 @@ def test_training_killed_after_epoch_two_resumes_at_epoch_three(tmp_path):
 
 RUN_ONCE = """
 import sys
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.data.preprocessing import standardize_text

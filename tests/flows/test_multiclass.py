@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
-from flows.score import score
-from flows.sweep import sweep
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.flows.score import score
+from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.config.retrain import SweepConfig
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.demo import generate_topic_reviews

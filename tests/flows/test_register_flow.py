@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.registry import ModelRegistry
@@ -161,7 +161,7 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
 
 
 def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config, monkeypatch):
-    import tasks.register
+    import rnn_retrain.tasks.register
     from rnn_retrain.registry import ModelRegistry as Registry
 
     # Tiny models: the subject is the alias move failing, not what the models learn.
@@ -176,7 +176,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config
 
     # Every attempt of the second run fails at the very moment it would move the champion.
     monkeypatch.setattr(Registry, "move_champion", disk_hiccup)
-    monkeypatch.setattr(tasks.register.register, "retry_delay_seconds", [0, 0])
+    monkeypatch.setattr(rnn_retrain.tasks.register.register, "retry_delay_seconds", [0, 0])
     with pytest.raises(OSError, match="disk went away"):
         # A policy that promotes any challenger above the floor, so the alias move is reached
         # whatever the second model scores: not worse at a vanishing significance level.

@@ -14,8 +14,8 @@ import pyarrow.fs as pafs
 import pytest
 from test_fault_tolerance import KILL_AFTER_EPOCH_TWO, finish, start_flow_process, tiny
 
-from flows.retrain import retrain
-from interface.cli import main
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.interface.cli import main
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

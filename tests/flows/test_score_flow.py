@@ -13,8 +13,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from flows.score import score
-from interface.cli import main
+from rnn_retrain.flows.score import score
+from rnn_retrain.interface.cli import main
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import DataError

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.store.artifacts import ArtifactStore

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.retrain import retrain
-from flows.watch import watch_source
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.flows.watch import watch_source
 from rnn_retrain.orchestration.drift_reports import DRIFT_ARTIFACT_KEY
 from rnn_retrain.stages.watch import WatchSettings
 from rnn_retrain.store.artifacts import ArtifactStore

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from prefect.variables import Variable
 
-from flows.watch import watch_source
+from rnn_retrain.flows.watch import watch_source
 from rnn_retrain.stages.watch import WatchSettings
-from tasks.watch import state_variable
+from rnn_retrain.tasks.watch import state_variable
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 

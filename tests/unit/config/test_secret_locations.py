@@ -5,7 +5,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from interface.cli import main
+from rnn_retrain.interface.cli import main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.config.secrets import NO_PASSWORD_PATTERN, has_password, redacted
