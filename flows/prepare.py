@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from rnn_retrain.config.retrain import RetrainConfig
-from rnn_retrain.orchestration.runtime import PREPARE_FLOW
-from rnn_retrain.stages.results import PreparedData
+from rnn_retrain.orchestration.runs import PREPARE_FLOW
+from rnn_retrain.results import PreparedData
 from rnn_retrain.tasks.ingest import ingest
 from rnn_retrain.tasks.pad import pad
 from rnn_retrain.tasks.tokenize import tokenize

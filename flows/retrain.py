@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
 from rnn_retrain.orchestration.events import report_failed_run
-from rnn_retrain.orchestration.runtime import current_run_id, warn_if_flat
+from rnn_retrain.orchestration.runs import current_run_id
 from rnn_retrain.orchestration.shared_settings import with_shared_settings
-from rnn_retrain.stages.results import (
+from rnn_retrain.results import (
     BaselineResult,
     EvaluateResult,
     PreparedData,
@@ -91,7 +91,6 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
 
     With approval required, a challenger the gate would promote waits for a reviewer's answer.
     """
-    warn_if_flat(config, get_run_logger())
     config = with_shared_settings(config, get_run_logger())
     require_approval_server(config)
     prepared = prepare_data(config)

@@ -7,9 +7,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.orchestration.events import report_failed_run
-from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
-from rnn_retrain.stages.report import render_score_report
-from rnn_retrain.stages.results import ScoreResult
+from rnn_retrain.orchestration.ui_artifacts import SCORE_REPORT_ARTIFACT_KEY
+from rnn_retrain.reports import render_score_report
+from rnn_retrain.results import ScoreResult
 from rnn_retrain.tasks.score import score_files
 
 

@@ -12,23 +12,22 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.flows.prepare import prepare_data
 from rnn_retrain.orchestration.events import report_failed_run
-from rnn_retrain.orchestration.runtime import current_run_id, task_runner_for, warn_if_flat
+from rnn_retrain.orchestration.runs import current_run_id
 from rnn_retrain.orchestration.shared_settings import with_shared_settings
-from rnn_retrain.stages.results import CandidateOutcome, SweepSummary
+from rnn_retrain.orchestration.task_runners import task_runner_for
+from rnn_retrain.results import CandidateOutcome, SweepSummary
 from rnn_retrain.stages.select import (
     candidate_configs,
-    choose_best,
-    comparison_rows,
     describe_failure,
 )
 from rnn_retrain.tasks.approve import require_approval_server, settle_approval
 from rnn_retrain.tasks.baseline import baseline, compare_baseline
 from rnn_retrain.tasks.evaluate import evaluate
 from rnn_retrain.tasks.register import register
-from rnn_retrain.tasks.select import publish_comparison
+from rnn_retrain.tasks.select import select
 from rnn_retrain.tasks.train import train
 
 
@@ -56,7 +55,6 @@ def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -
 )
 def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     """Prepare the data once, train and evaluate every candidate, register the best one."""
-    warn_if_flat(config, get_run_logger())
     config = with_shared_settings(config, get_run_logger())
     base = config.base()
     require_approval_server(base)
@@ -98,8 +96,7 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
             await_outcome(name, candidate, trained, scored)
             for (name, candidate), (trained, scored) in zip(candidates, futures, strict=True)
         ]
-    best = choose_best(outcomes)
-    rows = publish_comparison(comparison_rows(outcomes, best))
+    best, rows = select(outcomes)
     compared = compare_baseline(fitting.result(), best.evaluated, base) if fitting else None
     registered = register(prepared, best.trained, best.evaluated, best.config, compared)
     registered = settle_approval(registered, best.config, compared, prepared.validated.findings)

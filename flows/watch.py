@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from rnn_retrain.stages.results import WatchResult
+from rnn_retrain.results import WatchResult
 from rnn_retrain.stages.watch import WatchSettings
 from rnn_retrain.tasks.watch import source_drift, watch
 

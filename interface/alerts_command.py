@@ -49,7 +49,11 @@ def add_alert_commands(commands: argparse._SubParsersAction) -> None:
 
 def alerts_apply_command(args: argparse.Namespace) -> int:
     """``retrain alerts apply``: one line per automation, created or updated."""
-    from rnn_retrain.deployments.alerts import apply_automations, load_automations, notification_block_id
+    from rnn_retrain.deployments.alerts import (
+        apply_automations,
+        load_automations,
+        notification_block_id,
+    )
 
     if args.late_after_minutes is not None and args.late_after_minutes <= 0:
         raise RetrainError("--late-after-minutes: must be greater than 0")

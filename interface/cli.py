@@ -18,11 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rnn_retrain.interface.alerts_command import add_alert_commands
-from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
-from rnn_retrain.interface.gc_command import add_gc_command
-from rnn_retrain.interface.model_commands import add_model_commands
-from rnn_retrain.interface.score_command import add_score_command
 from rnn_retrain import __version__
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.config.secrets import redacted
@@ -36,6 +31,11 @@ from rnn_retrain.errors import (
     EXIT_USAGE,
     RetrainError,
 )
+from rnn_retrain.interface.alerts_command import add_alert_commands
+from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
+from rnn_retrain.interface.gc_command import add_gc_command
+from rnn_retrain.interface.model_commands import add_model_commands
+from rnn_retrain.interface.score_command import add_score_command
 
 
 def _flag(name: str) -> str:
@@ -233,8 +233,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """``retrain sweep``: validate the flags, run the sweep flow, print the comparison."""
-    from rnn_retrain.interface.report import print_comparison
     from rnn_retrain.environment.services import require_dask_scheduler
+    from rnn_retrain.interface.report import print_comparison
     from rnn_retrain.stages.select import candidate_configs
 
     config = config_from_args(args, SweepConfig)

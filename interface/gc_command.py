@@ -6,9 +6,9 @@ import argparse
 
 from rich.table import Table
 
+from rnn_retrain.errors import EXIT_OK
 from rnn_retrain.interface.model_commands import print_json
 from rnn_retrain.interface.report import output_console
-from rnn_retrain.errors import EXIT_OK
 from rnn_retrain.orchestration.housekeeping import GcSettings, run_collection
 
 # The flags, by the settings field they set.

@@ -14,9 +14,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from rnn_retrain.interface.report import output_console
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.interface.report import output_console
 from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.

@@ -7,17 +7,15 @@ import os
 from rich.console import Console
 from rich.table import Table
 
-from rnn_retrain.stages.evaluate import headline_f1
-from rnn_retrain.stages.report import (
+from rnn_retrain.reports import (
     class_figures,
-    describe_baseline,
     describe_verdict,
     headline_metrics,
     resumed_note,
     start_note,
     validation_note,
 )
-from rnn_retrain.stages.results import (
+from rnn_retrain.results import (
     BASELINE_DESCRIPTIONS,
     BaselineResult,
     Metrics,
@@ -25,6 +23,8 @@ from rnn_retrain.stages.results import (
     StageDecision,
     SweepSummary,
 )
+from rnn_retrain.stages.baseline import describe_baseline
+from rnn_retrain.stages.evaluate import headline_f1
 
 # Width of the printed tables when the output is not a terminal (rich would use 80 columns).
 PIPED_WIDTH = 160

@@ -12,7 +12,9 @@ from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.results import BaselineResult, EvaluateResult
 from rnn_retrain.stages.baseline import (
     CONFIG,
     compare_with_network,
@@ -22,7 +24,6 @@ from rnn_retrain.stages.baseline import (
     terms_table,
 )
 from rnn_retrain.stages.evaluate import compute_metrics, headline_f1, predictions_table
-from rnn_retrain.stages.results import BaselineResult, EvaluateResult
 from rnn_retrain.store.artifacts import ArtifactRef
 
 

@@ -13,11 +13,9 @@ from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.model.serving import THRESHOLD
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import (
-    METRICS_ARTIFACT_KEY,
-    current_run_id,
-    store_for,
-)
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.orchestration.ui_artifacts import METRICS_ARTIFACT_KEY
+from rnn_retrain.results import EvaluateResult, TrainResult
 from rnn_retrain.stages.evaluate import (
     CONFIG,
     compute_metrics,
@@ -26,7 +24,6 @@ from rnn_retrain.stages.evaluate import (
     predictions_table,
     score_test_rows,
 )
-from rnn_retrain.stages.results import EvaluateResult, TrainResult
 from rnn_retrain.store.artifacts import ArtifactRef
 from rnn_retrain.store.chunks import read_row_groups
 from rnn_retrain.store.paths import stage_folder

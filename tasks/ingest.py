@@ -8,7 +8,8 @@ from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.labels import distinct_labels, fit_classes
 from rnn_retrain.data.sources import fingerprint_source, grouped_by, read_source
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import current_run_id, store_for
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.results import IngestResult
 from rnn_retrain.stages.ingest import (
     CONFIG,
     SNAPSHOT_SCHEMA,
@@ -16,7 +17,6 @@ from rnn_retrain.stages.ingest import (
     snapshot_chunks,
     split_method,
 )
-from rnn_retrain.stages.results import IngestResult
 
 
 def source_fingerprint(config: RetrainConfig) -> str:

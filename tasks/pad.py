@@ -8,7 +8,7 @@ from prefect import task
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import current_run_id, store_for
+from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.stages.pad import CONFIG, pad_chunk, padded_schema
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactRef

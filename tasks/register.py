@@ -32,12 +32,23 @@ from rnn_retrain.model.package import (
 from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 from rnn_retrain.orchestration.events import emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, store_for
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.orchestration.runs import store_for
 from rnn_retrain.registry import (
     BASELINE_ARTIFACT_PATH,
     CHALLENGER,
     ModelRegistry,
     log_snapshot_inputs,
+)
+from rnn_retrain.results import (
+    BaselineResult,
+    EvaluateResult,
+    GateDecision,
+    PreparedData,
+    RegisterResult,
+    StartingPoint,
+    TrainResult,
+    validation_test_gap,
 )
 from rnn_retrain.stages.approval import awaiting_approval
 from rnn_retrain.stages.register import (
@@ -53,16 +64,6 @@ from rnn_retrain.stages.register import (
     gate_outcome,
     lineage_key,
     serving_preprocessing,
-)
-from rnn_retrain.stages.results import (
-    BaselineResult,
-    EvaluateResult,
-    GateDecision,
-    PreparedData,
-    RegisterResult,
-    StartingPoint,
-    TrainResult,
-    validation_test_gap,
 )
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 from rnn_retrain.store.chunks import read_chunks
@@ -328,7 +329,9 @@ def register(
             registry.set_alias(CHALLENGER, version)
             decision = _judge(registry, store, refs, version, config, baseline, classes)
             if decision.promote and config.registry.approval == "required":
-                decision = awaiting_approval(decision)  # `rnn_retrain.tasks.approve` asks a reviewer.
+                decision = awaiting_approval(
+                    decision
+                )  # `rnn_retrain.tasks.approve` asks a reviewer.
             _record(registry, version, decision)
         except BaseException:
             _discard_unless_champion(registry, version)

@@ -1,13 +1,13 @@
-"""The report task: publish the run report as a Prefect UI artifact (`rnn_retrain.stages.report`)."""
+"""The report task: publish the run report as a Prefect UI artifact (`rnn_retrain.reports`)."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from rnn_retrain.orchestration.runtime import REPORT_ARTIFACT_KEY
-from rnn_retrain.stages.report import render_run_report
-from rnn_retrain.stages.results import RetrainSummary
+from rnn_retrain.orchestration.ui_artifacts import REPORT_ARTIFACT_KEY
+from rnn_retrain.reports import render_run_report
+from rnn_retrain.results import RetrainSummary
 
 
 @task(name="report")

@@ -9,9 +9,10 @@ from prefect import task
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.orchestration.drift_reports import drift_counter, report_drift
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.orchestration.runs import current_run_id
+from rnn_retrain.results import ScoreResult
 from rnn_retrain.stages.drift import drift_findings
-from rnn_retrain.stages.results import ScoreResult
 from rnn_retrain.stages.score import STAGE, prepare_input, write_predictions
 from rnn_retrain.store.artifacts import ArtifactStore
 

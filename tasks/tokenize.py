@@ -10,8 +10,8 @@ from prefect import task
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.preprocessing import encode_tokens, tokenize_texts
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import current_run_id, store_for
-from rnn_retrain.stages.results import TokenizeResult
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.results import TokenizeResult
 from rnn_retrain.stages.tokenize import (
     CONFIG,
     TOKEN_IDS_SCHEMA,

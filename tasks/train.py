@@ -19,14 +19,11 @@ from rnn_retrain.model.batching import FIT, bucket_boundaries
 from rnn_retrain.model.memory import check_fits
 from rnn_retrain.model.serving import ARTIFACT_NETWORK, ARTIFACT_VOCABULARY
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.runtime import (
-    RETRY_SETTINGS,
-    current_run_id,
-    store_for,
-    training_progress,
-)
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.orchestration.ui_artifacts import training_progress
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.stages.results import StartingPoint, TrainResult
+from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
     checkpoint_key,

@@ -10,13 +10,10 @@ from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import DataGateError
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.events import emit_data_gate_stopped
-from rnn_retrain.orchestration.runtime import (
-    DATA_GATE_ARTIFACT_KEY,
-    current_run_id,
-    store_for,
-)
+from rnn_retrain.orchestration.runs import current_run_id, store_for
+from rnn_retrain.orchestration.ui_artifacts import DATA_GATE_ARTIFACT_KEY
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.stages.results import ValidationResult
+from rnn_retrain.results import ValidationResult
 from rnn_retrain.stages.validate import (
     CONFIG,
     check_data,

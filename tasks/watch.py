@@ -20,9 +20,9 @@ from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import DataError
 from rnn_retrain.orchestration.drift_reports import drift_counter, report_drift
 from rnn_retrain.orchestration.events import emit_source_changed, fingerprint_key
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.results import WatchResult
 from rnn_retrain.stages.drift import drift_findings
-from rnn_retrain.stages.results import WatchResult
 from rnn_retrain.stages.score import read_input_chunks
 from rnn_retrain.stages.watch import (
     Fingerprint,

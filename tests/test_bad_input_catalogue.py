@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.interface.cli import main
 from rnn_retrain.data.demo import generate_reviews
+from rnn_retrain.interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

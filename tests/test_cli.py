@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.interface.cli import config_fields, main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import EXIT_BAD_DATA, EXIT_NOT_PROMOTED, EXIT_UNAVAILABLE
+from rnn_retrain.interface.cli import config_fields, main
 
 
 def test_run_help_lists_every_config_field_with_its_default(capsys):

@@ -10,9 +10,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.interface.cli import main
-from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.registry import ModelRegistry
 
 # Two models that must learn (8 epochs each), shared by the module.

@@ -9,6 +9,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
+from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.deployments.serve import (
     FLOWS,
     PREFECT_FILE,
@@ -17,10 +18,9 @@ from rnn_retrain.deployments.serve import (
     load_deployment_specs,
     served_specs,
 )
+from rnn_retrain.errors import RetrainError
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.interface.cli import main
-from rnn_retrain.config.retrain import RetrainConfig
-from rnn_retrain.errors import RetrainError
 
 
 @pytest.fixture(scope="module")

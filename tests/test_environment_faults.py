@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.interface.cli import main
 from rnn_retrain.errors import EXIT_ENVIRONMENT, EXIT_UNAVAILABLE, EXIT_USAGE
+from rnn_retrain.interface.cli import main
 from rnn_retrain.registry import ModelRegistry
 
 TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
@@ -450,7 +450,15 @@ def test_a_recipe_too_big_for_the_memory_limit_is_one_line_and_keeps_the_champio
     procs = memory_cgroup(tmp_path, 1536 * 2**20)  # A container of 1.5 GiB.
     # Eight stacked LSTMs of 4096 units need about 16 GiB to train; without the check, the
     # kernel kills the process (SIGKILL) when the cgroup runs out, with nothing printed.
-    command = [sys.executable, "-m", "rnn_retrain.interface.cli", "run", *TINY, "--artifact-root", root]
+    command = [
+        sys.executable,
+        "-m",
+        "rnn_retrain.interface.cli",
+        "run",
+        *TINY,
+        "--artifact-root",
+        root,
+    ]
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     try:
         done = subprocess.run(

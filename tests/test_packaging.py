@@ -22,7 +22,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     source = tmp_path_factory.mktemp("clone")
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in listed:
         if (ROOT / name).is_file():
@@ -30,9 +33,21 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(source)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (built,) = out.glob("rnn_retrain-*.whl")
     with zipfile.ZipFile(built) as archive:
@@ -49,9 +64,7 @@ def test_the_wheel_installs_only_the_rnn_retrain_namespace(wheel: zipfile.ZipFil
 
 @pytest.mark.slow
 def test_the_wheel_holds_every_module_and_data_file_of_the_folders(wheel: zipfile.ZipFile):
-    expected = {
-        path.relative_to(ROOT).as_posix() for path in (ROOT / "rnn_retrain").rglob("*.py")
-    }
+    expected = {path.relative_to(ROOT).as_posix() for path in (ROOT / "rnn_retrain").rglob("*.py")}
     for folder, package in MAPPED.items():
         for path in (ROOT / folder).iterdir():
             if path.suffix in {".py", ".yaml"}:

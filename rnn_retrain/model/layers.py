@@ -142,7 +142,7 @@ class NGramBranch(layers.Layer):
         return ops.sum(weighted, axis=1)
 
     def set_ratios(self, ratios) -> None:
-        """Hold these ratios (buckets × outputs, `rnn_retrain.model.ngrams.class_ratios`)."""
+        """Hold these ratios (buckets × outputs, `rnn_retrain.model.nb_ratios.class_ratios`)."""
         self.ratios.assign(ratios)
 
     def compute_output_shape(self, input_shape):

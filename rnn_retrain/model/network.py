@@ -24,7 +24,7 @@ from keras import layers
 from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
 from rnn_retrain.model.batching import FIT, VALIDATION, RowGroups, cut_to_length, iterate_buckets
 from rnn_retrain.model.layers import NGramBranch, TimePoolingCell
-from rnn_retrain.model.ngrams import class_ratios
+from rnn_retrain.model.nb_ratios import class_ratios
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ STEP_CELLS = {"simplernn": layers.SimpleRNNCell, "gru": layers.GRUCell, "lstm": 
 EMBEDDING = "embedding"
 NGRAM_BRANCH = "ngram_branch"
 NETWORK_LOGITS = "network_logits"
-# An n-gram id held by fewer training reviews gets no weight (`rnn_retrain.model.ngrams`).
+# An n-gram id held by fewer training reviews gets no weight (`rnn_retrain.model.nb_ratios`).
 NGRAM_MIN_REVIEWS = 2
 # Rows per call when the n-gram ids of the training rows are counted.
 COUNT_ROWS = 1024

@@ -29,14 +29,15 @@ from pydantic import BaseModel
 
 from rnn_retrain.config.retrain import ConfigSlice, RetrainConfig
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.orchestration.runtime import RETRY_SETTINGS, current_run_id, store_for
+from rnn_retrain.orchestration.retries import RETRY_SETTINGS
+from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.orchestration.serializer import (
     MissingRecordError,
     StageResultSerializer,
     UnsafeRecordError,
     read_vetted_record,
 )
-from rnn_retrain.stages.results import StageDecision
+from rnn_retrain.results import StageDecision
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.

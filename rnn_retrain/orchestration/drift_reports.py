@@ -15,9 +15,9 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from rnn_retrain.orchestration.events import emit_data_drifted
-from rnn_retrain.orchestration.runtime import current_run_id
+from rnn_retrain.orchestration.runs import current_run_id
+from rnn_retrain.results import Finding
 from rnn_retrain.stages.drift import DriftCounter, drift_reference, drifted, findings_table
-from rnn_retrain.stages.results import Finding
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 if TYPE_CHECKING:

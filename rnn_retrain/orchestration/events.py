@@ -15,8 +15,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from rnn_retrain.results import Finding, GateDecision, RegisterResult
 from rnn_retrain.stages.drift import drifted
-from rnn_retrain.stages.results import Finding, GateDecision, RegisterResult
 from rnn_retrain.store.artifacts import ArtifactRef
 
 logger = logging.getLogger(__name__)

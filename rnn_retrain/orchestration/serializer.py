@@ -3,7 +3,7 @@
 Prefect's default result serializer pickles a task's return value into its result storage
 (``~/.prefect/storage``), and reading a record unpickles whatever it holds: anyone who can write
 there could run code in the next retraining. The stages return small pydantic models of artifact
-references and figures (`rnn_retrain.stages.results`), so `StageResultSerializer` writes them as JSON
+references and figures (`rnn_retrain.results`), so `StageResultSerializer` writes them as JSON
 with the model's name, and reads back only the models it knows. `read_vetted_record` reads a
 record without Prefect's deserializer, so a record that names another serializer (pickle) is
 refused before anything in it is decoded.
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from prefect.serializers import Serializer
 from pydantic import BaseModel
 
-from rnn_retrain.stages.results import (
+from rnn_retrain.results import (
     BaselineResult,
     EvaluateResult,
     IngestResult,

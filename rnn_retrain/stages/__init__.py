@@ -1,6 +1,5 @@
 """Each stage's logic as Prefect-free functions; `tasks/<stage>.py` wraps it in one thin @task.
 
-Also the typed results the stages return (`results`) and the run reports built from them
-(`report`). May import `errors`, `store`, `config`, `data` and `model`; never Prefect, MLflow, the
-registry adapter or `orchestration`.
+May import `errors`, `store`, `config`, `data`, `model` and `results` (the typed results the stages
+hand on); never Prefect, MLflow, the registry adapter or `orchestration`.
 """

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from rnn_retrain.stages.report import describe_baseline
-from rnn_retrain.stages.results import BaselineResult, Finding, GateDecision
+from rnn_retrain.results import BaselineResult, Finding, GateDecision
+from rnn_retrain.stages.baseline import describe_baseline
 
 
 def awaiting_approval(decision: GateDecision) -> GateDecision:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.data.preprocessing import tokenize_texts
 from rnn_retrain.model.serving import THRESHOLD
-from rnn_retrain.stages.results import Finding
+from rnn_retrain.results import Finding
 from rnn_retrain.stages.validate import count_oov, decile_psi, deciles, rate
 
 

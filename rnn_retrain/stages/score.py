@@ -34,7 +34,7 @@ from rnn_retrain.data.sources import (
 )
 from rnn_retrain.errors import DataError
 from rnn_retrain.model.serving import LABEL_COLUMN, THRESHOLD, class_probability_columns
-from rnn_retrain.stages.results import InputFile, ScoreResult
+from rnn_retrain.results import InputFile, ScoreResult
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore, hash_stream
 from rnn_retrain.store.chunks import rechunk
 

@@ -24,7 +24,7 @@ from rnn_retrain.config.retrain import ConfigSlice, ModelSettings
 from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.data.preprocessing import to_matrix
 from rnn_retrain.model.batching import RowGroups, assign_roles
-from rnn_retrain.stages.results import StartingPoint, TrainResult
+from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.store.artifacts import ArtifactRef
 from rnn_retrain.store.chunks import row_hash, validation_cutoff
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from rnn_retrain.config.retrain import ConfigSlice, DataGateSettings
 from rnn_retrain.data.preprocessing import tokenize_texts
-from rnn_retrain.stages.results import Finding
+from rnn_retrain.results import Finding
 
 DECILES = np.linspace(10, 90, 9)
 # Keeps the stability index finite when a length bin is empty.

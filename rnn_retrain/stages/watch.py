@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.config.scoring import MaxClassShareChange, MaxOovIncrease, MaxPsi
 from rnn_retrain.config.secrets import Location
-from rnn_retrain.stages.results import WatchResult
+from rnn_retrain.results import WatchResult
 
 # What a fingerprint holds for each file: its size in bytes and modification time in ns.
 Fingerprint = dict[str, tuple[int, int]]

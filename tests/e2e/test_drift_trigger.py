@@ -20,10 +20,10 @@ def test_drifted_reviews_start_one_retrain_and_the_models_own_kind_none(
 ):
     from prefect.client.orchestration import get_client
 
+    from rnn_retrain.config.scoring import ScoreConfig
     from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs, served_specs
     from rnn_retrain.flows.retrain import retrain
     from rnn_retrain.flows.score import score
-    from rnn_retrain.config.scoring import ScoreConfig
 
     weekly = next(s for s in served_specs(load_deployment_specs()) if s["name"] == "weekly-retrain")
     # The drift trigger turned on, as the guide tells a team to.

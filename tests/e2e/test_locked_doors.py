@@ -11,8 +11,8 @@ import httpx
 import pytest
 from servers import MLFLOW_PIPELINE, PREFECT_AUTH
 
-from rnn_retrain.interface.cli import main
 from rnn_retrain.errors import EXIT_UNAVAILABLE
+from rnn_retrain.interface.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

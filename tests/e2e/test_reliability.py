@@ -21,8 +21,8 @@ from servers import BIN, TeamServers, team_servers
 
 from rnn_retrain.errors import EXIT_UNAVAILABLE
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.results import GateDecision
 from rnn_retrain.stages.register import DECISION_TAG
-from rnn_retrain.stages.results import GateDecision
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -53,8 +53,8 @@ def decisions(registry: ModelRegistry) -> dict[str, GateDecision]:
 def test_six_deployment_runs_at_once_complete_and_take_turns_to_promote(team, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
     from rnn_retrain.config.retrain import RetrainConfig
+    from rnn_retrain.deployments.serve import build_deployment, load_deployment_specs
     from rnn_retrain.orchestration.promotion import limit_name
 
     # manual-retrain, without its one-run-at-a-time limit: six runs of it go at once.

@@ -10,8 +10,8 @@ from servers import BIN
 
 from rnn_retrain.orchestration.promotion import limit_name
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.results import GateDecision
 from rnn_retrain.stages.register import DECISION_TAG
-from rnn_retrain.stages.results import GateDecision
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -12,8 +12,8 @@ from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.interface.cli import main
 from rnn_retrain.interface.report import print_summary
 from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.reports import render_run_report
 from rnn_retrain.stages.baseline import rebuild_baseline
-from rnn_retrain.stages.report import render_run_report
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]

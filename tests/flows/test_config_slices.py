@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from prefect.context import TaskRunContext
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import SECTION_MODELS, RetrainConfig
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.stages import (
     baseline,
     evaluate,

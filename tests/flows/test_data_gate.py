@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.errors import DataGateError
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -57,7 +57,7 @@ def test_soft_findings_are_warnings_in_the_summary_and_the_report(
     assert severities["oov_rate"] == "warning"
     assert severities["length_drift"] == "warning"
     assert severities["truncation"] == "warning"
-    from rnn_retrain.stages.report import render_run_report
+    from rnn_retrain.reports import render_run_report
 
     report = render_run_report(summary)
     assert "| oov_rate | warning |" in report and "| leakage | ok |" in report

@@ -11,8 +11,8 @@ import pytest
 
 import rnn_retrain.stages.pad
 import rnn_retrain.tasks.pad
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -161,7 +161,7 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 @pytest.mark.slow
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     from rnn_retrain.registry import ModelRegistry
-    from rnn_retrain.stages.results import GateDecision
+    from rnn_retrain.results import GateDecision
 
     lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
     configs = [tiny(tmp_path, seed=seed, **lenient) for seed in (1, 2)]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.data.preprocessing import standardize_text
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.model.package import predict_reviews
 from rnn_retrain.model.serving import BULK_LOADING
 from rnn_retrain.registry import ModelRegistry

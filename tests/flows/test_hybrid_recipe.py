@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.model.layers import NGramBranch, TimePoolingCell, load_network
 from rnn_retrain.store.artifacts import ArtifactStore
 

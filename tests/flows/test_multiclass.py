@@ -10,15 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
-from rnn_retrain.flows.score import score
-from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.config.retrain import SweepConfig
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.demo import generate_topic_reviews
+from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.flows.score import score
+from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.model.package import model_classes, predict_reviews
 from rnn_retrain.registry import ModelRegistry
-from rnn_retrain.stages.report import render_run_report
+from rnn_retrain.reports import render_run_report
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

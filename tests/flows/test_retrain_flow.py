@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 

@@ -13,12 +13,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.flows.score import score
-from rnn_retrain.interface.cli import main
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import DataError
-from rnn_retrain.orchestration.runtime import SCORE_REPORT_ARTIFACT_KEY
+from rnn_retrain.flows.score import score
+from rnn_retrain.interface.cli import main
+from rnn_retrain.orchestration.ui_artifacts import SCORE_REPORT_ARTIFACT_KEY
 from rnn_retrain.registry import ModelRegistry
 
 # Trains a model and starts flow runs.

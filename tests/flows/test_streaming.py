@@ -8,9 +8,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

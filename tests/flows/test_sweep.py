@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.config.retrain import SweepConfig
+from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 

@@ -5,12 +5,12 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from rnn_retrain.interface.cli import main
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.config.secrets import NO_PASSWORD_PATTERN, has_password, redacted
 from rnn_retrain.errors import EXIT_USAGE
-from rnn_retrain.stages.report import mlflow_run_link, mlflow_version_link
+from rnn_retrain.interface.cli import main
+from rnn_retrain.reports import mlflow_run_link, mlflow_version_link
 from rnn_retrain.stages.watch import WatchSettings
 
 WITH_PASSWORDS = [

@@ -5,7 +5,7 @@ import pytest
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.config.sections import ModelSettings, TrainingSettings
-from rnn_retrain.model.ngrams import class_ratios, log_count_ratios
+from rnn_retrain.model.nb_ratios import class_ratios, log_count_ratios
 
 VOCABULARY = 20
 BUCKETS = 1000

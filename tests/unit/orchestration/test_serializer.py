@@ -11,7 +11,7 @@ from rnn_retrain.orchestration.serializer import (
     UnsafeRecordError,
     decode_record,
 )
-from rnn_retrain.stages.results import TokenizeResult
+from rnn_retrain.results import TokenizeResult
 from rnn_retrain.store.artifacts import ArtifactRef
 
 REF = ArtifactRef(name="tokenize/vocabulary.parquet", uri="/a/v.parquet", sha256="ab" * 32, rows=7)

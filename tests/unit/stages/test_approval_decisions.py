@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from rnn_retrain.results import Finding, GateDecision
 from rnn_retrain.stages.approval import awaiting_approval, review_form, reviewed
 from rnn_retrain.stages.register import decision_tags
-from rnn_retrain.stages.results import Finding, GateDecision
 
 AT = datetime(2026, 12, 6, 9, 30, tzinfo=timezone.utc)
 GATE = GateDecision(

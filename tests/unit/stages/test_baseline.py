@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from rnn_retrain.config.retrain import RegistrySettings, RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.errors import RetrainError
+from rnn_retrain.results import BaselineResult, GateDecision
 from rnn_retrain.stages.baseline import (
     KINDS,
     NB,
     NGRAM_RANGES,
     TFIDF,
     compare_with_network,
+    describe_baseline,
     fit_baseline,
     model_document,
     rebuild_baseline,
@@ -25,8 +27,6 @@ from rnn_retrain.stages.baseline import (
 )
 from rnn_retrain.stages.evaluate import predictions_table
 from rnn_retrain.stages.register import apply_baseline_rule, baseline_metrics, baseline_tags
-from rnn_retrain.stages.report import describe_baseline
-from rnn_retrain.stages.results import BaselineResult, GateDecision
 from rnn_retrain.store.artifacts import ArtifactRef
 
 

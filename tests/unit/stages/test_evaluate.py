@@ -39,7 +39,7 @@ def test_predictions_are_keyed_by_row_id():
 
 
 def test_mlflow_links_point_at_the_run():
-    from rnn_retrain.stages.report import mlflow_run_link
+    from rnn_retrain.reports import mlflow_run_link
 
     assert (
         mlflow_run_link("http://mlflow:5000/", "3", "abc")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from rnn_retrain.config.secrets import redacted
 from rnn_retrain.data.labels import is_binary, metric_name
-from rnn_retrain.stages.evaluate import headline_f1
-from rnn_retrain.stages.results import (
+from rnn_retrain.results import (
     BASELINE_DESCRIPTIONS,
-    BaselineResult,
     GateDecision,
     Metrics,
     RetrainSummary,
     ScoreResult,
     StartingPoint,
 )
+from rnn_retrain.stages.baseline import describe_baseline
+from rnn_retrain.stages.evaluate import headline_f1
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
 CLASS_METRIC_ORDER = ("accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "loss")
@@ -190,18 +190,6 @@ def _training_section(summary: RetrainSummary) -> list[str]:
             for name, row in zip(names, summary.confusion)
         ]
     return lines
-
-
-def describe_baseline(baseline: BaselineResult, level: float) -> str:
-    """How the RNN compares with the baseline, in one line, at significance level ``level``."""
-    if baseline.p_value is None:
-        return "not compared with the RNN"
-    b, c = baseline.rnn_only_correct or 0, baseline.baseline_only_correct or 0
-    if baseline.p_value >= level:
-        verdict = "no significant difference between the RNN and the baseline"
-    else:
-        verdict = f"RNN significantly {'better' if b > c else 'worse'} than the baseline"
-    return f"{verdict} (McNemar b={b} c={c} p={baseline.p_value:.4g}, level {level})"
 
 
 def _baseline_section(summary: RetrainSummary) -> list[str]:
