@@ -14,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.table import Table
 
+from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.interface.report import output_console
@@ -27,7 +28,7 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that pick the registered model and the store it lives in."""
     parser.add_argument(
         "--model-name",
-        default="review-sentiment",
+        default=DEFAULT_MODEL_NAME,
         help="registered model name (default: %(default)s)",
     )
     parser.add_argument(

@@ -134,8 +134,9 @@ def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):
         jsonschema.validate({"config": {"text": {"cell": "gru"}}}, schema)
 
 
-def test_the_schema_still_admits_the_flat_shape_of_the_last_release_and_nothing_else(schema):
-    jsonschema.validate({"config": {"data": "imdb", "cell": "gru", "maxlen": 40}}, schema)
+def test_the_schema_refuses_fields_outside_their_section(schema):
+    with pytest.raises(jsonschema.ValidationError, match="'cell' was unexpected"):
+        jsonschema.validate({"config": {"cell": "gru"}}, schema)
     with pytest.raises(jsonschema.ValidationError, match="maxlen_typo"):
         jsonschema.validate({"config": {"maxlen_typo": 40}}, schema)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from rnn_retrain.config.sections import (
     FROZEN,
@@ -65,8 +65,8 @@ def _sections(model: type[BaseModel]) -> dict[str, str]:
 # The strong recipe: each value measured on full IMDB (benchmarks/imdb_recipe.py, the results in
 # benchmarks/RESULTS.md). A field still at its tutorial default takes the preset's value.
 STRONG_RECIPE: dict[str, dict[str, Any]] = {
-    # Bidirectional is the best measured variant of the LSTM alone: 0.8833 ± 0.0019 over three
-    # seeds in 226 ± 23 s against 0.8744 one-directional (RESULTS.md, "The bidirectional variant").
+    # Bidirectional is the best measured variant of the LSTM alone, a point above the
+    # one-directional network (RESULTS.md, "The bidirectional variant, timed on an idle machine").
     "model": {
         "pooling": "max_mean",
         "embedding_dropout": 0.5,
@@ -76,9 +76,9 @@ STRONG_RECIPE: dict[str, dict[str, Any]] = {
     "training": {
         "learning_rate": 2e-3,
         "learning_rate_schedule": "cosine",
-        # Every strong fit tried on IMDB was best after epoch 2 or 3 and overfit after it
-        # (three epochs: 0.8836 bidirectional, seed 1337; two were not robust across seeds:
-        # 0.8827 and 0.8665). The cosine rate reaches zero at the last epoch.
+        # Every strong fit tried on IMDB was best after epoch 2 or 3 and overfit after it, and
+        # two epochs were not robust across seeds (RESULTS.md, "Why the strong LSTM stops short
+        # of 0.89: an ablation"). The cosine rate reaches zero at the last epoch.
         "epochs": 3,
         "early_stopping_patience": 2,
     },
@@ -90,14 +90,16 @@ STRONG_RECIPE: dict[str, dict[str, Any]] = {
 # the hybrid alone"), and a second direction would double the network's time for nothing.
 HYBRID_RECIPE: dict[str, dict[str, Any]] = {
     "model": {**STRONG_RECIPE["model"], "bidirectional": False, "ngrams": 3},
-    # The n-gram branch fits the train rows within two epochs (train accuracy 0.995): later
-    # epochs only lower validation accuracy (seed 1337: 0.9170, 0.9136 after epochs 1 and 2 of
-    # either length). Two epochs: test accuracy 0.9127 in 128 s of training; six, stopped
-    # early after five: 0.9115 in 352 s.
+    # The n-gram branch fits the train rows within two epochs (RESULTS.md, "Each half of the
+    # hybrid alone, together and stacked"): later epochs only lower validation accuracy.
     "training": {**STRONG_RECIPE["training"], "epochs": 2},
     "text": STRONG_RECIPE["text"],
 }
 RECIPES = {"strong": STRONG_RECIPE, "hybrid": HYBRID_RECIPE}
+
+
+def _as_dict(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def apply_recipe(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
@@ -106,14 +108,14 @@ def apply_recipe(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]
     "Left at the default" rather than "not given": the Prefect UI sends every field of its form,
     so a field the user never touched arrives with its default value.
     """
-    given_model = data.get("model")
+    given_model = _as_dict(data.get("model"))
     recipe = given_model.get("recipe") if isinstance(given_model, dict) else None
     if recipe not in RECIPES:
         return data
     data = dict(data)
     for section, values in RECIPES[recipe].items():
         fields = model.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
-        given = dict(data.get(section) or {})
+        given = dict(_as_dict(data.get(section)) or {})
         for name, value in values.items():
             if given.get(name, fields[name].default) == fields[name].default:
                 given[name] = value
@@ -121,80 +123,48 @@ def apply_recipe(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]
     return data
 
 
-def _schema_with_flat_names(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """Let the JSON schema accept the deprecated flat names at the top level, and only those.
+class _Configuration(BaseModel):
+    """What both configurations do: recipes, the cross-section rules, and field names.
 
-    Prefect's server checks a deployment run's parameters against this schema, so without this
-    a flat ``{"cell": "gru"}`` would be refused before the flow could regroup it. The form the
-    UI draws from the schema shows the sections alone.
-    """
-    schema["additionalProperties"] = True
-    schema["propertyNames"] = {"enum": sorted({*model.model_fields, *_sections(model)})}
-
-
-class _Grouped(BaseModel):
-    """A configuration of sections that also accepts the old flat shape, for one release.
-
-    The REST API and saved deployment parameters of earlier releases send every field at the top
-    level (``{"cell": "gru"}``). Such input is regrouped and remembered in `flat_fields`, so the
-    flow can log a deprecation warning into the run log.
+    Input comes in sections (``{"model": {"cell": "gru"}}``); `from_flat` and `model_copy` also
+    take the fields by flag name (``cell="gru"``), as the CLI and the shared settings give them.
     """
 
-    model_config = ConfigDict(FROZEN, json_schema_extra=_schema_with_flat_names)
-    _flat_fields: tuple[str, ...] = PrivateAttr(default=())
+    model_config = FROZEN
 
-    @model_validator(mode="wrap")
+    @model_validator(mode="before")
     @classmethod
-    def _accept_flat_shape(cls, data: Any, handler: Any) -> Any:
-        flat: list[str] = []
-        if isinstance(data, dict):
-            data, flat = cls.regroup(data)
-            data = apply_recipe(cls, data)
-        config = handler(data)
-        if flat:
-            config._flat_fields = tuple(flat)
-        return config
+    def _apply_recipe(cls, data: Any) -> Any:
+        return apply_recipe(cls, data) if isinstance(data, dict) else data
 
     @classmethod
-    def regroup(cls, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Move flat field names into their sections; return the result and the names moved."""
+    def by_section(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        """Sections as given, and flag names (``cell``) moved into their sections."""
         sections = _sections(cls)
         grouped: dict[str, Any] = {}
-        flat = []
-        for name, value in data.items():
+        for name, value in fields.items():
             if name in cls.model_fields and isinstance(value, (dict, BaseModel)):
-                given = value.model_dump() if isinstance(value, BaseModel) else value
-                grouped[name] = {**given, **grouped.get(name, {})}
+                grouped[name] = {**_as_dict(value), **grouped.get(name, {})}
             elif name in sections:
-                flat.append(name)
                 grouped.setdefault(sections[name], {})[name] = value
             else:
-                grouped[name] = value
-        return grouped, flat
+                grouped[name] = value  # Validation refuses it, naming it.
+        return grouped
 
     @classmethod
     def from_flat(cls, **fields: Any) -> Any:
         """Build from field names alone (``cell="gru", maxlen=200``): the CLI's flags."""
-        grouped, _ = cls.regroup(fields)
-        return cls.model_validate(grouped)
-
-    def __eq__(self, other: object) -> bool:
-        # How a configuration arrived (flat or grouped) is not part of what it says.
-        return type(self) is type(other) and self.__dict__ == other.__dict__
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.__dict__.values()))
+        return cls.model_validate(cls.by_section(fields))
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
         """A copy with ``update`` applied, by flag name or by section, validated like any input.
 
-        Pydantic's own `model_copy` would set a flat name as a stray attribute and change nothing.
+        Pydantic's own `model_copy` would set a flag name as a stray attribute and change nothing.
         """
         if not update:
             return super().model_copy(deep=deep)
-        grouped, _ = self.regroup(update)
         merged = self.model_dump()
-        for name, value in grouped.items():
+        for name, value in self.by_section(update).items():
             merged[name] = {**merged[name], **value} if isinstance(value, dict) else value
         return type(self).model_validate(merged)
 
@@ -217,11 +187,6 @@ class _Grouped(BaseModel):
                     f"({text.vocab_size}): unigrams keep their token ids, below it"
                 )
         return self
-
-    @property
-    def flat_fields(self) -> tuple[str, ...]:
-        """The fields that arrived in the deprecated flat shape (empty for grouped input)."""
-        return self._flat_fields
 
     def flat(self) -> dict[str, Any]:
         """Every field by its flat name, as the CLI and MLflow params name them."""
@@ -258,10 +223,15 @@ Registry = Annotated[
 Sweep = Annotated[SweepSettings, Field(title="Sweep", description="The candidates to train.")]
 
 
-class RetrainConfig(_Grouped):
-    """Parameters of one retraining run."""
+class _SourceSection(_Configuration):
+    """The section every run form opens with: where the reviews come from."""
 
     source: Source = DataSettings()
+
+
+class _RunSections(_SourceSection):
+    """The sections of one retraining run, declared once: a sweep gives them to each candidate."""
+
     model: Model = ModelSettings()
     training: Training = TrainingSettings()
     text: Text = TextSettings()
@@ -269,7 +239,17 @@ class RetrainConfig(_Grouped):
     registry: Registry = RegistrySettings()
 
 
-class SweepConfig(_Grouped):
+class _SweepSection(_SourceSection):
+    """The sweep's own section, which its form shows right after the data."""
+
+    sweep: Sweep = SweepSettings()
+
+
+class RetrainConfig(_RunSections):
+    """Parameters of one retraining run."""
+
+
+class SweepConfig(_RunSections, _SweepSection):
     """Parameters of a sweep: the retraining parameters plus the candidates and where they run.
 
     Every candidate is the retraining configuration with its cell (and, optionally, units,
@@ -277,13 +257,8 @@ class SweepConfig(_Grouped):
     value of the retraining field.
     """
 
-    source: Source = DataSettings()
-    sweep: Sweep = SweepSettings()
-    model: Model = ModelSettings()
-    training: Training = TrainingSettings()
-    text: Text = TextSettings()
-    data_gate: DataGate = DataGateSettings()
-    registry: Registry = RegistrySettings()
+    # Pydantic orders fields by class, along `__mro__` reversed (_SourceSection, _SweepSection,
+    # _RunSections), so the form reads: the source, the sweep, then the run sections.
 
     def base(self) -> RetrainConfig:
         """The retraining configuration shared by every candidate."""

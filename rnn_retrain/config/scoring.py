@@ -1,8 +1,8 @@
 """The batch-scoring flow's parameter: which reviews, which model, where the predictions go.
 
-One frozen model, like the retraining configuration (`rnn_retrain.config.sections`): it validates the
-``retrain score`` flags and draws the Prefect UI's run form of the ``score`` flow, each field with
-its description. The fields most runs change come first.
+One frozen model, like the retraining configuration (`rnn_retrain.config.sections`): it
+validates the ``retrain score`` flags and draws the Prefect UI's run form of the ``score`` flow,
+each field with its description. The fields most runs change come first.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rnn_retrain.config.secrets import Location
+from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
 
 PREDICTIONS_SUFFIX = ".parquet"
 
@@ -104,7 +105,7 @@ class ScoreConfig(BaseModel):
     max_psi: MaxPsi = 0.25
     max_class_share_change: MaxClassShareChange = 0.15
     model_name: str = Field(
-        "review-sentiment", description="Name of the registered model in the MLflow registry."
+        DEFAULT_MODEL_NAME, description="Name of the registered model in the MLflow registry."
     )
     tracking_uri: Location = Field(
         "",

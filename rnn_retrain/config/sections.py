@@ -25,6 +25,8 @@ Pooling = Literal["last", "max_mean"]
 Schedule = Literal["constant", "cosine"]
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+# The registered model every flow, flag and watcher names unless told otherwise.
+DEFAULT_MODEL_NAME = "review-sentiment"
 
 
 def normalise_cell(value: object) -> object:
@@ -89,7 +91,8 @@ class DataSettings(BaseModel):
         le=8,
         description=(
             "Classes of data='demo': 2 is the sentiment corpus (labels 0/1); more generates "
-            "topic-labelled reviews with string labels (which aspect of the film a review is about)."
+            "topic-labelled reviews with string labels (which aspect of the film a review is "
+            "about)."
         ),
     )
     max_classes: int = Field(
@@ -205,7 +208,9 @@ class TrainingSettings(BaseModel):
         0.2,
         gt=0.0,
         lt=1.0,
-        description="Share of the (shuffled) train split held out for validation and early stopping.",
+        description=(
+            "Share of the (shuffled) train split held out for validation and early stopping."
+        ),
     )
     early_stopping_patience: int = Field(
         3,
@@ -381,7 +386,7 @@ class RegistrySettings(BaseModel):
     model_config = FROZEN
 
     model_name: str = Field(
-        "review-sentiment", description="Name of the registered model in the MLflow registry."
+        DEFAULT_MODEL_NAME, description="Name of the registered model in the MLflow registry."
     )
     min_accuracy: float = Field(
         0.6,

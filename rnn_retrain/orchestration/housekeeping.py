@@ -21,6 +21,7 @@ import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.config.secrets import Location
+from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
 from rnn_retrain.registry import ModelRegistry
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactStore
@@ -55,7 +56,7 @@ class GcSettings(BaseModel):
         description="MLflow tracking and registry URI. Empty means $MLFLOW_TRACKING_URI if "
         "set, else the SQLite store in $RETRAIN_HOME.",
     )
-    model_name: str = Field("review-sentiment", description="The registered model to clean.")
+    model_name: str = Field(DEFAULT_MODEL_NAME, description="The registered model to clean.")
 
 
 @dataclass(frozen=True)

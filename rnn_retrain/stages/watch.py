@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.config.scoring import MaxClassShareChange, MaxOovIncrease, MaxPsi
 from rnn_retrain.config.secrets import Location
+from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
 from rnn_retrain.results import WatchResult
 
 # What a fingerprint holds for each file: its size in bytes and modification time in ns.
@@ -35,7 +36,7 @@ class WatchSettings(BaseModel):
         "filesystem URI such as s3://bucket/prefix/."
     )
     model_name: str = Field(
-        "review-sentiment", description="The registered model that this source trains."
+        DEFAULT_MODEL_NAME, description="The registered model that this source trains."
     )
     settle_seconds: float = Field(
         60.0,

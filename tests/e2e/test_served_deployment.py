@@ -25,15 +25,6 @@ TINY_RUN = {
     "text": {"maxlen": 30},
     "model": {"units": 8, "embedding_dim": 8},
 }
-# The shape of earlier releases, still accepted for one release with a warning in the run log.
-TINY_RUN_FLAT = {
-    "demo_size": 300,
-    "epochs": 1,
-    "xla": False,
-    "maxlen": 30,
-    "units": 8,
-    "embedding_dim": 8,
-}
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 1.0):
@@ -113,7 +104,8 @@ def test_the_server_rejects_invalid_parameters_naming_the_field(served):
 def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
     client, deployments, root, tracking_uri = served
     first = create_run(client, deployments["manual-retrain"], TINY_RUN)
-    second = create_run(client, deployments["manual-retrain"], {**TINY_RUN_FLAT, "seed": 7})
+    second_run = {**TINY_RUN, "training": {**TINY_RUN["training"], "seed": 7}}
+    second = create_run(client, deployments["manual-retrain"], second_run)
     assert first.status_code == second.status_code == 201
     first_id, second_id = first.json()["id"], second.json()["id"]
 
@@ -137,10 +129,6 @@ def test_custom_runs_complete_one_at_a_time_with_model_and_ui_artifacts(served):
 
     parameters = client.get(f"/flow_runs/{first_id}").json()["parameters"]
     assert parameters["config"]["source"]["demo_size"] == 300
-    # The flat run was accepted and told, in its own run log, to move to sections.
-    logs = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [second_id]}}})
-    warnings = [item["message"] for item in logs.json() if "Deprecated" in item["message"]]
-    assert warnings and "demo_size" in warnings[0]
     # The data stages run in the prepare-data subflow: its artifacts belong to that run.
     subflows = client.post(
         "/flow_runs/filter",

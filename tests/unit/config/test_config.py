@@ -25,15 +25,11 @@ def test_every_field_has_a_description_and_flag_names_are_unique():
 
 
 def test_sections_come_in_the_order_a_user_changes_them():
-    assert list(RetrainConfig.model_fields) == [
-        "source",
-        "model",
-        "training",
-        "text",
-        "data_gate",
-        "registry",
-    ]
-    assert list(SweepConfig.model_fields)[:2] == ["source", "sweep"]
+    sections = ["source", "model", "training", "text", "data_gate", "registry"]
+    assert list(RetrainConfig.model_fields) == sections
+    assert list(SweepConfig.model_fields) == ["source", "sweep", *sections[1:]]
+    for model in (RetrainConfig, SweepConfig):
+        assert list(model.model_json_schema()["properties"]) == list(model.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -71,15 +67,17 @@ def test_unknown_fields_are_refused_and_the_config_is_frozen():
         RetrainConfig().training.epochs = 3
 
 
-def test_the_grouped_shape_is_the_contract_and_the_flat_one_is_remembered():
+def test_input_comes_in_sections_and_fields_outside_their_section_are_refused_by_name():
     grouped = RetrainConfig.model_validate({"model": {"cell": "gru"}, "text": {"maxlen": 40}})
-    assert grouped.flat_fields == ()
-    flat = RetrainConfig.model_validate({"cell": "gru", "maxlen": 40})
-    assert flat.flat_fields == ("cell", "maxlen")
-    assert flat == grouped  # The same settings, however they arrived.
-    mixed = RetrainConfig.model_validate({"model": {"units": 8}, "cell": "gru", "data": "x.csv"})
-    assert (mixed.model.cell, mixed.model.units, mixed.source.data) == ("gru", 8, "x.csv")
+    assert (grouped.model.cell, grouped.text.maxlen) == ("gru", 40)
     assert RetrainConfig.model_validate_json(grouped.model_dump_json()) == grouped
+    assert grouped == RetrainConfig.from_flat(cell="gru", maxlen=40)
+    assert hash(grouped) == hash(RetrainConfig.from_flat(cell="gru", maxlen=40))
+    for model in (RetrainConfig, SweepConfig):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate({"model": {"units": 8}, "cell": "gru", "maxlen": 40})
+        problems = {(error["loc"], error["type"]) for error in refused.value.errors()}
+        assert problems == {(("cell",), "extra_forbidden"), (("maxlen",), "extra_forbidden")}
 
 
 def test_flat_and_pick_read_fields_by_flag_name_and_dotted_name():
@@ -103,7 +101,7 @@ def test_a_copy_takes_updates_by_flag_name_or_section_and_validates_them():
     config = RetrainConfig()
     copy = config.model_copy(update={"cell": "gru", "text": {"maxlen": 40}})
     assert (copy.model.cell, copy.text.maxlen, copy.model.units) == ("gru", 40, 32)
-    assert copy.flat_fields == () and config.model.cell == "lstm"
+    assert config.model.cell == "lstm"
     with pytest.raises(ValidationError, match="maxlen"):
         config.model_copy(update={"maxlen": 0})
 
