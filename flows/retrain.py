@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.flows.prepare import prepare_data
+from rnn_retrain.flows.steps import gate, open_run, start_baseline
 from rnn_retrain.orchestration.caching import forget_stage_decisions, stage_decisions
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runs import current_run_id
-from rnn_retrain.orchestration.shared_settings import with_shared_settings
 from rnn_retrain.results import (
     BaselineResult,
     EvaluateResult,
@@ -18,10 +18,7 @@ from rnn_retrain.results import (
     RetrainSummary,
     TrainResult,
 )
-from rnn_retrain.tasks.approve import require_approval_server, settle_approval
-from rnn_retrain.tasks.baseline import baseline, compare_baseline
 from rnn_retrain.tasks.evaluate import evaluate
-from rnn_retrain.tasks.register import register
 from rnn_retrain.tasks.report import publish_report
 from rnn_retrain.tasks.train import train, warm_start
 
@@ -91,17 +88,11 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
 
     With approval required, a challenger the gate would promote waits for a reviewer's answer.
     """
-    config = with_shared_settings(config, get_run_logger())
-    require_approval_server(config)
+    config = open_run(config)
     prepared = prepare_data(config)
     classes = prepared.ingested.classes
     start = warm_start(config, classes) if config.training.warm_start == "champion" else None
-    # The baseline needs only the snapshot: it fits in a worker thread while the network trains.
-    fitting = (
-        baseline.submit(prepared.ingested.snapshot, config, classes)
-        if config.training.baseline
-        else None
-    )
+    fitting = start_baseline(prepared, config)
     trained = train(
         prepared.padded,
         prepared.tokens.vocabulary_size,
@@ -111,9 +102,7 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RetrainSummary:
         vocabulary=prepared.tokens.vocabulary if start is not None else None,
     )
     evaluated = evaluate(prepared.padded, trained, config)
-    compared = compare_baseline(fitting.result(), evaluated, config) if fitting else None
-    registered = register(prepared, trained, evaluated, config, compared)
-    registered = settle_approval(registered, config, compared, prepared.validated.findings)
+    registered, compared = gate(prepared, trained, evaluated, config, fitting)
     run_id = current_run_id()
     summary = summarize_run(run_id, config, prepared, trained, evaluated, registered, compared)
     publish_report(summary)

@@ -14,19 +14,16 @@ from prefect import flow, get_run_logger
 
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.flows.prepare import prepare_data
+from rnn_retrain.flows.steps import gate, open_run, start_baseline
 from rnn_retrain.orchestration.events import report_failed_run
 from rnn_retrain.orchestration.runs import current_run_id
-from rnn_retrain.orchestration.shared_settings import with_shared_settings
 from rnn_retrain.orchestration.task_runners import task_runner_for
 from rnn_retrain.results import CandidateOutcome, SweepSummary
 from rnn_retrain.stages.select import (
     candidate_configs,
     describe_failure,
 )
-from rnn_retrain.tasks.approve import require_approval_server, settle_approval
-from rnn_retrain.tasks.baseline import baseline, compare_baseline
 from rnn_retrain.tasks.evaluate import evaluate
-from rnn_retrain.tasks.register import register
 from rnn_retrain.tasks.select import select
 from rnn_retrain.tasks.train import train
 
@@ -55,20 +52,15 @@ def await_outcome(name: str, config: RetrainConfig, trained: Any, scored: Any) -
 )
 def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
     """Prepare the data once, train and evaluate every candidate, register the best one."""
-    config = with_shared_settings(config, get_run_logger())
+    config = open_run(config)
     base = config.base()
-    require_approval_server(base)
     if base.training.warm_start == "champion":
         # Candidates differ in architecture from the champion by design: none could start warm.
         get_run_logger().warning("warm_start is ignored by a sweep: every candidate starts cold")
     candidates = candidate_configs(config)
     prepared = prepare_data(base)
     # One baseline for all candidates, fitted in a thread of the flow's own runner meanwhile.
-    fitting = (
-        baseline.submit(prepared.ingested.snapshot, base, prepared.ingested.classes)
-        if base.training.baseline
-        else None
-    )
+    fitting = start_baseline(prepared, base)
     with task_runner_for(config.sweep, len(candidates)) as runner:
         futures = []
         for name, candidate in candidates:
@@ -97,9 +89,7 @@ def sweep(config: SweepConfig = SweepConfig()) -> SweepSummary:
             for (name, candidate), (trained, scored) in zip(candidates, futures, strict=True)
         ]
     best, rows = select(outcomes)
-    compared = compare_baseline(fitting.result(), best.evaluated, base) if fitting else None
-    registered = register(prepared, best.trained, best.evaluated, best.config, compared)
-    registered = settle_approval(registered, best.config, compared, prepared.validated.findings)
+    registered, compared = gate(prepared, best.trained, best.evaluated, best.config, fitting)
     return SweepSummary(
         run_id=current_run_id(),
         config=config,

@@ -41,22 +41,21 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
 def add_model_choice_flags(parser: argparse.ArgumentParser) -> None:
     """--model-version N or --alias NAME; the champion when neither is given."""
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--model-version", help="a version number")
+    choice.add_argument("--model-version", metavar="N", help="a version number")
     choice.add_argument(
         "--alias", help="an alias such as champion or challenger (default: champion)"
     )
 
 
 def _registry(args: argparse.Namespace):
-    from rnn_retrain.registry import ModelRegistry  # MLflow loads only for these commands.
+    from rnn_retrain.registry.versions import ModelRegistry
 
     return ModelRegistry(args.tracking_uri, args.model_name)
 
 
 def _chosen(args: argparse.Namespace) -> dict[str, str | None]:
-    version = args.model_version or getattr(args, "version", None)
-    if version is not None:
-        return {"version": version}
+    if args.model_version is not None:
+        return {"version": args.model_version}
     return {"alias": args.alias or "champion"}
 
 
@@ -106,10 +105,11 @@ def load_baseline(registry: Any, version: str) -> Any:
     """The bag-of-words baseline logged with a version, rebuilt from its plain-data files."""
     import tempfile
 
+    from rnn_retrain.registry.files import download_baseline
     from rnn_retrain.stages.baseline import rebuild_baseline
 
     with tempfile.TemporaryDirectory() as directory:
-        folder = registry.download_baseline(version, directory)
+        folder = download_baseline(registry, version, directory)
         terms = pq.read_table(folder / "terms.parquet")
         document = json.loads((folder / "model.json").read_text())
     return rebuild_baseline(terms, document)
@@ -262,6 +262,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 def history_command(args: argparse.Namespace) -> int:
     """``retrain models history``: every move of champion, or the version serving at --at."""
+    from rnn_retrain.registry.champion import ChampionHistory
+
     registry = _registry(args)
     if args.at:
         try:
@@ -271,14 +273,14 @@ def history_command(args: argparse.Namespace) -> int:
                 f"--at {args.at!r}: not an ISO date/time such as 2026-11-28T09:00"
             ) from None
         when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-        move = registry.champion_at(when)
+        move = ChampionHistory(registry).at(when)
         if move is None:
             raise RetrainError(f"model {args.model_name!r} had no champion at {when.isoformat()}")
         output_console().print(
             f"v{move.version} was champion at {when.isoformat()} (since {move.at}: {move.reason})"
         )
         return 0
-    moves = registry.champion_history()
+    moves = ChampionHistory(registry).moves()
     if not moves:
         raise RetrainError(f"model {args.model_name!r} has never had a champion")
     table = Table(title=f"{args.model_name}: champion history")
@@ -299,7 +301,9 @@ def history_command(args: argparse.Namespace) -> int:
 
 def rollback_command(args: argparse.Namespace) -> int:
     """``retrain models rollback``: put the previous champion back."""
-    move = _registry(args).rollback(reason=args.reason)
+    from rnn_retrain.registry.champion import ChampionHistory
+
+    move = ChampionHistory(_registry(args)).rollback(reason=args.reason)
     output_console().print(f"champion: v{move.previous_version} → v{move.version} ({move.reason})")
     return 0
 
@@ -333,7 +337,6 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     )
     listing.set_defaults(handler=list_command)
     show = actions.add_parser("show", help="one version's metrics, decision and lineage")
-    show.add_argument("version", nargs="?", help="version number (default: the champion)")
     add_model_choice_flags(show)
     show.set_defaults(handler=show_command)
     history = actions.add_parser("history", help="every move of the champion alias")

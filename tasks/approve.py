@@ -25,12 +25,13 @@ from prefect.settings import get_current_settings
 from prefect.states import Running
 from pydantic import Field
 
-from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.events import emit_approval_requested, emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.retries import RETRY_SETTINGS
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.reports import mlflow_version_link
 from rnn_retrain.results import BaselineResult, Finding, RegisterResult
 from rnn_retrain.stages.approval import deadline_after, deadline_text, review_form, reviewed
@@ -59,7 +60,7 @@ class ApprovalAnswer(RunInput):
     )
 
 
-def require_approval_server(config: RetrainConfig) -> None:
+def require_approval_server(config: RetrainConfig | SweepConfig) -> None:
     """Refuse ``approval: required`` without a Prefect server, before anything is trained.
 
     Raises:
@@ -159,7 +160,7 @@ def approve(
         )
         registry.set_tags(version, decision_tags(decision))
         if decision.promote and (champion is None or str(champion.version) != version):
-            registry.move_champion(version, "promotion", decision.reason, str(flow_run.id))
+            ChampionHistory(registry).move(version, "promotion", decision.reason, str(flow_run.id))
         registry.set_tags(version, {DECISION_TAG: decision.model_dump_json()})
     get_run_logger().info("Approval: %s (%s)", decision.approval, decision.reason)
     result = registered.model_copy(update={"decision": decision})

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.labels import distinct_labels, fit_classes
-from rnn_retrain.data.sources import fingerprint_source, grouped_by, read_source
+from rnn_retrain.data.sources import RawSource, fingerprint_source, grouped_by, read_source
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.results import IngestResult
@@ -29,13 +29,8 @@ def source_fingerprint(config: RetrainConfig) -> str:
     )
 
 
-@task(**cached_stage("ingest", CONFIG, fingerprint=source_fingerprint))
-def ingest(config: RetrainConfig) -> IngestResult:
-    """Read the configured source chunk by chunk, validate it and write the raw snapshot.
-
-    A first pass over the label column alone finds the classes, so every chunk's labels map to
-    the same class ids; the classes are stored beside the snapshot (``labels.json``).
-    """
+def configured_source(config: RetrainConfig) -> RawSource:
+    """The configured source, read lazily, its rows grouped by ``group_column`` when set."""
     data = config.source
     source = read_source(
         data.data,
@@ -46,7 +41,18 @@ def ingest(config: RetrainConfig) -> IngestResult:
         seed=config.training.seed,
         demo_classes=data.demo_classes,
     )
-    source = grouped_by(source, data.group_column)
+    return grouped_by(source, data.group_column)
+
+
+@task(**cached_stage("ingest", CONFIG, fingerprint=source_fingerprint))
+def ingest(config: RetrainConfig) -> IngestResult:
+    """Read the configured source chunk by chunk, validate it and write the raw snapshot.
+
+    A first pass over the label column alone finds the classes, so every chunk's labels map to
+    the same class ids; the classes are stored beside the snapshot (``labels.json``).
+    """
+    data = config.source
+    source = configured_source(config)
     classes = fit_classes(
         distinct_labels(source.iter_labels(data.chunk_rows)),
         source.origin,

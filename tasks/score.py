@@ -24,7 +24,7 @@ def score_files(config: ScoreConfig) -> ScoreResult:
     # MLflow loads only for a run that scores.
     from rnn_retrain.model.package import model_classes, predict_reviews
     from rnn_retrain.model.serving import BULK_LOADING
-    from rnn_retrain.registry import ModelRegistry
+    from rnn_retrain.registry.versions import ModelRegistry
 
     store = ArtifactStore(config.artifact_root)
     scoring_input = prepare_input(config)  # A bad input fails here, before the model loads.

@@ -22,7 +22,8 @@ from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.retries import RETRY_SETTINGS
 from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.orchestration.ui_artifacts import training_progress
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.files import download_model_files
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
@@ -155,8 +156,8 @@ def warm_start(config: RetrainConfig, classes: list[str]) -> StartingPoint:
     store, run_id = store_for(config), current_run_id()
     params = {"model_name": registry.model_name, "version": start.version}
     with tempfile.TemporaryDirectory() as directory:
-        files = registry.download_model_files(
-            start.version, [ARTIFACT_NETWORK, ARTIFACT_VOCABULARY], directory
+        files = download_model_files(
+            registry, start.version, [ARTIFACT_NETWORK, ARTIFACT_VOCABULARY], directory
         )
         network = store.write_file(
             run_id, "warm-start", "champion.keras", files[ARTIFACT_NETWORK], params

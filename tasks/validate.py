@@ -12,7 +12,8 @@ from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.events import emit_data_gate_stopped
 from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.orchestration.ui_artifacts import DATA_GATE_ARTIFACT_KEY
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.files import champion_data_profile
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.results import ValidationResult
 from rnn_retrain.stages.validate import (
     CONFIG,
@@ -49,7 +50,7 @@ def validate(
     store = store_for(config)
     own_vocabulary = store.read_table(vocabulary)
     registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
-    champion_profile = registry.champion_data_profile()
+    champion_profile = champion_data_profile(registry)
     champion_vocabulary = (
         None if champion_profile is None else pa.array(champion_profile["vocabulary"], pa.string())
     )

@@ -130,7 +130,7 @@ def source_drift(settings: WatchSettings, looked: WatchResult) -> WatchResult:
     # MLflow and TensorFlow load only for a look that found a change.
     from rnn_retrain.model.package import model_classes, predict_reviews
     from rnn_retrain.model.serving import BULK_LOADING
-    from rnn_retrain.registry import ModelRegistry
+    from rnn_retrain.registry.versions import ModelRegistry
 
     logger = get_run_logger()
     registry = ModelRegistry(settings.tracking_uri, settings.model_name)

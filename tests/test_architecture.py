@@ -158,7 +158,7 @@ CORE_PARTS = {
     "config": {"errors"},
     "data": {"errors", "store"},
     "model": {"errors", "store", "config", "data"},
-    "registry": {"errors", "environment", "store"},
+    "registry": {"errors", "environment", "store", "config", "data", "model", "results", "stages"},
     "results": {"errors", "store", "config", "data"},
     "stages": {"errors", "store", "config", "data", "model", "results"},
     "reports": {"errors", "config", "data", "results", "stages"},
@@ -211,3 +211,22 @@ def test_no_two_modules_import_each_other():
         f"{a} ↔ {b}" for a, targets in graph.items() for b in targets if a < b and a in graph[b]
     )
     assert circles == []
+
+
+# A function a reader holds on one screen; a longer one says why in a comment that starts with
+# this, inside it or on the line above it.
+SCREEN_LINES = 60
+LONG_REASON = "# Longer than a screen:"
+
+
+def test_every_function_fits_on_a_screen_or_says_why_not():
+    long = []
+    for name, path in project_modules().items():
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                around = lines[max(node.lineno - 2, 0) : node.end_lineno]
+                if length > SCREEN_LINES and not any(LONG_REASON in line for line in around):
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})")
+    assert long == []

@@ -7,7 +7,8 @@ import pytest
 
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -68,9 +69,9 @@ ERRORS = {
 def champion() -> ModelRegistry:
     """A registry (the test's default store) whose champion is version 1."""
     registry = ModelRegistry("", "review-sentiment")
-    run = registry.client.create_run(registry.experiment_id())
+    run = registry.tracking.client.create_run(registry.tracking.experiment_id())
     registry.create_version("file:///nowhere/model", None, run.info.run_id, {})
-    registry.move_champion("1", "promotion", "set up by the test", None)
+    ChampionHistory(registry).move("1", "promotion", "set up by the test", None)
     return registry
 
 

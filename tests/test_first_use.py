@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 RUNS = 2
 TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

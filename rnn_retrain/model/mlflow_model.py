@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.model.serving import (
     ARTIFACT_LABELS,
     ARTIFACT_NETWORK,
@@ -34,8 +33,7 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     a row of the predicted class, its probability and every class's probability (K classes).
 
     ``predict`` takes a DataFrame with a ``text`` column: what MLflow builds from any request under
-    the logged signature, and what `rnn_retrain.model.package.predict_reviews` sends. A plain
-    list of strings still works (how versions logged before signatures were called).
+    the logged signature, and what `rnn_retrain.model.package.predict_reviews` sends.
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
@@ -52,11 +50,7 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
             json.loads(Path(artifacts[ARTIFACT_PREPROCESSING]).read_text()),
             warm_up=serving,
         )
-        # Versions logged before K classes carry no labels artifact: they are binary.
-        labels = artifacts.get(ARTIFACT_LABELS)
-        self.classes = (
-            json.loads(Path(labels).read_text())["classes"] if labels else list(BINARY_CLASSES)
-        )
+        self.classes = json.loads(Path(artifacts[ARTIFACT_LABELS]).read_text())["classes"]
 
     def predict(
         self,

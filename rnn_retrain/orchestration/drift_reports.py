@@ -21,7 +21,8 @@ from rnn_retrain.stages.drift import DriftCounter, drift_reference, drifted, fin
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 if TYPE_CHECKING:
-    from rnn_retrain.registry import ModelRegistry
+    from rnn_retrain.registry.files import data_profile, test_predictions
+    from rnn_retrain.registry.versions import ModelRegistry
 
 DRIFT_ARTIFACT_KEY = "retrain-drift-report"
 
@@ -31,8 +32,8 @@ def drift_counter(
 ) -> DriftCounter | None:
     """A counter of new reviews against the reference of ``version``, logged by ``run_id`` (its
     data profile and test predictions); None, said in the run log, for a version without one."""
-    profile = registry.data_profile(run_id)
-    predictions = registry.test_predictions(run_id)
+    profile = data_profile(registry, run_id)
+    predictions = test_predictions(registry, run_id)
     if profile is None or predictions is None:
         get_run_logger().warning(
             "%s v%s has no training profile or test predictions: no drift report",

@@ -15,14 +15,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnn_retrain.config.secrets import Location
 from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactStore
 
@@ -84,7 +84,7 @@ class Plan:
 def protected_versions(registry: ModelRegistry) -> dict[str, str]:
     """Every version the registry refers to, with the reference that protects it."""
     protected: dict[str, str] = {}
-    for move in registry.champion_history():
+    for move in ChampionHistory(registry).moves():
         for version in (move.version, move.previous_version):
             if version is not None:
                 protected.setdefault(version, "in the champion history")
@@ -116,7 +116,7 @@ def plan_collection(
         number = str(version.version)
         age_days = (now - version.creation_timestamp / 1000) / DAY_SECONDS
         name = f"{registry.model_name} v{number}"
-        size = _version_bytes(registry, version)
+        size = registry.version_bytes(version)
         if number in protected:
             plan.keep.append(Item("model version", name, size, protected[number]))
         elif age_days < version_days:
@@ -151,12 +151,7 @@ def collect(
     files are gone."""
     for item in plan.remove:
         if item.kind == "model version":
-            number = item.name.rsplit(" v", 1)[1]
-            version = registry.get_version(version=number)
-            registry.discard_version(number)
-            registry.client.delete_run(version.run_id)
-            if logged_model_id(version):
-                registry.client.delete_logged_model(logged_model_id(version))
+            registry.delete_version(item.name.rsplit(" v", 1)[1])
     filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
     for item in plan.remove:
         if item.kind == "run folder":
@@ -239,34 +234,6 @@ def _run_of(uri: str, root: str) -> str | None:
     relative = uri[len(root) :].lstrip("/")
     parts = relative.split("/")
     return parts[1] if len(parts) > 1 and parts[0] == "runs" else None
-
-
-def _version_bytes(registry: ModelRegistry, version: Any) -> int:
-    """The bytes of a version's files in the MLflow artifact store: its run's artifacts and its
-    logged model's (MLflow 3 keeps a logged model's files apart from its run's)."""
-    client = registry.client
-    total = _listed_bytes(lambda folder: client.list_artifacts(version.run_id, folder))
-    model_id = logged_model_id(version)
-    if model_id:
-        total += _listed_bytes(lambda folder: client.list_logged_model_artifacts(model_id, folder))
-    return total
-
-
-def logged_model_id(version: Any) -> str | None:
-    """The logged model a version was registered from (``models:/m-…``), None for a run path."""
-    source = version.source or ""
-    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
-
-
-def _listed_bytes(listing: Any) -> int:
-    total, folders = 0, [None]
-    while folders:
-        for entry in listing(folders.pop()):
-            if entry.is_dir:
-                folders.append(entry.path)
-            else:
-                total += entry.file_size or 0
-    return total
 
 
 def result_storage_path() -> Path:

@@ -25,7 +25,8 @@ from prefect.settings import get_current_settings
 
 from rnn_retrain.environment.faults import describe_fault
 from rnn_retrain.errors import ServiceUnavailableError
-from rnn_retrain.registry import PROMOTION_LOCK_SECONDS, ModelRegistry
+from rnn_retrain.registry.champion import PROMOTION_LOCK_SECONDS, promotion_lock
+from rnn_retrain.registry.versions import ModelRegistry
 
 # How long a holder's slot outlives it if the process dies without releasing it.
 LEASE_SECONDS = 300.0
@@ -57,7 +58,7 @@ def promotion_decision(
 ) -> Iterator[str]:
     """Hold the right to register and judge a version of this model; yield what holds it."""
     if not get_current_settings().api.url:
-        with registry.promotion_lock(timeout):
+        with promotion_lock(registry, timeout):
             yield "the registry's file lock (no Prefect server configured)"
         return
     name = limit_name(registry)

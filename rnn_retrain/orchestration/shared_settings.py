@@ -17,7 +17,7 @@ from prefect.variables import Variable
 
 from rnn_retrain.config.secrets import has_password, redacted
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.registry import resolve_tracking_uri
+from rnn_retrain.registry.tracking import resolve_tracking_uri
 
 TRACKING_URI_VARIABLE = "rnn-retrain-tracking-uri"
 ARTIFACT_ROOT_VARIABLE = "rnn-retrain-artifact-root"

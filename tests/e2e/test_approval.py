@@ -14,7 +14,8 @@ import pytest
 from servers import wait_for_alert
 
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -158,7 +159,7 @@ def test_a_promotion_waits_for_a_reviewer_in_the_prefect_ui(team, webhook, tiny_
         assert decision.promote and decision.approval == "approved"
         assert str(registry.champion().version) == "2"
         assert tags["approval.reviewer"] == "Ada" and tags["approval.comment"] == "read the errors"
-        move = registry.champion_history()[-1]
+        move = ChampionHistory(registry).moves()[-1]
         assert move.version == "2" and move.reason.startswith("approved by Ada: read the errors")
         assert wait_for_alert(received, "v2 is the new champion")
     elif answer == "reject":

@@ -69,7 +69,7 @@ def test_retrain_names_the_server_and_what_to_set(team, tiny_config, monkeypatch
     )
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", MLFLOW_PIPELINE[0])
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-the-password")
-    line = refused(capsys, ["models", "show", "1"])
+    line = refused(capsys, ["models", "show", "--model-version", "1"])
     assert line == (
         f"error: tracking server {team.tracking_uri} refused the credentials (401): user "
         "'pipeline' or its password is not known there"

@@ -23,7 +23,7 @@ import pytest
 from servers import BIN, basic_auth_proxy, free_port, start, stop
 
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -20,7 +20,8 @@ import pytest
 from servers import BIN, TeamServers, team_servers
 
 from rnn_retrain.errors import EXIT_UNAVAILABLE
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.results import GateDecision
 from rnn_retrain.stages.register import DECISION_TAG
 
@@ -95,7 +96,7 @@ def test_six_deployment_runs_at_once_complete_and_take_turns_to_promote(team, tm
     assert sorted(decided, key=int) == ["1", "2", "3", "4", "5", "6"]
     # Taking turns: each decision was made against the champion of its moment, so the moves
     # form one chain, and every promotion replaced exactly the champion it was compared with.
-    moves = registry.champion_history()
+    moves = ChampionHistory(registry).moves()
     assert moves[0].previous_version is None
     for before, after in zip(moves, moves[1:]):
         assert after.previous_version == before.version

@@ -9,7 +9,7 @@ import pytest
 from servers import BIN
 
 from rnn_retrain.orchestration.promotion import limit_name
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.results import GateDecision
 from rnn_retrain.stages.register import DECISION_TAG
 

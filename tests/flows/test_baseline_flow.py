@@ -11,7 +11,7 @@ import pytest
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.interface.cli import main
 from rnn_retrain.interface.report import print_summary
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.reports import render_run_report
 from rnn_retrain.stages.baseline import rebuild_baseline
 from rnn_retrain.store.artifacts import ArtifactStore
@@ -55,7 +55,7 @@ def test_the_baseline_is_reported_logged_tagged_and_scored_by_predict(
 
     registry = ModelRegistry("", "review-sentiment")
     version = registry.get_version(version=summary.registration.version)
-    run = registry.client.get_run(version.run_id)
+    run = registry.tracking.client.get_run(version.run_id)
     assert run.data.metrics["baseline_accuracy"] == pytest.approx(baseline.metrics["accuracy"])
     assert run.data.metrics["baseline_mcnemar_p"] == pytest.approx(baseline.p_value)
     assert version.tags["baseline.f1"] == str(baseline.metrics["f1"])

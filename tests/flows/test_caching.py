@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from rnn_retrain.flows.retrain import retrain
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 # Every test runs the whole flow at least twice.

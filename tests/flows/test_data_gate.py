@@ -8,7 +8,7 @@ import pytest
 
 from rnn_retrain.errors import DataGateError
 from rnn_retrain.flows.retrain import retrain
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

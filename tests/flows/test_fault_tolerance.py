@@ -160,13 +160,14 @@ retrain(RetrainConfig.model_validate_json(sys.argv[1]))
 @pytest.mark.long
 @pytest.mark.slow
 def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
-    from rnn_retrain.registry import ModelRegistry
+    from rnn_retrain.registry.champion import ChampionHistory
+    from rnn_retrain.registry.versions import ModelRegistry
     from rnn_retrain.results import GateDecision
 
     lenient = {"min_accuracy": 0.0, "promotion_policy": "not_worse", "min_accuracy_gain": -1.0}
     configs = [tiny(tmp_path, seed=seed, **lenient) for seed in (1, 2)]
     registry = ModelRegistry("", "review-sentiment")
-    registry.experiment_id()  # Creates the MLflow tables once, before the runs race.
+    registry.tracking.experiment_id()  # Creates the MLflow tables once, before the runs race.
     runs = [
         start_flow_process(RUN_ONCE, config, tmp_path, f"run-{index}")
         for index, config in enumerate(configs)
@@ -180,7 +181,7 @@ def test_two_runs_at_once_on_one_root_and_registry_stay_consistent(tmp_path):
     # The decisions were taken one after the other: the second saw the first's champion.
     assert decisions[0].champion_version is None and decisions[0].promote
     assert decisions[1].champion_version == "1"
-    moves = [move.version for move in registry.champion_history()]
+    moves = [move.version for move in ChampionHistory(registry).moves()]
     assert moves[-1] == str(registry.champion().version) and moves[0] == "1"
 
     store = ArtifactStore(configs[0].registry.artifact_root)

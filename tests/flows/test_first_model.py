@@ -15,7 +15,7 @@ from rnn_retrain.data.preprocessing import standardize_text
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.model.package import predict_reviews
 from rnn_retrain.model.serving import BULK_LOADING
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 PRAISE = [
     "An absolute delight from start to finish, I loved it.",

@@ -17,7 +17,7 @@ from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.flows.score import score
 from rnn_retrain.flows.sweep import sweep
 from rnn_retrain.model.package import model_classes, predict_reviews
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.reports import render_run_report
 from rnn_retrain.store.artifacts import ArtifactStore
 
@@ -66,7 +66,7 @@ def test_three_topics_train_evaluate_register_and_serve_by_class_name(tiny_confi
     np.testing.assert_array_equal(served.argmax(axis=1), evaluated["prediction"].to_numpy())
     np.testing.assert_allclose(served.max(axis=1), evaluated["probability"].to_numpy(), atol=1e-5)
     # Logged to MLflow per class, tagged on the version, and drawn in the UI run report.
-    run = registry.client.get_run(summary.registration.mlflow_run_id)
+    run = registry.tracking.client.get_run(summary.registration.mlflow_run_id)
     assert {"test_f1_macro", "test_recall_plot", "baseline_f1_macro"} <= set(run.data.metrics)
     tags = registry.get_version(version=summary.registration.version).tags
     assert json.loads(tags["classes"]) == CLASSES and "test.roc_auc_ovr" in tags

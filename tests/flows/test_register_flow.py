@@ -14,7 +14,8 @@ import pytest
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
 from rnn_retrain.flows.retrain import retrain
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 # Models that must learn (8 epochs, two runs): the gate is judged on real accuracy.
@@ -78,10 +79,13 @@ def test_first_run_registers_the_champion_and_second_run_is_gated(two_runs):
     # The newest version is the challenger (another test of this module may have added one).
     newest = str(registry.versions()[-1].version)
     assert "challenger" in registry.aliases()[newest]
-    run = registry.client.get_run(version.run_id)
+    run = registry.tracking.client.get_run(version.run_id)
     assert run.data.params["cell"] == "gru"
     assert run.data.metrics["test_accuracy"] == pytest.approx(second.metrics["accuracy"])
-    assert len(registry.client.get_metric_history(version.run_id, "val_loss")) == second.epochs_run
+    assert (
+        len(registry.tracking.client.get_metric_history(version.run_id, "val_loss"))
+        == second.epochs_run
+    )
 
 
 def test_rerunning_the_same_data_and_recipe_registers_no_new_version(two_runs):
@@ -162,7 +166,7 @@ def test_a_first_model_trained_on_shuffled_labels_does_not_become_champion(tmp_p
 
 def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config, monkeypatch):
     import rnn_retrain.tasks.register
-    from rnn_retrain.registry import ModelRegistry as Registry
+    from rnn_retrain.registry.champion import ChampionHistory as History
 
     # Tiny models: the subject is the alias move failing, not what the models learn.
     first = retrain(tiny_config(seed=1))
@@ -175,7 +179,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config
         raise OSError("the registry's disk went away")
 
     # Every attempt of the second run fails at the very moment it would move the champion.
-    monkeypatch.setattr(Registry, "move_champion", disk_hiccup)
+    monkeypatch.setattr(History, "move", disk_hiccup)
     monkeypatch.setattr(rnn_retrain.tasks.register.register, "retry_delay_seconds", [0, 0])
     with pytest.raises(OSError, match="disk went away"):
         # A policy that promotes any challenger above the floor, so the alias move is reached
@@ -193,7 +197,7 @@ def test_a_failed_register_leaves_the_champion_and_no_orphan_version(tiny_config
     assert str(registry.champion().version) == "1"
     # Each failed attempt discarded its version: none is left without a decision.
     assert [str(version.version) for version in registry.versions()] == ["1"]
-    assert [move.version for move in registry.champion_history()] == ["1"]
+    assert [move.version for move in ChampionHistory(registry).moves()] == ["1"]
 
 
 def test_a_warm_start_begins_from_the_champion_and_its_version_records_it(two_runs):

@@ -12,7 +12,7 @@ import pytest
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.flows.retrain import retrain
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -86,7 +86,7 @@ def test_flow_runs_every_stage_and_stores_verified_artifacts(tmp_path: Path, rev
     # The MLflow run shows the snapshot's splits as its datasets, by context.
     registry = ModelRegistry("", "review-sentiment")
     version = registry.get_version(version=summary.registration.version)
-    inputs = registry.client.get_run(version.run_id).inputs.dataset_inputs
+    inputs = registry.tracking.client.get_run(version.run_id).inputs.dataset_inputs
     by_context = {
         tags["mlflow.data.context"]: (item.dataset, tags)
         for item in inputs

@@ -19,7 +19,7 @@ from rnn_retrain.errors import DataError
 from rnn_retrain.flows.score import score
 from rnn_retrain.interface.cli import main
 from rnn_retrain.orchestration.ui_artifacts import SCORE_REPORT_ARTIFACT_KEY
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 # Trains a model and starts flow runs.
 # One xdist group: the module-scoped fixture trains once, on the one worker that runs them.
@@ -155,7 +155,7 @@ def test_retrain_score_writes_where_asked_and_says_what_it_did(champion, reviews
     uri = champion["tracking_uri"]
     code, printed, _ = run_cli(
         capsys, "score", str(reviews / "*.parquet"), "--chunk-rows", "37", "--out", str(out),
-        "--version", champion["version"], "--tracking-uri", uri,
+        "--model-version", champion["version"], "--tracking-uri", uri,
         "--artifact-root", str(tmp_path / "artifacts"),
     )  # fmt: skip
     assert code == 0, printed

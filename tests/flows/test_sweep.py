@@ -11,7 +11,7 @@ import pytest
 
 from rnn_retrain.config.retrain import SweepConfig
 from rnn_retrain.flows.sweep import sweep
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

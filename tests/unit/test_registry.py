@@ -7,15 +7,17 @@ from datetime import datetime, timezone
 import pytest
 
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.registry import CHAMPION, ModelRegistry, resolve_tracking_uri
+from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.tracking import resolve_tracking_uri
+from rnn_retrain.registry.versions import CHAMPION, ModelRegistry
 
 
 @pytest.fixture
 def registry(tmp_path) -> ModelRegistry:
     registry = ModelRegistry("", "reviews")  # The test's own store (tests/conftest.py).
-    experiment = registry.experiment_id()
+    experiment = registry.tracking.experiment_id()
     for _ in range(3):
-        run = registry.client.create_run(experiment)
+        run = registry.tracking.client.create_run(experiment)
         registry.create_version(f"file://{tmp_path}/model", None, run.info.run_id, {"k": "v"})
     return registry
 
@@ -46,37 +48,37 @@ def test_missing_champion_version_and_alias_are_named(registry):
 
 
 def test_champion_moves_are_recorded_and_answer_which_was_serving_when(registry):
-    first = registry.move_champion("1", "promotion", "first model", "flow-a")
+    first = ChampionHistory(registry).move("1", "promotion", "first model", "flow-a")
     between = datetime.now(timezone.utc)
     time.sleep(0.01)
-    registry.move_champion("2", "promotion", "better", "flow-b")
+    ChampionHistory(registry).move("2", "promotion", "better", "flow-b")
     assert str(registry.champion().version) == "2"
-    history = registry.champion_history()
+    history = ChampionHistory(registry).moves()
     assert [(move.version, move.previous_version, move.flow_run_id) for move in history] == [
         ("1", None, "flow-a"),
         ("2", "1", "flow-b"),
     ]
-    assert registry.champion_at(between) == first
-    assert registry.champion_at(datetime(2000, 1, 1, tzinfo=timezone.utc)) is None
+    assert ChampionHistory(registry).at(between) == first
+    assert ChampionHistory(registry).at(datetime(2000, 1, 1, tzinfo=timezone.utc)) is None
     assert registry.aliases() == {"2": [CHAMPION]}
 
 
 def test_rollback_walks_back_through_earlier_champions(registry):
     for version in ("1", "2", "3"):
-        registry.move_champion(version, "promotion", f"promote {version}", None)
-    assert registry.rollback().version == "2"
-    assert registry.rollback().version == "1"
+        ChampionHistory(registry).move(version, "promotion", f"promote {version}", None)
+    assert ChampionHistory(registry).rollback().version == "2"
+    assert ChampionHistory(registry).rollback().version == "1"
     assert str(registry.champion().version) == "1"
     with pytest.raises(RetrainError, match="no earlier champion to roll back to from version 1"):
-        registry.rollback()
-    assert [move.kind for move in registry.champion_history()] == ["promotion"] * 3 + [
+        ChampionHistory(registry).rollback()
+    assert [move.kind for move in ChampionHistory(registry).moves()] == ["promotion"] * 3 + [
         "rollback"
     ] * 2
 
 
 def test_rollback_without_a_champion_is_refused(registry):
     with pytest.raises(RetrainError, match="has no champion to roll back"):
-        registry.rollback()
+        ChampionHistory(registry).rollback()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -94,9 +96,9 @@ def store_uri(request, tmp_path) -> Iterator[str]:
 def test_a_version_is_found_by_its_lineage_tag_on_the_stores_side(store_uri, tmp_path):
     registry = ModelRegistry(store_uri, "reviews")
     other = ModelRegistry(store_uri, "other-model")
-    experiment = registry.experiment_id()
+    experiment = registry.tracking.experiment_id()
     for model, lineage in ((registry, "abc"), (registry, "def"), (other, "abc"), (registry, "abc")):
-        run = model.client.create_run(experiment)
+        run = model.tracking.client.create_run(experiment)
         model.create_version(
             f"file://{tmp_path}/m", None, run.info.run_id, {"lineage_key": lineage}
         )
