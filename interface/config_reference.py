@@ -32,8 +32,7 @@ sections:
 {"config": {"source": {"data": "imdb"}, "model": {"cell": "gru"}, "training": {"epochs": 5}}}
 ```
 
-The flat shape of earlier releases (`{"config": {"data": "imdb", "cell": "gru"}}`) is still
-accepted for one release; the run then logs a deprecation warning naming the flat fields.
+A field outside its section (`{"config": {"cell": "gru"}}`) is refused, naming it.
 `retrain sweep` takes the same sections plus a `sweep` section.
 """
 

@@ -110,14 +110,14 @@ def test_every_kind_of_schedule_prefect_deploy_reads():
     schedules = [
         {"rrule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Europe/Paris", "active": False},
         {"interval": 3600, "anchor_date": "2026-01-05T03:00:00+00:00", "slug": "hourly"},
-        {"cron": "0 3 * * 1", "day_or": False, "parameters": {"config": {"seed": 3}}},
+        {"cron": "0 3 * * 1", "day_or": False, "parameters": {"config": {"training": {"seed": 3}}}},
     ]
     rrule, hourly, cron = build_deployment({**spec, "schedules": schedules}).schedules
     assert rrule.schedule.rrule.endswith("FREQ=WEEKLY;BYDAY=MO") and rrule.active is False
     assert rrule.schedule.timezone == "Europe/Paris"
     assert hourly.schedule.interval == timedelta(hours=1) and hourly.slug == "hourly"
     assert hourly.schedule.anchor_date.isoformat().startswith("2026-01-05T03:00:00")
-    assert cron.schedule.day_or is False and cron.parameters == {"config": {"seed": 3}}
+    assert cron.schedule.day_or is False and cron.parameters == {"config": {"training": {"seed": 3}}}
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):

@@ -198,7 +198,7 @@ def report_failed_run(flow: Any, flow_run: Any, state: Any) -> None:
 
 def model_name_of(config: Any) -> str:
     """The registered model a run's ``config`` parameter names: a config model, or its JSON form
-    (sectioned or the last release's flat one), as the flow run's parameters hold it."""
+    (sectioned), as the flow run's parameters hold it."""
     from rnn_retrain.config.sections import RegistrySettings
 
     registry = getattr(config, "registry", config)  # The score flow's config names it directly.
