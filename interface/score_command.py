@@ -16,7 +16,7 @@ from rnn_retrain.interface.model_commands import add_registry_flags, print_json
 from rnn_retrain.interface.report import output_console
 
 # Flags whose names differ from their configuration field's.
-FLAG_OF_FIELD = {"input": "INPUT", "output": "--out", "model_version": "--version"}
+FLAG_OF_FIELD = {"input": "INPUT", "output": "--out"}
 
 
 def _import_score_flow() -> Callable[..., Any]:
@@ -78,9 +78,9 @@ def add_score_command(commands: argparse._SubParsersAction) -> None:
         help="score Parquet or CSV files of reviews with a registered model (a flow run)",
         description=(
             "Run the score flow once (Prefect ephemeral API, or the server at PREFECT_API_URL): "
-            "read the reviews in chunks, score them with the champion (or --version/--alias) and "
-            "write a predictions Parquet through the artifact store, its manifest recording the "
-            "model version and the input's sha256."
+            "read the reviews in chunks, score them with the champion (or --model-version or "
+            "--alias) and write a predictions Parquet through the artifact store, its manifest "
+            "recording the model version and the input's sha256."
         ),
     )
     fields = ScoreConfig.model_fields
@@ -91,9 +91,7 @@ def add_score_command(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--id-column", default=keep, help=fields["id_column"].description)
     choice = score.add_mutually_exclusive_group()
     choice.add_argument(
-        "--version",
         "--model-version",
-        dest="model_version",
         default=keep,
         metavar="N",
         help=fields["model_version"].description,

@@ -11,7 +11,7 @@ import pytest
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.errors import EXIT_BAD_DATA, EXIT_NOT_PROMOTED, EXIT_UNAVAILABLE
-from rnn_retrain.interface.cli import config_fields, main
+from rnn_retrain.interface.cli import build_parser, config_fields, main
 
 
 def test_run_help_lists_every_config_field_with_its_default(capsys):
@@ -139,6 +139,16 @@ def test_version_names_the_distribution(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"rnn-retrain {__version__}"
+
+
+@pytest.mark.parametrize("command", [["score", "in.parquet"], ["predict", "x"], ["models", "show"]])
+def test_a_model_version_is_chosen_with_one_spelling(command, capsys):
+    args = build_parser().parse_args([*command, "--model-version", "3"])
+    assert str(args.model_version) == "3"
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--version", "3"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --version 3" in capsys.readouterr().err
 
 
 def test_an_unreachable_tracking_server_stops_before_any_work(capsys, tmp_path):

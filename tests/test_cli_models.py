@@ -134,7 +134,9 @@ def test_models_list_show_and_history(tracking_uri, capsys):
     shown = json.loads(document)
     assert code == 0 and "champion" in shown["aliases"] and shown["tags"]["lineage_key"]
     assert "promote" in listing
-    code, shown, _ = run_cli(capsys, "models", "show", "1", "--tracking-uri", tracking_uri)
+    code, shown, _ = run_cli(
+        capsys, "models", "show", "--model-version", "1", "--tracking-uri", tracking_uri
+    )
     assert (
         code == 0
         and "review-sentiment v1" in shown
