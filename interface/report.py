@@ -87,7 +87,7 @@ def baseline_line(baseline: BaselineResult, level: float) -> str:
     """The baseline's test figures and how the RNN compares, in one line."""
     metrics = baseline.metrics
     return (
-        f"baseline: {BASELINE_DESCRIPTIONS.get(baseline.kind, baseline.kind)}, "
+        f"baseline: {BASELINE_DESCRIPTIONS[baseline.kind]}, "
         f"accuracy {metrics['accuracy']:.4f}, "
         f"F1 {headline_f1(metrics):.4f} (fitted in {baseline.seconds:.1f}s); "
         f"{describe_baseline(baseline, level)}"
@@ -118,7 +118,7 @@ def print_summary(summary: RetrainSummary, console: Console | None = None) -> No
     if len(classes) > 2:
         console.print(f"classes: {len(classes)} ({', '.join(classes)})")
     console.print(metrics_table(summary.metrics, classes))
-    if len(classes) > 2 and summary.confusion is not None:
+    if len(classes) > 2:
         console.print(confusion_table(summary.confusion, classes))
     if summary.baseline is not None:
         console.print(baseline_line(summary.baseline, summary.config.registry.significance_level))

@@ -76,13 +76,8 @@ OPTIMISTIC_GAP = 0.01
 
 
 def validation_note(summary: RetrainSummary) -> str:
-    """ "; validation accuracy A, G points above/below test", with a hint when G is large.
-
-    Nothing for results stored before the validation accuracy was kept.
-    """
+    """ "; validation accuracy A, G points above/below test", with a hint when G is large."""
     gap = summary.validation_test_gap
-    if gap is None:
-        return ""
     side = "above" if gap >= 0 else "below"
     note = (
         f"; validation accuracy {summary.validation_accuracy:.4f}, "
@@ -177,18 +172,17 @@ def _training_section(summary: RetrainSummary) -> list[str]:
         f"| `{name}` | {precision:.4f} | {recall:.4f} |"
         for name, precision, recall in class_figures(metrics, summary.classes)
     ]
-    if summary.confusion is not None:
-        names = summary.classes
-        lines += [
-            "",
-            "### Confusion matrix (rows: true class; columns: predicted)",
-            "| | " + " | ".join(f"`{name}`" for name in names) + " |",
-            "| --- |" + " ---: |" * len(names),
-        ]
-        lines += [
-            f"| `{name}` | " + " | ".join(str(count) for count in row) + " |"
-            for name, row in zip(names, summary.confusion)
-        ]
+    names = summary.classes
+    lines += [
+        "",
+        "### Confusion matrix (rows: true class; columns: predicted)",
+        "| | " + " | ".join(f"`{name}`" for name in names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    lines += [
+        f"| `{name}` | " + " | ".join(str(count) for count in row) + " |"
+        for name, row in zip(names, summary.confusion)
+    ]
     return lines
 
 
@@ -200,7 +194,7 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
     level = summary.config.registry.significance_level
     lines = [
         "## Bag-of-words baseline",
-        f"{BASELINE_DESCRIPTIONS.get(baseline.kind, baseline.kind)} ({baseline.features} terms), "
+        f"{BASELINE_DESCRIPTIONS[baseline.kind]} ({baseline.features} terms), "
         f"fitted on the same {baseline.train_rows} train rows in {baseline.seconds:.1f} s and "
         "scored on the same test rows.",
         "",

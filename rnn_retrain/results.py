@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict
 
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.config.scoring import ScoreConfig
-from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.store.artifacts import ArtifactRef
 
 Metrics = dict[str, float | int | None]
@@ -31,8 +30,8 @@ class IngestResult(BaseModel):
     dropped_empty: int
     split_method: str
     # The class names in id order (`rnn_retrain.data.labels`), and where ingest stored them.
-    classes: list[str] = list(BINARY_CLASSES)
-    labels: ArtifactRef | None = None
+    classes: list[str]
+    labels: ArtifactRef
 
 
 class TokenizeResult(BaseModel):
@@ -117,9 +116,8 @@ class TrainResult(BaseModel):
     seconds: float
     length_buckets: list[int]  # The bucket lengths the model was trained at; scoring uses them.
     best_validation_loss: float  # Of the kept weights: what a sweep chooses on.
-    classes: list[str] = list(BINARY_CLASSES)  # The class names of the network's outputs.
-    # The kept weights' accuracy on the validation rows (None in results stored before it was).
-    validation_accuracy: float | None = None
+    classes: list[str]  # The class names of the network's outputs.
+    validation_accuracy: float  # The kept weights' accuracy on the validation rows.
     # Where the fit started, with --warm-start champion (None: a cold start, not asked to warm).
     start: StartingPoint | None = None
 
@@ -132,9 +130,9 @@ class EvaluateResult(BaseModel):
     metrics: Metrics
     predictions: ArtifactRef
     metrics_table: ArtifactRef
-    classes: list[str] = list(BINARY_CLASSES)
-    confusion: list[list[int]] | None = None  # Row: true class id; column: predicted class id.
-    confusion_table: ArtifactRef | None = None
+    classes: list[str]
+    confusion: list[list[int]]  # Row: true class id; column: predicted class id.
+    confusion_table: ArtifactRef
 
 
 # Each kind of bag-of-words baseline (`rnn_retrain.stages.baseline`), in a few words.
@@ -160,8 +158,7 @@ class BaselineResult(BaseModel):
     train_rows: int
     features: int
     seconds: float
-    # Results stored before the NB baseline existed are TF-IDF ones.
-    kind: str = "tfidf-logistic-regression"
+    kind: str  # The kind fitted: a key of `BASELINE_DESCRIPTIONS`.
     rnn_only_correct: int | None = None  # McNemar b: rows only the RNN got right.
     baseline_only_correct: int | None = None  # McNemar c: rows only the baseline got right.
     p_value: float | None = None
@@ -234,10 +231,10 @@ class RetrainSummary(BaseModel):
     train_rows: int
     validation_rows: int
     train_seconds: float
-    validation_accuracy: float | None = None  # The kept weights', on the validation rows.
+    validation_accuracy: float  # The kept weights', on the validation rows.
     metrics: Metrics
-    classes: list[str] = list(BINARY_CLASSES)  # The label's class names, in id order.
-    confusion: list[list[int]] | None = None  # Test rows by true (row) and predicted class.
+    classes: list[str]  # The label's class names, in id order.
+    confusion: list[list[int]]  # Test rows by true (row) and predicted class.
     artifacts: dict[str, ArtifactRef]
     findings: list[Finding]  # The data gate's checks (warnings included; errors stop the run).
     stages: dict[str, StageDecision]  # Per cached stage: reused ("cached") or recomputed ("ran").
@@ -245,7 +242,7 @@ class RetrainSummary(BaseModel):
     baseline: BaselineResult | None = None  # None when the run fitted no baseline.
 
     @property
-    def validation_test_gap(self) -> float | None:
+    def validation_test_gap(self) -> float:
         """Validation accuracy minus test accuracy, in points of accuracy (0-1).
 
         Well above zero, the validation figure was optimistic: the validation rows resemble the
@@ -255,10 +252,8 @@ class RetrainSummary(BaseModel):
         return validation_test_gap(self.validation_accuracy, self.metrics)
 
 
-def validation_test_gap(validation_accuracy: float | None, metrics: Metrics) -> float | None:
-    """The kept weights' validation accuracy minus the test accuracy (None without the first)."""
-    if validation_accuracy is None:
-        return None
+def validation_test_gap(validation_accuracy: float, metrics: Metrics) -> float:
+    """The kept weights' validation accuracy minus the test accuracy."""
     return validation_accuracy - float(metrics["accuracy"])
 
 

@@ -221,7 +221,7 @@ def rebuild_baseline(terms: pa.Table, document: dict[str, Any]) -> Baseline:
     columns = terms["column"].to_numpy()
     if not np.array_equal(columns, np.arange(len(columns))):
         raise RetrainError("the baseline's term table does not number its columns 0..n-1")
-    shortest, longest = document.get("ngram_range", NGRAM_RANGES[kind])
+    shortest, longest = document["ngram_range"]
     ngram_range = (int(shortest), int(longest))
     vectorizer = NGramVectorizer(terms["term"].to_pylist(), ngram_range, kind == NB)
     scale = terms[SCALE_COLUMNS[kind]].to_numpy()

@@ -197,7 +197,7 @@ def lineage_key(
     }
     if start is not None and start.warm:
         recipe["warm_start"] = {
-            "from": start.model_sha256 or start.version,
+            "from": start.model_sha256,
             "epochs": config.training.warm_start_epochs,
         }
     payload = json.dumps({"snapshot": snapshot_sha256, "recipe": recipe}, sort_keys=True)

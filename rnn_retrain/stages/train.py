@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rnn_retrain.config.retrain import ConfigSlice, ModelSettings
-from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.data.preprocessing import to_matrix
 from rnn_retrain.model.batching import RowGroups, assign_roles
 from rnn_retrain.results import StartingPoint, TrainResult
@@ -69,19 +68,19 @@ def starting_point(
     """Whether a fit with ``settings`` and ``classes`` can start from the champion's weights.
 
     ``champion`` is its version and its version tags (the run's ``config`` JSON, ``classes``,
-    ``model.sha256``), or None when there is none. Fields the champion's release did not know
-    yet count at their defaults.
+    ``model.sha256``: `rnn_retrain.registry.runs` tags all three), or None when there is none.
     """
     if champion is None:
         return StartingPoint(reason="there is no champion to start from")
     version, tags = champion
     try:
-        recorded = json.loads(tags["config"])["model"]
-        champion_classes = json.loads(tags.get("classes", json.dumps(list(BINARY_CLASSES))))
+        model = json.loads(tags["config"])["model"]
+        recorded = {name: model[name] for name in ARCHITECTURE_FIELDS}
+        champion_classes = json.loads(tags["classes"])
+        model_sha256 = tags["model.sha256"]
     except (KeyError, TypeError, ValueError):
         return StartingPoint(reason=f"champion version {version} records no readable configuration")
-    for name in ARCHITECTURE_FIELDS:
-        theirs = recorded.get(name, ModelSettings.model_fields[name].default)
+    for name, theirs in recorded.items():
         ours = getattr(settings, name)
         if theirs != ours:
             return StartingPoint(
@@ -93,7 +92,7 @@ def starting_point(
         )
     return StartingPoint(
         version=version,
-        model_sha256=tags.get("model.sha256"),
+        model_sha256=model_sha256,
         reason=f"from champion version {version}",
     )
 
@@ -182,6 +181,6 @@ def train_result(
         length_buckets=boundaries,
         best_validation_loss=min(float(row["val_loss"]) for row in outcome.rows),
         classes=classes,
-        validation_accuracy=best_row.get("val_accuracy"),
+        validation_accuracy=best_row["val_accuracy"],
         start=start,
     )

@@ -15,8 +15,9 @@ TRAINING = TrainingSettings(xla=False)
 
 
 def champion_tags(model: dict, classes=("negative", "positive")) -> dict[str, str]:
+    """A champion's version tags as register writes them: the whole model section, and more."""
     return {
-        "config": json.dumps({"model": model}),
+        "config": json.dumps({"model": ModelSettings(**model).model_dump(mode="json")}),
         "classes": json.dumps(list(classes)),
         "model.sha256": "ab" * 32,
     }
@@ -45,10 +46,9 @@ def test_a_champion_of_the_same_architecture_and_classes_lends_its_weights():
             "cold start: champion version 2 has cell 'lstm', this run 'gru'",
         ),
         (
-            # A champion logged before a field existed counts at its default (units 32).
-            ("3", champion_tags({"cell": "gru"})),
+            ("3", champion_tags({"cell": "gru", "units": 8, "bidirectional": True})),
             ["negative", "positive"],
-            "cold start: champion version 3 has units 32, this run 8",
+            "cold start: champion version 3 has bidirectional True, this run False",
         ),
         (
             ("5", champion_tags({"cell": "gru", "units": 8})),

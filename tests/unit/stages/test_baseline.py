@@ -151,6 +151,7 @@ def result(b: int, c: int, p_value: float) -> BaselineResult:
         train_rows=10,
         features=5,
         seconds=0.5,
+        kind="nb-logistic-regression",
         rnn_only_correct=b,
         baseline_only_correct=c,
         p_value=p_value,
