@@ -11,8 +11,10 @@ so every run says how much the network adds over a model that fits in seconds. T
 
 Texts are tokenised as the network tokenises them (`rnn_retrain.data.preprocessing.tokenize_texts`),
 so both models see the same tokens; their n-grams are counted by
-`rnn_retrain.model.bag_of_ngrams.NGramVectorizer` (36 s of scikit-learn's `CountVectorizer` on IMDB,
-holding the GIL beside training, made a few seconds of C++ kernels and numpy sorts).
+`rnn_retrain.model.bag_of_ngrams.NGramVectorizer` (pyarrow kernels and numpy sorts) rather than
+scikit-learn's `CountVectorizer`, pure Python that held the GIL beside training: the two are
+timed by `benchmarks/baseline_fit.py`, its figures in benchmarks/RESULTS.md, "The hybrid recipe
+on IMDB" (footnote 2).
 
 The fitted baseline is stored as plain data, never pickled: a table of its terms (term, column,
 the term's scale (``idf`` or ``ratio``), one weight column per class) and a JSON document of the
@@ -55,9 +57,8 @@ NGRAM_RANGES = {NB: (1, 3), TFIDF: (1, 2)}
 SCALE_COLUMNS = {NB: "ratio", TFIDF: "idf"}
 # Logistic regression's inverse regularisation strength, by kind. TF-IDF: scikit-learn's
 # default. NB ratios already weight the features, so they take a stronger prior: 0.1, the
-# strength of fastai's lesson-5 notebook. On full IMDB (800,000 n-grams, 2 cores, 2026-12-06)
-# C = 0.03 / 0.1 / 0.3 gave 0.9158 / 0.9173 / 0.9177 test accuracy (fitted in 60-71 s
-# with CountVectorizer then; about 12 s since: benchmarks/baseline_fit.py).
+# strength of fastai's lesson-5 notebook; 0.03 and 0.3 were measured beside it on full IMDB
+# (benchmarks/RESULTS.md, "The two baselines on IMDB").
 REGULARISATION_C = {NB: 0.1, TFIDF: 1.0}
 # Enough iterations for hundreds of thousands of features to converge.
 MAX_ITERATIONS = 1000
