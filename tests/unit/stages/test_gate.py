@@ -73,12 +73,8 @@ def test_minimum_gain_applies_even_when_significant():
 
 def test_lineage_key_follows_data_and_recipe_not_storage_or_gate():
     base = lineage_key("abc", RetrainConfig())
-    assert (
-        lineage_key(
-            "abc", RetrainConfig(artifact_root="/elsewhere", min_accuracy=0.9, data="x.csv")
-        )
-        == base
-    )
+    elsewhere = RetrainConfig.from_flat(artifact_root="/elsewhere", min_accuracy=0.9, data="x.csv")
+    assert lineage_key("abc", elsewhere) == base
     assert lineage_key("abd", RetrainConfig()) != base
-    assert lineage_key("abc", RetrainConfig(maxlen=100)) != base
-    assert lineage_key("abc", RetrainConfig(seed=2)) != base
+    assert lineage_key("abc", RetrainConfig.from_flat(maxlen=100)) != base
+    assert lineage_key("abc", RetrainConfig.from_flat(seed=2)) != base
