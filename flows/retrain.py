@@ -20,7 +20,8 @@ from rnn_retrain.results import (
 )
 from rnn_retrain.tasks.evaluate import evaluate
 from rnn_retrain.tasks.report import publish_report
-from rnn_retrain.tasks.train import train, warm_start
+from rnn_retrain.tasks.train import train
+from rnn_retrain.tasks.warm_start import warm_start
 
 
 def summarize_run(

@@ -8,28 +8,24 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import pyarrow as pa
 from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.config.sections import TrainingSettings
 from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.model.batching import FIT, bucket_boundaries
 from rnn_retrain.model.memory import check_fits
-from rnn_retrain.model.serving import ARTIFACT_NETWORK, ARTIFACT_VOCABULARY
 from rnn_retrain.orchestration.caching import cached_stage
-from rnn_retrain.orchestration.retries import RETRY_SETTINGS
 from rnn_retrain.orchestration.runs import current_run_id, store_for
 from rnn_retrain.orchestration.ui_artifacts import training_progress
-from rnn_retrain.registry.files import download_model_files
-from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
     checkpoint_key,
     history_table,
-    starting_point,
     stored_rows,
     train_result,
 )
@@ -103,70 +99,46 @@ def store_model(
         return store.write_file(run_id, folder, "model.keras", path, params)
 
 
-def start_from_champion(
-    network: object, start: StartingPoint, store: ArtifactStore, vocabulary: pa.Table
-) -> StartingPoint:
-    """Copy the champion's weights (`warm_start` stored them) into ``network``
-    (`rnn_retrain.model.warm_start`).
-
-    Returns where the fit starts: still warm, with how many tokens kept their rows, or cold when
-    the two vocabularies share no token.
-    """
-    from rnn_retrain.model.layers import load_network
-    from rnn_retrain.model.warm_start import copy_champion_weights, shared_token_ids
-
-    with tempfile.TemporaryDirectory() as directory:
-        champion = load_network(store.copy_to_local(start.network, directory))
-    champion_vocabulary = store.read_table(start.vocabulary)
-    current_ids, champion_ids = shared_token_ids(champion_vocabulary, vocabulary)
-    shared = len(current_ids) - 2  # Padding and out-of-vocabulary are not tokens.
-    if not shared:
-        return StartingPoint(
-            reason=f"champion version {start.version} shares no token with this run's vocabulary"
-        )
-    copy_champion_weights(champion, network, current_ids, champion_ids)
-    return start.model_copy(
-        update={
-            "reason": f"{start.reason}, {shared:,} of this run's {vocabulary.num_rows:,} tokens "
-            "keeping their embedding rows"
-        }
+def fitting_rows(parquet: Any, training: TrainingSettings, maxlen: int) -> tuple[Any, list[int]]:
+    """The padded rows' fit and validation roles (read row group by row group), and the length
+    buckets' boundaries for the fit rows."""
+    rows = stored_rows(
+        read_row_groups(parquet, ["group_key", "split", "length"]),
+        lambda group: parquet.read_row_group(group, columns=["label", "x"]),
+        training.validation_fraction,
+        training.seed,
     )
+    return rows, bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, maxlen)
 
 
-@task(name="warm-start", **RETRY_SETTINGS)
-def warm_start(config: RetrainConfig, classes: list[str]) -> StartingPoint:
-    """Whether training can start from the champion's weights (``--warm-start champion``).
+def built_network(
+    vocabulary_size: int,
+    config: RetrainConfig,
+    classes: list[str],
+    start: StartingPoint | None,
+    store: ArtifactStore,
+    vocabulary: ArtifactRef | None,
+) -> tuple[object, StartingPoint | None]:
+    """The configured network, with the champion's weights in it for a warm ``start``; the
+    starting point as it turned out (cold when the vocabularies share no token)."""
+    from rnn_retrain.model.network import build_model
+    from rnn_retrain.model.warm_start import copy_champion_into
 
-    If it can, the champion's network and vocabulary are copied into this run's artifacts, for
-    train to read, and TensorFlow is loaded. (Run before the baseline starts: its vectoriser
-    holds the GIL for most of a minute on IMDB, and the model's load beside it took 48 s
-    instead of 1 on 2 cores.)
-    """
-    registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
-    champion = registry.champion()
-    start = starting_point(
-        (str(champion.version), dict(champion.tags)) if champion is not None else None,
-        config.model,
-        classes,
-    )
-    logger = get_run_logger()
-    (logger.info if start.warm else logger.warning)("%s", start.describe())
-    if not start.warm:
-        return start
-    store, run_id = store_for(config), current_run_id()
-    params = {"model_name": registry.model_name, "version": start.version}
+    network = build_model(vocabulary_size, config.model, config.training, len(classes))
+    if start is None or not start.warm or vocabulary is None:
+        return network, start
+    tokens = store.read_table(vocabulary)
     with tempfile.TemporaryDirectory() as directory:
-        files = download_model_files(
-            registry, start.version, [ARTIFACT_NETWORK, ARTIFACT_VOCABULARY], directory
-        )
-        network = store.write_file(
-            run_id, "warm-start", "champion.keras", files[ARTIFACT_NETWORK], params
-        )
-        vocabulary = store.write_file(
-            run_id, "warm-start", "vocabulary.parquet", files[ARTIFACT_VOCABULARY], params
-        )
-    load_tensorflow_quietly()  # Train needs it next: loaded here, before the baseline competes.
-    return start.model_copy(update={"network": network, "vocabulary": vocabulary})
+        champion = store.copy_to_local(start.network, directory)
+        shared = copy_champion_into(network, champion, store.read_table(start.vocabulary), tokens)
+    if shared:
+        reason = f"{shared:,} of this run's {tokens.num_rows:,} tokens keeping their embedding rows"
+        start = start.model_copy(update={"reason": f"{start.reason}, {reason}"})
+    else:
+        reason = f"champion version {start.version} shares no token with this run's vocabulary"
+        start = StartingPoint(reason=reason)
+    get_run_logger().info("%s", start.describe())
+    return network, start
 
 
 @task(**cached_stage("train", CONFIG))
@@ -182,9 +154,8 @@ def train(
     """Train the configured model on the train split and store it with its history.
 
     A sweep names each ``candidate``, so candidates of one run store their files apart.
-    ``classes`` are the label's class names in id order (ingest's); None is the binary pair.
-    A warm ``start`` (`warm_start`) begins from the champion's weights, mapped onto this run's
-    ``vocabulary``, and fits at most ``warm_start_epochs``.
+    ``classes`` are the class names in id order (None: the binary pair). A warm ``start`` begins
+    from the champion's weights, mapped onto ``vocabulary``, and fits ``warm_start_epochs``.
     """
     classes = list(classes or BINARY_CLASSES)
     training, text = config.training, config.text
@@ -192,38 +163,28 @@ def train(
     # often kills the process instead of raising (`rnn_retrain.model.memory`).
     check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.model.network import build_model, fit_model, limit_threads
+    from rnn_retrain.model.network import fit_model, limit_threads
 
     if training.training_threads:
         limit_threads(training.training_threads)
     store, run_id = store_for(config), current_run_id()
     params = CONFIG.values(config)
     started = time.perf_counter()
-    network = build_model(vocabulary_size, config.model, training, len(classes))
-    if start is not None and start.warm and vocabulary is not None:
-        start = start_from_champion(network, start, store, store.read_table(vocabulary))
-        get_run_logger().info("%s", start.describe())
+    network, start = built_network(vocabulary_size, config, classes, start, store, vocabulary)
     warm = start is not None and start.warm
     if warm:
         training = training.model_copy(update={"epochs": training.warm_start_epochs})
     update_progress = training_progress(training.epochs)
     # A warm fit's starting weights are part of what its checkpoints hold.
-    key_params = (
-        {**params, "warm_start_from": start.model_sha256 or start.version} if warm else params
-    )
-    checkpoints = store.checkpoint_dir(checkpoint_key(padded.sha256, vocabulary_size, key_params))
+    warm_from = {"warm_start_from": start.model_sha256 or start.version} if warm else {}
+    key = checkpoint_key(padded.sha256, vocabulary_size, {**params, **warm_from})
+    checkpoints = store.checkpoint_dir(key)
     with (
         claimed_checkpoints(checkpoints, run_id) as checkpoints,
         mirrored_checkpoints(store, checkpoints) as copy_checkpoints,
         store.open_parquet(padded) as parquet,
     ):
-        rows = stored_rows(
-            read_row_groups(parquet, ["group_key", "split", "length"]),
-            lambda group: parquet.read_row_group(group, columns=["label", "x"]),
-            training.validation_fraction,
-            training.seed,
-        )
-        boundaries = bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, text.maxlen)
+        rows, boundaries = fitting_rows(parquet, training, text.maxlen)
         outcome = fit_model(
             network,
             rows,

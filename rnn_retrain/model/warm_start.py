@@ -11,6 +11,7 @@ token kept its id (a hashed n-gram's bucket is a function of its tokens' ids).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,3 +66,21 @@ def copy_champion_weights(
         else:
             weights = lent
         layer.set_weights(weights)
+
+
+def copy_champion_into(
+    network: Any, champion_network: Path, champion_vocabulary: pa.Table, vocabulary: pa.Table
+) -> int:
+    """Copy a champion's saved network's weights into ``network``, mapped by token.
+
+    Returns how many of this run's tokens kept their embedding rows; 0 (nothing copied) when the
+    two vocabularies share no token.
+    """
+    from rnn_retrain.model.layers import load_network
+
+    champion = load_network(champion_network)
+    current_ids, champion_ids = shared_token_ids(champion_vocabulary, vocabulary)
+    shared = len(current_ids) - 2  # Padding and out-of-vocabulary are not tokens.
+    if shared:
+        copy_champion_weights(champion, network, current_ids, champion_ids)
+    return shared
