@@ -30,13 +30,12 @@ from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.events import emit_approval_requested, emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
 from rnn_retrain.orchestration.retries import RETRY_SETTINGS
-from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.gate import apply_decision
 from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.reports import mlflow_version_link
 from rnn_retrain.results import BaselineResult, Finding, RegisterResult
 from rnn_retrain.stages.approval import deadline_after, deadline_text, review_form, reviewed
 from rnn_retrain.stages.evaluate import headline_f1
-from rnn_retrain.stages.register import DECISION_TAG, decision_tags
 
 # How often the paused run asks the server whether it was answered (Prefect's default is 10 s).
 APPROVAL_POLL_SECONDS = 5
@@ -158,10 +157,7 @@ def approve(
             config.registry.approval_timeout_seconds,
             version,
         )
-        registry.set_tags(version, decision_tags(decision))
-        if decision.promote and (champion is None or str(champion.version) != version):
-            ChampionHistory(registry).move(version, "promotion", decision.reason, str(flow_run.id))
-        registry.set_tags(version, {DECISION_TAG: decision.model_dump_json()})
+        apply_decision(registry, version, decision, str(flow_run.id))
     get_run_logger().info("Approval: %s (%s)", decision.approval, decision.reason)
     result = registered.model_copy(update={"decision": decision})
     emit_gate_decision(result)

@@ -23,8 +23,8 @@ def warm_start(config: RetrainConfig, classes: list[str]) -> StartingPoint:
 
     If it can, the champion's network and vocabulary are copied into this run's artifacts, for
     train to read, and TensorFlow is loaded. (Run before the baseline starts: its vectoriser
-    holds the GIL for most of a minute on IMDB, and the model's load beside it took 48 s
-    instead of 1 on 2 cores.)
+    holds the GIL for long stretches, and a model loading beside it waits; benchmarks/RESULTS.md,
+    "Warm starts on IMDB".)
     """
     registry = ModelRegistry(config.registry.tracking_uri, config.registry.model_name)
     champion = registry.champion()

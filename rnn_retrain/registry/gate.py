@@ -117,11 +117,19 @@ def record_decision(
     The full decision record (`DECISION_TAG`) is written last: a version without it has not
     finished its gate, so a retry runs the gate again instead of trusting half a record.
     """
-    registry.set_tags(version, decision_tags(decision))
     if decision.champion_version is not None:
         registry.set_tags(
             decision.champion_version, {f"gate.challenged_by.v{version}": decision.reason}
         )
+    apply_decision(registry, version, decision, flow_run_id)
+
+
+def apply_decision(
+    registry: ModelRegistry, version: str, decision: GateDecision, flow_run_id: str
+) -> None:
+    """Tag ``version`` with the decision, move the champion alias if it promotes, and write the
+    full record last (also how a reviewer's answer is applied, `rnn_retrain.tasks.approve`)."""
+    registry.set_tags(version, decision_tags(decision))
     champion = registry.champion()
     if decision.promote and (champion is None or str(champion.version) != version):
         ChampionHistory(registry).move(version, "promotion", decision.reason, flow_run_id)
