@@ -83,10 +83,10 @@ def test_run_trains_and_prints_the_metrics_table(tmp_path: Path, reviews_csv: Pa
         r"validation accuracy (\d\.\d{4}), (\d+\.\d) points (above|below) test", output
     )
     assert line is not None, output
-    from rnn_retrain.registry import ModelRegistry
+    from rnn_retrain.registry.versions import ModelRegistry
 
     registry = ModelRegistry("", "review-sentiment")
-    run = registry.client.get_run(registry.get_version(version="1").run_id)
+    run = registry.tracking.client.get_run(registry.get_version(version="1").run_id)
     accuracy = run.data.metrics["validation_accuracy"]
     assert f"{accuracy:.4f}" == line.group(1)
     gap = run.data.metrics["validation_test_gap"]

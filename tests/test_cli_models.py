@@ -13,7 +13,7 @@ import pytest
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry import ModelRegistry
+from rnn_retrain.registry.versions import ModelRegistry
 
 # Two models that must learn (8 epochs each), shared by the module.
 # One xdist group: the module-scoped fixture trains once, on the one worker that runs them.

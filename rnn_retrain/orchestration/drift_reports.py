@@ -21,7 +21,6 @@ from rnn_retrain.stages.drift import DriftCounter, drift_reference, drifted, fin
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
 
 if TYPE_CHECKING:
-    from rnn_retrain.registry.files import data_profile, test_predictions
     from rnn_retrain.registry.versions import ModelRegistry
 
 DRIFT_ARTIFACT_KEY = "retrain-drift-report"
@@ -32,6 +31,8 @@ def drift_counter(
 ) -> DriftCounter | None:
     """A counter of new reviews against the reference of ``version``, logged by ``run_id`` (its
     data profile and test predictions); None, said in the run log, for a version without one."""
+    from rnn_retrain.registry.files import data_profile, test_predictions
+
     profile = data_profile(registry, run_id)
     predictions = test_predictions(registry, run_id)
     if profile is None or predictions is None:
