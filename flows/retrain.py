@@ -48,8 +48,9 @@ def summarize_run(
         trained.history,
         evaluated.predictions,
         evaluated.metrics_table,
+        ingested.labels,
+        evaluated.confusion_table,
     ]
-    artifacts += [ref for ref in (ingested.labels, evaluated.confusion_table) if ref is not None]
     if compared is not None:
         artifacts += [compared.terms, compared.model, compared.predictions]
     return RetrainSummary(

@@ -176,7 +176,7 @@ def train(
         training = training.model_copy(update={"epochs": training.warm_start_epochs})
     update_progress = training_progress(training.epochs)
     # A warm fit's starting weights are part of what its checkpoints hold.
-    warm_from = {"warm_start_from": start.model_sha256 or start.version} if warm else {}
+    warm_from = {"warm_start_from": start.model_sha256} if warm else {}
     key = checkpoint_key(padded.sha256, vocabulary_size, {**params, **warm_from})
     checkpoints = store.checkpoint_dir(key)
     with (

@@ -145,8 +145,7 @@ def _log_metrics(store: ArtifactStore, candidate: Candidate) -> None:
     )
     validation_accuracy = candidate.trained.validation_accuracy
     gap = validation_test_gap(validation_accuracy, metrics)
-    if gap is not None:
-        mlflow.log_metrics({"validation_accuracy": validation_accuracy, "validation_test_gap": gap})
+    mlflow.log_metrics({"validation_accuracy": validation_accuracy, "validation_test_gap": gap})
     for row in store.read_table(candidate.trained.history).to_pylist():
         epoch = row.pop("epoch")
         row.pop("process_id", None)
