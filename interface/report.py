@@ -23,7 +23,6 @@ from rnn_retrain.results import (
     StageDecision,
     SweepSummary,
 )
-from rnn_retrain.stages.baseline import describe_baseline
 from rnn_retrain.stages.evaluate import headline_f1
 
 # Width of the printed tables when the output is not a terminal (rich would use 80 columns).
@@ -90,7 +89,7 @@ def baseline_line(baseline: BaselineResult, level: float) -> str:
         f"baseline: {BASELINE_DESCRIPTIONS[baseline.kind]}, "
         f"accuracy {metrics['accuracy']:.4f}, "
         f"F1 {headline_f1(metrics):.4f} (fitted in {baseline.seconds:.1f}s); "
-        f"{describe_baseline(baseline, level)}"
+        f"{baseline.verdict(level)}"
     )
 
 

@@ -12,7 +12,6 @@ from rnn_retrain.results import (
     ScoreResult,
     StartingPoint,
 )
-from rnn_retrain.stages.baseline import describe_baseline
 from rnn_retrain.stages.evaluate import headline_f1
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
@@ -198,7 +197,7 @@ def _baseline_section(summary: RetrainSummary) -> list[str]:
         f"fitted on the same {baseline.train_rows} train rows in {baseline.seconds:.1f} s and "
         "scored on the same test rows.",
         "",
-        f"**{describe_baseline(baseline, level)}**",
+        f"**{baseline.verdict(level)}**",
         "",
         "| figure | RNN | baseline |",
         "| --- | ---: | ---: |",

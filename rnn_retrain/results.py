@@ -163,6 +163,17 @@ class BaselineResult(BaseModel):
     baseline_only_correct: int | None = None  # McNemar c: rows only the baseline got right.
     p_value: float | None = None
 
+    def verdict(self, level: float) -> str:
+        """How the RNN compares with the baseline, in one line, at significance level ``level``."""
+        if self.p_value is None:
+            return "not compared with the RNN"
+        b, c = self.rnn_only_correct or 0, self.baseline_only_correct or 0
+        if self.p_value >= level:
+            verdict = "no significant difference between the RNN and the baseline"
+        else:
+            verdict = f"RNN significantly {'better' if b > c else 'worse'} than the baseline"
+        return f"{verdict} (McNemar b={b} c={c} p={self.p_value:.4g}, level {level})"
+
 
 class GateDecision(BaseModel):
     """The promotion decision and the numbers behind it."""

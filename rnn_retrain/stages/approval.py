@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from rnn_retrain.results import BaselineResult, Finding, GateDecision
-from rnn_retrain.stages.baseline import describe_baseline
 
 
 def awaiting_approval(decision: GateDecision) -> GateDecision:
@@ -116,7 +115,7 @@ def review_form(
         lines.append(
             f"**Baseline** ({baseline.kind}): test accuracy "
             f"{_figure(baseline.metrics.get('accuracy'))}; "
-            f"{describe_baseline(baseline, significance_level)}."
+            f"{baseline.verdict(significance_level)}."
         )
     flagged = [finding for finding in findings if finding.severity in ("warning", "error")]
     if flagged:

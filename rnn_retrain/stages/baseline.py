@@ -38,7 +38,7 @@ from rnn_retrain.config.retrain import ConfigSlice
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.model.bag_of_ngrams import NGramVectorizer
 from rnn_retrain.model.nb_ratios import NB_ALPHA, log_count_ratios
-from rnn_retrain.results import BASELINE_DESCRIPTIONS, BaselineResult
+from rnn_retrain.results import BASELINE_DESCRIPTIONS
 from rnn_retrain.stages.register import mcnemar_exact
 
 CONFIG = ConfigSlice(
@@ -268,15 +268,3 @@ def compare_with_network(
     network_correct = network["prediction"].to_numpy() == labels
     baseline_correct = baseline["prediction"].to_numpy() == labels
     return mcnemar_exact(network_correct, baseline_correct)
-
-
-def describe_baseline(baseline: BaselineResult, level: float) -> str:
-    """How the RNN compares with the baseline, in one line, at significance level ``level``."""
-    if baseline.p_value is None:
-        return "not compared with the RNN"
-    b, c = baseline.rnn_only_correct or 0, baseline.baseline_only_correct or 0
-    if baseline.p_value >= level:
-        verdict = "no significant difference between the RNN and the baseline"
-    else:
-        verdict = f"RNN significantly {'better' if b > c else 'worse'} than the baseline"
-    return f"{verdict} (McNemar b={b} c={c} p={baseline.p_value:.4g}, level {level})"

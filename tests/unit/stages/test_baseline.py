@@ -19,7 +19,6 @@ from rnn_retrain.stages.baseline import (
     NGRAM_RANGES,
     TFIDF,
     compare_with_network,
-    describe_baseline,
     fit_baseline,
     model_document,
     rebuild_baseline,
@@ -199,6 +198,6 @@ def test_tags_metrics_and_verdicts_carry_the_comparison():
     metrics = baseline_metrics(baseline)
     assert metrics["baseline_f1"] == 0.9 and "baseline_roc_auc" not in metrics
     assert metrics["baseline_mcnemar_p"] == 1e-8
-    assert describe_baseline(baseline, 0.05).startswith("RNN significantly worse")
-    assert describe_baseline(result(40, 3, 1e-8), 0.05).startswith("RNN significantly better")
-    assert describe_baseline(result(3, 4, 0.9), 0.05).startswith("no significant difference")
+    assert baseline.verdict(0.05).startswith("RNN significantly worse")
+    assert result(40, 3, 1e-8).verdict(0.05).startswith("RNN significantly better")
+    assert result(3, 4, 0.9).verdict(0.05).startswith("no significant difference")
