@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.interface.report import output_console
 from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
+from rnn_retrain.store.atomic import replace_atomically
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
 PREDICT_FILE_CHUNK_ROWS = 100_000
@@ -90,15 +90,11 @@ def write_scores(table: pa.Table, path: str) -> None:
     target = Path(path)
     if not target.parent.exists():
         raise RetrainError(f"--out {path}: folder {target.parent} does not exist")
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
+    with replace_atomically(target) as temporary:
         if target.suffix.lower() == ".csv":
             pacsv.write_csv(table, temporary)
         else:
             pq.write_table(table, temporary)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def load_baseline(registry: Any, version: str) -> Any:

@@ -33,6 +33,7 @@ from rnn_retrain.stages.watch import (
     listing_table,
 )
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore, IntegrityError
+from rnn_retrain.store.listings import SourceListings
 
 
 def state_variable(source: str) -> str:
@@ -66,14 +67,14 @@ def watch(settings: WatchSettings) -> WatchResult:
     if result.first_look or result.start_run:
         # The listing first: a Variable never points at a file that is not all there.
         key = fingerprint_key(settings.source)
-        listing = store.write_listing(key, listing_table(current))
+        listing = SourceListings(store).write(key, listing_table(current))
         state = {
             "listing": listing.model_dump(),
             "files": len(current),
             "digest": fingerprint_digest(current),
         }
         Variable.set(name, state, overwrite=True)
-        store.prune_listings(key, keep=listing)
+        SourceListings(store).prune(key, keep=listing)
     logger.info(
         "%s: %d files; %d changed, %d removed, %d settling%s",
         settings.source,

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rnn_retrain.errors import DataError, ServiceUnavailableError
+from rnn_retrain.store.atomic import replace_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,6 @@ def load_imdb(
         return pq.read_table(converted)
     logger.info("Converting %s to Parquet (once)", archive)
     table = read_imdb_archive(archive)
-    temporary = converted.with_suffix(".tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    temporary.replace(converted)
+    with replace_atomically(converted) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
     return table

@@ -39,6 +39,7 @@ from rnn_retrain.orchestration.serializer import (
 )
 from rnn_retrain.results import StageDecision
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
+from rnn_retrain.store.cache_records import CacheRecords
 
 # Bump when a stage's code changes what it writes: every cached result is then recomputed.
 # 2: configuration fields named by section (text.maxlen); results stored as JSON, not pickle.
@@ -94,7 +95,7 @@ class StageCache(CachePolicy):
         except RetrainError:
             return None  # Unreadable source: the stage itself reports the error, uncached.
         base = f"retrain-{self.stage}-{_digest(components)[:40]}"
-        entries = store.read_cache_entries(self.stage)
+        entries = CacheRecords(store).read(self.stage)
         key, problem, found = _healthy_key(base, task_ctx.result_store, store)
         if found:
             origin = entries.get(base, {}).get("run_id", "an earlier run")
@@ -107,7 +108,7 @@ class StageCache(CachePolicy):
         else:
             reason = problem or explain_recompute(base, components, entries)
             decision = StageDecision(stage=self.stage, status="ran", reason=reason, key=key)
-            store.write_cache_entry(
+            CacheRecords(store).write(
                 self.stage, base, {"components": components, "run_id": current_run_id()}
             )
         _remember(decision)

@@ -10,6 +10,11 @@ crash never leaves a file that a reader could take for a complete artifact. Read
 
 Tables can be written and read whole (`write_table`, `read_table`) or streamed
 (`write_batches`, `open_parquet`), so stages can work on data bigger than memory chunk by chunk.
+
+The root also holds what is not a run's artifact, each kept by its own class over the store's
+public surface (`ArtifactStore.filesystem`, `root_path`, `is_local`, `uri_for`):
+the stage cache's records (`rnn_retrain.store.cache_records`), the source watcher's listings
+(`rnn_retrain.store.listings`) and training checkpoints (`rnn_retrain.store.checkpoints`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from rnn_retrain.environment.faults import describe_fault
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.store import paths
-from rnn_retrain.store.checkpoints import CheckpointMirror
+from rnn_retrain.store.atomic import replace_atomically, write_atomically
 
 HASH_CHUNK_BYTES = 8 << 20
 MANIFEST_SUFFIX = ".manifest.json"
@@ -53,7 +57,7 @@ class ArtifactRef(BaseModel):
     rows: int | None = None
 
 
-def _parquet_bytes(table: pa.Table) -> pa.Buffer:
+def parquet_bytes(table: pa.Table) -> pa.Buffer:
     """``table`` as zstd-compressed Parquet, in memory."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
@@ -79,7 +83,15 @@ def _problem(ref: ArtifactRef, digest: str | None) -> str | None:
 
 
 class ArtifactStore:
-    """Reads and writes run artifacts under one root folder or URI."""
+    """A run's artifacts under one root folder or URI, each checked against its manifest.
+
+    A write puts the file at ``runs/<run_id>/<stage>/<name>`` (or at a user's chosen output) and
+    then, beside it, the manifest with its sha256, rows, schema, producing stage and parameters;
+    a read refuses, with an `IntegrityError`, a file whose bytes no longer match its
+    `ArtifactRef`. The root is parsed once, here: the parts of the store that keep other files
+    under it (cache records, listings, checkpoints) go through `filesystem`, `root_path`,
+    `is_local` and `uri_for`.
+    """
 
     def __init__(self, root: str = "") -> None:
         root = root or paths.default_artifact_root()
@@ -93,7 +105,7 @@ class ArtifactStore:
             ) from None
         self._scheme = root.split("://", 1)[0] if "://" in root else ""
         self.root = root
-        if isinstance(self._filesystem, pafs.LocalFileSystem):
+        if self.is_local:
             self._require_local_root()
 
     def _require_local_root(self) -> None:
@@ -109,6 +121,27 @@ class ArtifactStore:
                 "user can create, or leave it empty for $RETRAIN_HOME/artifacts"
             ) from None
 
+    # Where the root is, for the parts of the store that keep other files under it.
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        """The pyarrow filesystem that holds the root (local, S3, GCS, …)."""
+        return self._filesystem
+
+    @property
+    def root_path(self) -> str:
+        """The root's path inside `filesystem`: what `rnn_retrain.store.paths` joins onto."""
+        return self._base
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the root is a folder on this machine."""
+        return isinstance(self._filesystem, pafs.LocalFileSystem)
+
+    def uri_for(self, path: str) -> str:
+        """The URI of a path under this root (the path itself for a local root)."""
+        return f"{self._scheme}://{path}" if self._scheme else path
+
     # Writing.
 
     def write_table(
@@ -122,7 +155,7 @@ class ArtifactStore:
         """Write ``table`` as Parquet and return its reference."""
         schema = [{"name": field.name, "type": str(field.type)} for field in table.schema]
         return self._commit(
-            run_id, stage, f"{name}.parquet", _parquet_bytes(table), table.num_rows, schema, params
+            run_id, stage, f"{name}.parquet", parquet_bytes(table), table.num_rows, schema, params
         )
 
     def write_batches(
@@ -148,7 +181,7 @@ class ArtifactStore:
             else (self._filesystem, *self._locate(run_id, stage, f"{name}.parquet"))
         )
         rows = 0
-        with self._temporary(path, filesystem) as temporary:
+        with replace_atomically(path, filesystem) as temporary:
             with filesystem.open_output_stream(temporary) as stream:
                 with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
                     for chunk in chunks:
@@ -249,68 +282,6 @@ class ArtifactStore:
         with filesystem.open_input_stream(path) as stream:
             return json.loads(stream.read())
 
-    # The stage cache's index: which inputs each cache key stood for, to explain a recompute.
-
-    def write_cache_entry(self, stage: str, key: str, entry: dict[str, Any]) -> None:
-        """Record what a stage's cache ``key`` was computed from."""
-        path = paths.cache_index(self._base, stage, key)
-        self._write_atomic(path, json.dumps(entry, sort_keys=True, default=str).encode())
-
-    def read_cache_entries(self, stage: str) -> dict[str, dict[str, Any]]:
-        """Every recorded cache key of ``stage`` with its entry, oldest first."""
-        folder = paths.cache_index(self._base, stage)
-        selector = pafs.FileSelector(folder, allow_not_found=True)
-        infos = [i for i in self._filesystem.get_file_info(selector) if i.path.endswith(".json")]
-        entries = {}
-        for info in sorted(infos, key=lambda i: (i.mtime_ns or 0, i.path)):
-            with self._filesystem.open_input_stream(info.path) as stream:
-                entries[info.base_name.removesuffix(".json")] = json.loads(stream.read())
-        return entries
-
-    # The source watcher's listings: outside the run folders, so `retrain gc` leaves them.
-
-    def write_listing(self, key: str, table: pa.Table) -> ArtifactRef:
-        """Store a watched source's listing under ``watch/<key>/``, named by its sha256.
-
-        The file is complete before its reference exists; read it back with `read_table`.
-        """
-        data = _parquet_bytes(table)
-        digest = hashlib.sha256(memoryview(data)).hexdigest()
-        path = paths.watch_listing(self._base, key, digest)
-        self._write_atomic(path, data)
-        return ArtifactRef(
-            name=f"watch/{key}", uri=self._uri(path), sha256=digest, rows=table.num_rows
-        )
-
-    def prune_listings(self, key: str, keep: ArtifactRef) -> None:
-        """Delete a source's listings other than ``keep`` (the one its Variable points at)."""
-        folder = paths.watch_listing(self._base, key)
-        selector = pafs.FileSelector(folder, allow_not_found=True)
-        for info in self._filesystem.get_file_info(selector):
-            if info.base_name != f"{keep.sha256}.parquet":
-                self._filesystem.delete_file(info.path)
-
-    def checkpoint_dir(self, key: str) -> Path:
-        """A local folder for the training checkpoints of one data-and-recipe ``key``.
-
-        Under the root for a local store; under ``$RETRAIN_HOME/checkpoints`` when the root is
-        remote (Keras writes its backups to local paths; `checkpoint_mirror` copies them there).
-        """
-        local = isinstance(self._filesystem, pafs.LocalFileSystem)
-        return paths.checkpoint_folder(self._base if local else None, key)
-
-    def checkpoint_mirror(self, folder: Path) -> CheckpointMirror | None:
-        """The copy under a remote root of a local checkpoint folder, that any machine resumes from.
-
-        None for a local root: its checkpoint folder already is where every later run looks.
-        """
-        if isinstance(self._filesystem, pafs.LocalFileSystem):
-            return None
-        archive = paths.checkpoint_archive(self._base, folder.name)
-        remote_folder = paths.remote_checkpoint_folder(self._base, folder.name)
-        uri = self._uri(archive)
-        return CheckpointMirror(folder, self._filesystem, remote_folder, archive, uri)
-
     # Internals.
 
     def _commit(
@@ -326,17 +297,13 @@ class ArtifactStore:
         path, uri = self._locate(run_id, stage, filename)
         digest = hashlib.sha256(memoryview(data)).hexdigest()
         ref = ArtifactRef(name=f"{stage}/{filename}", uri=uri, sha256=digest, rows=rows)
-        self._write_atomic(path, data)
+        write_atomically(path, data, self._filesystem)
         self._write_manifest(path, ref, len(data), schema, run_id, stage, params)
         return ref
 
     def _locate(self, run_id: str, stage: str, filename: str) -> tuple[str, str]:
         path = paths.run_artifact(self._base, run_id, stage, filename)
-        return path, self._uri(path)
-
-    def _uri(self, path: str) -> str:
-        """The URI of a path under this root (the path itself for a local root)."""
-        return f"{self._scheme}://{path}" if self._scheme else path
+        return path, self.uri_for(path)
 
     def _locate_target(self, target: str) -> tuple[pafs.FileSystem, str, str]:
         """The filesystem, path and URI of an explicitly chosen artifact location."""
@@ -368,33 +335,8 @@ class ArtifactStore:
             "params": params or {},
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
-        self._write_atomic(
+        write_atomically(
             path + MANIFEST_SUFFIX,
             json.dumps(manifest, indent=2, default=str).encode(),
-            filesystem,
+            filesystem or self._filesystem,
         )
-
-    def _write_atomic(
-        self, path: str, data: bytes | pa.Buffer, filesystem: pafs.FileSystem | None = None
-    ) -> None:
-        filesystem = filesystem or self._filesystem
-        with self._temporary(path, filesystem) as temporary:
-            with filesystem.open_output_stream(temporary) as stream:
-                stream.write(data)
-
-    @contextlib.contextmanager
-    def _temporary(self, path: str, filesystem: pafs.FileSystem | None = None) -> Iterator[str]:
-        """A temporary name to write ``path`` under: renamed to it on success, else deleted."""
-        filesystem = filesystem or self._filesystem
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        try:
-            filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            yield temporary
-            filesystem.move(temporary, path)
-        except BaseException as error:
-            with contextlib.suppress(Exception):
-                filesystem.delete_file(temporary)
-            if isinstance(error, OSError) and not error.filename and describe_fault(error):
-                # pyarrow's write errors name no file: say which artifact a full disk stopped.
-                raise OSError(error.errno, str(error), path) from error
-            raise

@@ -1,4 +1,4 @@
-"""Every location the project uses: the folders under ``$RETRAIN_HOME`` and the artifact root's layout.
+"""Every location the project uses: the folders under ``$RETRAIN_HOME``, the artifact root's layout.
 
 No other module joins these paths. ``$RETRAIN_HOME`` (default ``~/.rnn-retrain``) holds:
 
@@ -101,9 +101,14 @@ def checkpoint_archive(root_path: str, name: str) -> str:
     return f"{remote_checkpoint_folder(root_path, name)}/checkpoint.tar"
 
 
-def upload_name(path: str) -> str:
-    """A unique name beside ``path`` to write it under, before it is moved into place."""
-    return f"{path}.tmp-{uuid.uuid4().hex}"
+def temporary_name(path: str) -> str:
+    """A unique name beside ``path`` to write it under, before it is moved into place.
+
+    It starts with a dot, as dataset readers (pyarrow's, Spark's) skip such names: a half-written
+    file in a folder of data is never read as data.
+    """
+    folder, slash, name = path.rpartition("/")
+    return f"{folder}{slash}.{name}.tmp-{uuid.uuid4().hex}"
 
 
 def checkpoint_lock(folder: Path) -> Path:

@@ -94,3 +94,14 @@ def test_opening_an_altered_parquet_artifact_is_refused(store: ArtifactStore):
     with pytest.raises(IntegrityError, match="padded.parquet"):
         with store.open_parquet(ref):
             pass
+
+
+def test_the_root_is_told_to_the_other_parts_of_the_store(store: ArtifactStore, tmp_path: Path):
+    assert store.is_local and store.root_path == str(tmp_path / "artifacts")
+    assert store.uri_for(f"{store.root_path}/x") == str(tmp_path / "artifacts" / "x")
+
+
+def test_an_s3_root_gives_s3_uris(s3_root: str):
+    store = ArtifactStore(s3_root)
+    assert not store.is_local and store.root_path == "bucket/root"
+    assert store.uri_for("bucket/root/x") == "s3://bucket/root/x"
