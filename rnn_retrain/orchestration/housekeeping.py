@@ -11,7 +11,6 @@ folders those versions were trained in, stay whatever their age.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from rnn_retrain.registry.champion import ChampionHistory
 from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactStore
+from rnn_retrain.store.cache_records import CacheRecords
 
 DAY_SECONDS = 86_400
 RUN_TAG = "prefect.flow_run_id"  # The run folder a version was trained in (tasks/register.py).
@@ -152,28 +152,22 @@ def collect(
     for item in plan.remove:
         if item.kind == "model version":
             registry.delete_version(item.name.rsplit(" v", 1)[1])
-    filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
+    filesystem, base = store.filesystem, store.root_path
     for item in plan.remove:
         if item.kind == "run folder":
-            filesystem.delete_dir(f"{base}/runs/{item.name}")
+            filesystem.delete_dir(paths.runs_folder(base, item.name))
         elif item.kind == "checkpoint archive":
             filesystem.delete_dir(paths.remote_checkpoint_folder(base, item.name))
         elif item.kind == "cache record":
             stage, key = item.name.split("/", 1)
             (result_storage / key).unlink(missing_ok=True)
-            index = f"{base}/cache/{stage}/{key}.json"
-            if filesystem.get_file_info(index).type == pafs.FileType.File:
-                filesystem.delete_file(index)
-
-
-def _local_or_uri(root: str) -> str:
-    return root if "://" in root else os.path.abspath(root)
+            CacheRecords(store).delete(stage, key)
 
 
 def _run_folders(store: ArtifactStore) -> dict[str, tuple[float, int]]:
     """Each run folder: the newest modification time in it (seconds) and its bytes."""
-    filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
-    selector = pafs.FileSelector(f"{base}/runs", recursive=True, allow_not_found=True)
+    filesystem, base = store.filesystem, store.root_path
+    selector = pafs.FileSelector(paths.runs_folder(base), recursive=True, allow_not_found=True)
     folders: dict[str, tuple[float, int]] = {}
     for info in filesystem.get_file_info(selector):
         if info.type != pafs.FileType.File:
@@ -191,9 +185,9 @@ def _checkpoint_archives(store: ArtifactStore) -> dict[str, tuple[float, int]]:
     A local root's checkpoint folders are not listed: a training on this machine may be writing
     to one, with its files open, whatever their age; a remote archive is only a copy.
     """
-    filesystem, base = pafs.FileSystem.from_uri(_local_or_uri(store.root))
-    if isinstance(filesystem, pafs.LocalFileSystem):
+    if store.is_local:
         return {}
+    filesystem, base = store.filesystem, store.root_path
     folder = paths.remote_checkpoint_folder(base)
     selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
     archives: dict[str, tuple[float, int]] = {}
@@ -212,7 +206,7 @@ def _stale_cache_records(store: ArtifactStore, result_storage: Path, going: set[
     from rnn_retrain.orchestration.serializer import UnsafeRecordError, decode_record
 
     stale = []
-    root = _local_or_uri(store.root).rstrip("/")
+    root = store.uri_for(store.root_path).rstrip("/")
     for path in sorted(result_storage.glob("retrain-*")) if result_storage.is_dir() else []:
         stage = path.name.split("-")[1]
         try:

@@ -121,6 +121,12 @@ def private_checkpoint_folder(folder: Path, run_id: str) -> Path:
     return folder.with_name(f"{folder.name}-{run_id}")
 
 
+def runs_folder(root_path: str, run_id: str = "") -> str:
+    """The folder of every run's artifacts, or of one run's."""
+    folder = f"{root_path.rstrip('/')}/runs"
+    return f"{folder}/{run_id}" if run_id else folder
+
+
 def run_artifact(root_path: str, run_id: str, stage: str, filename: str) -> str:
     """An artifact's path inside the artifact root's filesystem."""
     return f"{root_path.rstrip('/')}/runs/{run_id}/{stage}/{filename}"
