@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
-from rnn_retrain.config.sections import TrainingSettings
 from rnn_retrain.data.labels import BINARY_CLASSES
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
-from rnn_retrain.model.batching import FIT, bucket_boundaries
 from rnn_retrain.model.memory import check_fits
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.runs import current_run_id, store_for
@@ -25,68 +19,14 @@ from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.stages.train import (
     CONFIG,
     checkpoint_key,
+    fitting_rows,
     history_table,
-    stored_rows,
     train_result,
+    warmed_start,
 )
 from rnn_retrain.store import paths
 from rnn_retrain.store.artifacts import ArtifactRef, ArtifactStore
-from rnn_retrain.store.chunks import read_row_groups
-from rnn_retrain.store.locks import lock_if_free
-
-
-@contextlib.contextmanager
-def claimed_checkpoints(folder: Path, run_id: str) -> Iterator[Path]:
-    """The checkpoint folder this run may use, removed once training's results are stored.
-
-    Two runs training the same data and recipe at once must not share it: the first holds a lock
-    on it (the OS frees the lock if the process dies), a second keeps its own folder.
-    """
-    with lock_if_free(paths.checkpoint_lock(folder)) as owner:
-        if not owner:
-            get_run_logger().warning(
-                "Another run is training the same data and recipe; this run keeps its own "
-                "checkpoints"
-            )
-            folder = paths.private_checkpoint_folder(folder, run_id)
-        yield folder
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def mirrored_checkpoints(store: ArtifactStore, folder: Path) -> Iterator[Callable[[], None] | None]:
-    """For a remote artifact root, the checkpoint folder's copy there, so any machine resumes.
-
-    A folder with nothing to resume first takes the copy's contents (a training killed on
-    another machine). Yields the function that refreshes the copy, for the fit to call whenever
-    the folder changed; None for a local root, whose folder every run already shares. The copy is
-    deleted once training's results are stored.
-    """
-    mirror = store.checkpoint_mirror(folder)
-    if mirror is None:
-        yield None
-        return
-    from rnn_retrain.model.network import resumable_epochs  # The task has loaded TensorFlow.
-
-    logger = get_run_logger()
-    if not resumable_epochs(folder) and mirror.restore():
-        logger.info("Took the checkpoints of an interrupted training from %s", mirror.uri)
-
-    def refresh() -> None:
-        # A failed copy must not fail the training: this machine's folder still resumes it.
-        try:
-            mirror.save()
-        except OSError as error:
-            logger.warning(
-                "Could not copy the checkpoints to %s (%s); training goes on", mirror.uri, error
-            )
-
-    yield refresh
-    try:
-        mirror.discard()
-    except OSError as error:
-        # The results are stored: failing now would train again. What is left resumes nothing.
-        logger.warning("Could not delete the checkpoint copy %s (%s)", mirror.uri, error)
+from rnn_retrain.store.checkpoints import Checkpoints, claimed_checkpoints, mirrored_checkpoints
 
 
 def store_model(
@@ -97,18 +37,6 @@ def store_model(
         path = Path(directory) / "model.keras"
         network.save(path)  # type: ignore[attr-defined]
         return store.write_file(run_id, folder, "model.keras", path, params)
-
-
-def fitting_rows(parquet: Any, training: TrainingSettings, maxlen: int) -> tuple[Any, list[int]]:
-    """The padded rows' fit and validation roles (read row group by row group), and the length
-    buckets' boundaries for the fit rows."""
-    rows = stored_rows(
-        read_row_groups(parquet, ["group_key", "split", "length"]),
-        lambda group: parquet.read_row_group(group, columns=["label", "x"]),
-        training.validation_fraction,
-        training.seed,
-    )
-    return rows, bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, maxlen)
 
 
 def built_network(
@@ -131,12 +59,7 @@ def built_network(
     with tempfile.TemporaryDirectory() as directory:
         champion = store.copy_to_local(start.network, directory)
         shared = copy_champion_into(network, champion, store.read_table(start.vocabulary), tokens)
-    if shared:
-        reason = f"{shared:,} of this run's {tokens.num_rows:,} tokens keeping their embedding rows"
-        start = start.model_copy(update={"reason": f"{start.reason}, {reason}"})
-    else:
-        reason = f"champion version {start.version} shares no token with this run's vocabulary"
-        start = StartingPoint(reason=reason)
+    start = warmed_start(start, shared, tokens.num_rows)
     get_run_logger().info("%s", start.describe())
     return network, start
 
@@ -163,7 +86,7 @@ def train(
     # often kills the process instead of raising (`rnn_retrain.model.memory`).
     check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.model.network import fit_model, limit_threads
+    from rnn_retrain.model.network import fit_model, limit_threads, resumable_epochs
 
     if training.training_threads:
         limit_threads(training.training_threads)
@@ -178,10 +101,10 @@ def train(
     # A warm fit's starting weights are part of what its checkpoints hold.
     warm_from = {"warm_start_from": start.model_sha256} if warm else {}
     key = checkpoint_key(padded.sha256, vocabulary_size, {**params, **warm_from})
-    checkpoints = store.checkpoint_dir(key)
+    checkpoints = Checkpoints(store).folder(key)
     with (
         claimed_checkpoints(checkpoints, run_id) as checkpoints,
-        mirrored_checkpoints(store, checkpoints) as copy_checkpoints,
+        mirrored_checkpoints(store, checkpoints, resumable_epochs) as copy_checkpoints,
         store.open_parquet(padded) as parquet,
     ):
         rows, boundaries = fitting_rows(parquet, training, text.maxlen)

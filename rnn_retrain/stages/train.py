@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rnn_retrain.config.retrain import ConfigSlice, ModelSettings
+from rnn_retrain.config.sections import TrainingSettings
 from rnn_retrain.data.preprocessing import to_matrix
-from rnn_retrain.model.batching import RowGroups, assign_roles
+from rnn_retrain.model.batching import FIT, RowGroups, assign_roles, bucket_boundaries
 from rnn_retrain.results import StartingPoint, TrainResult
 from rnn_retrain.store.artifacts import ArtifactRef
-from rnn_retrain.store.chunks import row_hash, validation_cutoff
+from rnn_retrain.store.chunks import read_row_groups, row_hash, validation_cutoff
 
 # What shapes the model or its training. The padded input's sha256 covers maxlen and padding;
 # the number of threads changes only the speed.
@@ -114,6 +115,30 @@ def history_table(rows: list[dict[str, float]]) -> pa.Table:
             + [("seconds", pa.float64()), ("process_id", pa.int64())]
         )
     )
+
+
+def fitting_rows(
+    parquet: Any, training: TrainingSettings, maxlen: int
+) -> tuple[RowGroups, list[int]]:
+    """The padded file's rows in their fit and validation roles (`stored_rows`), read row group
+    by row group, and the length buckets' boundaries for the fit rows."""
+    rows = stored_rows(
+        read_row_groups(parquet, ["group_key", "split", "length"]),
+        lambda group: parquet.read_row_group(group, columns=["label", "x"]),
+        training.validation_fraction,
+        training.seed,
+    )
+    return rows, bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, maxlen)
+
+
+def warmed_start(start: StartingPoint, shared_tokens: int, tokens: int) -> StartingPoint:
+    """Where a warm fit starts once the champion's weights were copied for ``shared_tokens`` of
+    this run's ``tokens``: still warm, or cold when the vocabularies shared no token."""
+    if not shared_tokens:
+        reason = f"champion version {start.version} shares no token with this run's vocabulary"
+        return StartingPoint(reason=reason)
+    reason = f"{shared_tokens:,} of this run's {tokens:,} tokens keeping their embedding rows"
+    return start.model_copy(update={"reason": f"{start.reason}, {reason}"})
 
 
 def stored_rows(
