@@ -62,7 +62,13 @@ def main() -> None:
         predict_in_buckets,
         rows_in_memory,
     )
-    from rnn_retrain.model.network import NETWORK_LOGITS, NGRAM_BRANCH, build_model, fit_model
+    from rnn_retrain.model.network import (
+        NETWORK_LOGITS,
+        NGRAM_BRANCH,
+        FitHooks,
+        build_model,
+        fit_model,
+    )
 
     config = RetrainConfig.from_flat(
         recipe="hybrid", epochs=args.epochs, early_stopping_patience=0, seed=args.seed
@@ -87,7 +93,7 @@ def main() -> None:
             jit_compile=training.xla,
         )
         started = time.perf_counter()
-        fit_model(model, rows, training, text.padding, boundaries, report=print)
+        fit_model(model, rows, training, text.padding, boundaries, FitHooks(report=print))
         seconds = time.perf_counter() - started
         print(f"{label}: test accuracy {accuracy(model, x_test, y_test):.4f} ({seconds:.0f} s)")
 

@@ -89,7 +89,7 @@ def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, f
     """The project's fit (defaults: length buckets, XLA, early stopping) and bucketed scoring."""
     from rnn_retrain.config.retrain import RetrainConfig
     from rnn_retrain.model.batching import FIT, bucket_boundaries, rows_in_memory
-    from rnn_retrain.model.network import build_model, fit_model
+    from rnn_retrain.model.network import FitHooks, build_model, fit_model
     from rnn_retrain.model.serving import predict_probabilities
 
     config = RetrainConfig.from_flat(
@@ -102,7 +102,9 @@ def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, f
     boundaries = bucket_boundaries(rows.role_lengths(FIT), training.length_buckets, text.maxlen)
     model = build_model(5000, config.model, training)
     started = time.perf_counter()
-    outcome = fit_model(model, rows, training, text.padding, boundaries, report=lambda line: None)
+    outcome = fit_model(
+        model, rows, training, text.padding, boundaries, FitHooks(report=lambda line: None)
+    )
     seconds = time.perf_counter() - started
     scores = predict_probabilities(model, data["x_test"], boundaries, text.padding)
     return {

@@ -86,7 +86,7 @@ def train(
     # often kills the process instead of raising (`rnn_retrain.model.memory`).
     check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.model.network import fit_model, limit_threads, resumable_epochs
+    from rnn_retrain.model.network import FitHooks, fit_model, limit_threads, resumable_epochs
 
     if training.training_threads:
         limit_threads(training.training_threads)
@@ -114,10 +114,12 @@ def train(
             training,
             text.padding,
             boundaries,
-            report=get_run_logger().info,
-            on_epoch=update_progress,
-            checkpoint_dir=checkpoints,
-            on_checkpoint=copy_checkpoints,
+            FitHooks(
+                report=get_run_logger().info,
+                on_epoch=update_progress,
+                checkpoint_dir=checkpoints,
+                on_checkpoint=copy_checkpoints,
+            ),
         )
         update_progress(1.0)  # Early stopping ends training before the planned last epoch.
         seconds = time.perf_counter() - started

@@ -33,8 +33,8 @@ class NGramVectorizer:
     """Counts of the n-grams of texts, over a fixed list of terms.
 
     Build it from a stored list of terms (column i counts ``terms[i]``), or with `fit` (the terms
-    of a corpus); then `transform` gives a texts × terms CSR matrix: each term's count in each text, or 1 where it
-    occurs at all when ``binary``.
+    of a corpus); then `transform` gives a texts × terms CSR matrix: each term's count in each
+    text, or 1 where it occurs at all when ``binary``.
     """
 
     def __init__(self, terms: list[str], ngram_range: tuple[int, int], binary: bool) -> None:
@@ -86,38 +86,23 @@ class NGramVectorizer:
         # only where the keys would not fit an int64 otherwise: counting each token's texts
         # costs more (2.9 s on IMDB) than the few n-grams it removes.
         if min_df > 1 and (len(dictionary) + 1) ** ngram_range[1] > KEY_LIMIT:
-            in_texts = np.bincount(
-                np.unique(rows * len(dictionary) + ids) % len(dictionary),
-                minlength=len(dictionary),
-            )
-            kept = in_texts >= min_df
-            ids = np.where(kept, np.cumsum(kept) - 1, -1)[ids]
-            dictionary = dictionary.filter(pa.array(kept))
+            ids, dictionary = _drop_rare_tokens(ids, rows, dictionary, min_df)
         base = _base(len(dictionary), ngram_range[1], "the baseline's train texts")
         text_rows, keys = _ngram_keys(ids, rows, base, ngram_range)
         distinct, term_of = np.unique(keys, return_inverse=True)
+        width = max(len(distinct), 1)
+        # One pair per (text, n-gram) that occurs, with its count in that text.
         pairs, counts = np.unique(text_rows * len(distinct) + term_of, return_counts=True)
-        pair_terms = pairs % max(len(distinct), 1)
-        frequency = np.bincount(
-            pair_terms, weights=None if binary else counts, minlength=len(distinct)
-        )
-        document_frequency = (
-            frequency if binary else np.bincount(pair_terms, minlength=len(distinct))
-        )
-        chosen = np.flatnonzero(document_frequency >= min_df)
-        if max_features is not None and len(chosen) > max_features:
-            by_frequency = np.argsort(-frequency[chosen], kind="stable")[:max_features]
-            chosen = np.sort(chosen[by_frequency])
+        pair_terms = pairs % width
+        chosen = _chosen_terms(pair_terms, counts, len(distinct), binary, min_df, max_features)
         terms = _decode(distinct[chosen], base, dictionary, ngram_range[1])
         vectorizer = cls(terms, ngram_range, binary)
         column_of = np.full(len(distinct), -1, dtype=np.int64)
         column_of[chosen] = np.arange(len(chosen))
         columns = column_of[pair_terms]
         kept = columns >= 0
-        rows_of_pairs = pairs[kept] // max(len(distinct), 1)
-        matrix = _count_matrix(
-            rows_of_pairs, columns[kept], counts[kept], (len(tokens), len(terms)), binary
-        )
+        shape = (len(tokens), len(terms))
+        matrix = _count_matrix(pairs[kept] // width, columns[kept], counts[kept], shape, binary)
         return vectorizer, matrix
 
     def transform(self, texts: pa.Array | pa.ChunkedArray) -> sp.csr_matrix:
@@ -135,6 +120,42 @@ class NGramVectorizer:
         )
         shape = (len(tokens), len(self.terms))
         return _count_matrix(pairs // width, pairs % width, counts, shape, self.binary)
+
+
+def _drop_rare_tokens(
+    ids: np.ndarray, rows: np.ndarray, dictionary: pa.Array, min_df: int
+) -> tuple[np.ndarray, pa.Array]:
+    """The token ids with each token of fewer than ``min_df`` texts unknown (-1), the others
+    renumbered, and the dictionary of the tokens kept."""
+    in_texts = np.bincount(
+        np.unique(rows * len(dictionary) + ids) % len(dictionary),
+        minlength=len(dictionary),
+    )
+    kept = in_texts >= min_df
+    return np.where(kept, np.cumsum(kept) - 1, -1)[ids], dictionary.filter(pa.array(kept))
+
+
+def _chosen_terms(
+    pair_terms: np.ndarray,
+    counts: np.ndarray,
+    terms: int,
+    binary: bool,
+    min_df: int,
+    max_features: int | None,
+) -> np.ndarray:
+    """The terms kept, in key order: those of ``min_df`` texts or more, at most ``max_features``.
+
+    ``pair_terms`` and ``counts`` are the term and count of each (text, term) pair that occurs.
+    Over ``max_features``, the most frequent are kept (in texts when ``binary``, in occurrences
+    otherwise), the smaller key first among equals.
+    """
+    frequency = np.bincount(pair_terms, weights=None if binary else counts, minlength=terms)
+    document_frequency = frequency if binary else np.bincount(pair_terms, minlength=terms)
+    chosen = np.flatnonzero(document_frequency >= min_df)
+    if max_features is not None and len(chosen) > max_features:
+        by_frequency = np.argsort(-frequency[chosen], kind="stable")[:max_features]
+        chosen = np.sort(chosen[by_frequency])
+    return chosen
 
 
 def _count_matrix(

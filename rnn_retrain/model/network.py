@@ -94,51 +94,84 @@ def build_model(
     # network at 0.89 instead of chance, in one order of the suite).
     keras.utils.set_random_seed(training.seed)
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
-    pooled = settings.pooling == "max_mean"
+    # The layers are made and called in one fixed order: each draws its initial weights from the
+    # seeded generator in turn, so another order would start from other weights.
     with distribution_strategy().scope():
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        # Pooling must tell padding from words: the embedding's mask carries that to the cells.
-        hidden = layers.Embedding(
-            vocabulary_size, settings.embedding_dim, mask_zero=pooled, name=EMBEDDING
-        )(inputs)
-        if settings.embedding_dropout:
-            hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(
-                hidden
-            )
+        hidden = _embed_tokens(inputs, vocabulary_size, settings)
         for index in range(settings.rnn_layers):
-            last = index == settings.rnn_layers - 1
-            if last and pooled:
-                cell = TimePoolingCell(STEP_CELLS[settings.cell](settings.units))
-                recurrent = layers.RNN(cell, name=f"{settings.cell}_{index}")
-            else:
-                # Every layer but the last returns the whole sequence so the next one reads it.
-                recurrent = CELLS[settings.cell](
-                    settings.units, return_sequences=not last, name=f"{settings.cell}_{index}"
-                )
-            if settings.bidirectional:
-                recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
-            hidden = recurrent(hidden)
+            hidden = _recurrent_layer(settings, index)(hidden)
         hidden = layers.Dropout(settings.dropout, name="dropout")(hidden)
-        units, activation = (classes, "softmax") if classes > 2 else (1, "sigmoid")
-        name = "probabilities" if classes > 2 else "probability"
-        loss = "sparse_categorical_crossentropy" if classes > 2 else "binary_crossentropy"
-        if settings.ngrams:
-            logits = layers.Dense(units, name=NETWORK_LOGITS)(hidden)
-            wide = NGramBranch(
-                settings.ngrams, settings.ngram_buckets, vocabulary_size, units, name=NGRAM_BRANCH
-            )(inputs)
-            logits = layers.Add(name="logits")([logits, wide])
-            outputs = layers.Activation(activation, name=name)(logits)
-        else:
-            outputs = layers.Dense(units, activation=activation, name=name)(hidden)
+        outputs = _classifier_head(inputs, hidden, vocabulary_size, settings, classes)
         model = keras.Model(inputs, outputs, name=f"{settings.cell}_classifier")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
-            loss=loss,
+            loss="sparse_categorical_crossentropy" if classes > 2 else "binary_crossentropy",
             metrics=["accuracy"],
             jit_compile=training.xla and not on_gpu,
         )
     return model
+
+
+def _embed_tokens(
+    inputs: keras.KerasTensor, vocabulary_size: int, settings: ModelSettings
+) -> keras.KerasTensor:
+    """The token ids' embeddings; with ``embedding_dropout``, whole channels dropped in training."""
+    # Pooling must tell padding from words: the embedding's mask carries that to the cells.
+    hidden = layers.Embedding(
+        vocabulary_size,
+        settings.embedding_dim,
+        mask_zero=settings.pooling == "max_mean",
+        name=EMBEDDING,
+    )(inputs)
+    if settings.embedding_dropout:
+        hidden = layers.SpatialDropout1D(settings.embedding_dropout, name="embedding_dropout")(
+            hidden
+        )
+    return hidden
+
+
+def _recurrent_layer(settings: ModelSettings, index: int) -> layers.Layer:
+    """The ``index``-th recurrent layer (0-based), optionally bidirectional.
+
+    Every layer but the last returns the whole sequence so the next one reads it. The last one
+    gives its final state, or with ``pooling="max_mean"`` the max and mean of its outputs.
+    """
+    last = index == settings.rnn_layers - 1
+    if last and settings.pooling == "max_mean":
+        cell = TimePoolingCell(STEP_CELLS[settings.cell](settings.units))
+        recurrent = layers.RNN(cell, name=f"{settings.cell}_{index}")
+    else:
+        recurrent = CELLS[settings.cell](
+            settings.units, return_sequences=not last, name=f"{settings.cell}_{index}"
+        )
+    if settings.bidirectional:
+        recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+    return recurrent
+
+
+def _classifier_head(
+    inputs: keras.KerasTensor,
+    hidden: keras.KerasTensor,
+    vocabulary_size: int,
+    settings: ModelSettings,
+    classes: int,
+) -> keras.KerasTensor:
+    """Dense(1, sigmoid) for two classes, Dense(K, softmax) for more, on the recurrent half.
+
+    With ``settings.ngrams`` the `NGramBranch` over the token ids (``inputs``) adds its logit(s)
+    to the Dense layer's before the activation.
+    """
+    units, activation = (classes, "softmax") if classes > 2 else (1, "sigmoid")
+    name = "probabilities" if classes > 2 else "probability"
+    if not settings.ngrams:
+        return layers.Dense(units, activation=activation, name=name)(hidden)
+    logits = layers.Dense(units, name=NETWORK_LOGITS)(hidden)
+    wide = NGramBranch(
+        settings.ngrams, settings.ngram_buckets, vocabulary_size, units, name=NGRAM_BRANCH
+    )(inputs)
+    logits = layers.Add(name="logits")([logits, wide])
+    return layers.Activation(activation, name=name)(logits)
 
 
 def cosine_learning_rate(initial: float, epochs: int) -> Callable[[int, float], float]:
@@ -245,16 +278,31 @@ class FitOutcome:
         return int(min(self.rows, key=lambda row: row["val_loss"])["epoch"])
 
 
+@dataclass(frozen=True)
+class FitHooks:
+    """What a fit tells its caller as it goes, and where it keeps its checkpoints.
+
+    Attributes:
+        report: Takes one line per epoch, and "resumed from epoch N" first after a resume.
+        on_epoch: Takes the share of the planned epochs done (0 to 1) after each epoch.
+        checkpoint_dir: Where the fit backs up its state after every epoch, to resume from
+            (None: no checkpoints; a killed fit starts afresh).
+        on_checkpoint: Called each time ``checkpoint_dir`` changed (to copy it elsewhere).
+    """
+
+    report: Callable[[str], None] = logger.info
+    on_epoch: Callable[[float], None] | None = None
+    checkpoint_dir: Path | None = None
+    on_checkpoint: Callable[[], None] | None = None
+
+
 def fit_model(
     model: keras.Model,
     rows: RowGroups,
     training: TrainingSettings,
     padding: str,
     boundaries: list[int],
-    report: Callable[[str], None] = logger.info,
-    on_epoch: Callable[[float], None] | None = None,
-    checkpoint_dir: Path | None = None,
-    on_checkpoint: Callable[[], None] | None = None,
+    hooks: FitHooks = FitHooks(),
 ) -> FitOutcome:
     """Fit on the `FIT` rows, validating on the `VALIDATION` rows, with early stopping.
 
@@ -262,63 +310,29 @@ def fit_model(
     fixed-length rows): see `rnn_retrain.model.batching`. The rows are read group by group, so they
     need not fit in memory.
 
-    With ``checkpoint_dir``, the fit backs up its state after every epoch (Keras
+    With ``hooks.checkpoint_dir``, the fit backs up its state after every epoch (Keras
     ``BackupAndRestore``) and logs each epoch there, so a fit that was killed resumes from its
     last completed epoch when it is started again with the same directory. The backup is
     removed when the fit completes. Early stopping counts patience from the resumed epoch. A
     resumed fit reports "resumed from epoch N" and records N in the outcome. With early
     stopping, the weights kept are those of the best epoch of the whole fit, the epochs before a
     resume included (Keras' ``restore_best_weights`` only sees the epochs since the resume; the
-    best epoch's weights are saved in the directory as they happen). ``on_checkpoint``,
+    best epoch's weights are saved in the directory as they happen). ``hooks.on_checkpoint``,
     if given, is called each time the directory changed: after every epoch's backup and log are
     written, and once the completed fit removed its backup (to copy the directory elsewhere).
     """
     keras.utils.set_random_seed(training.seed)
     if NGRAM_BRANCH in {layer.name for layer in model.layers}:
         fit_ngram_ratios(model.get_layer(NGRAM_BRANCH), rows, boundaries, padding)
-    progress = EpochProgress(training.epochs, report, on_epoch)
-    callbacks: list[keras.callbacks.Callback] = [progress]
-    if training.early_stopping_patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss",
-                patience=training.early_stopping_patience,
-                restore_best_weights=True,
-            )
-        )
-    if training.learning_rate_schedule == "cosine":
-        schedule = cosine_learning_rate(training.learning_rate, training.epochs)
-        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
-    resumed_from = 0
+    progress = EpochProgress(training.epochs, hooks.report, hooks.on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress, *_schedule_callbacks(training)]
+    checkpoint_dir, resumed_from = hooks.checkpoint_dir, 0
     keep_best = training.early_stopping_patience > 0
     if checkpoint_dir is not None:
         resumed_from = resumable_epochs(checkpoint_dir)
         if resumed_from:
-            report(f"resumed from epoch {resumed_from} (checkpoint in {checkpoint_dir})")
-        callbacks += [
-            keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
-            keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
-        ]
-        if keep_best:
-            earlier = read_epoch_log(checkpoint_dir / EPOCH_LOG) if resumed_from else []
-            callbacks.append(
-                keras.callbacks.ModelCheckpoint(
-                    str(checkpoint_dir / BEST_WEIGHTS),
-                    monitor="val_loss",
-                    save_best_only=True,
-                    save_weights_only=True,
-                    # The best since the fit began, not since the resume.
-                    initial_value_threshold=min((row["val_loss"] for row in earlier), default=None),
-                )
-            )
-        if on_checkpoint is not None:
-            # After the two above, so that it sees the files they just wrote or removed.
-            callbacks.append(
-                keras.callbacks.LambdaCallback(
-                    on_epoch_end=lambda epoch, logs: on_checkpoint(),
-                    on_train_end=lambda logs: on_checkpoint(),
-                )
-            )
+            hooks.report(f"resumed from epoch {resumed_from} (checkpoint in {checkpoint_dir})")
+        callbacks += _checkpoint_callbacks(checkpoint_dir, hooks, resumed_from, keep_best)
     batch_size = training.batch_size
     model.fit(
         bucketed_batches(rows, FIT, boundaries, padding, batch_size, training.seed),
@@ -336,15 +350,75 @@ def fit_model(
         rows.count(VALIDATION),
         resumed_from,
     )
-    best = checkpoint_dir / BEST_WEIGHTS.format(epoch=outcome.best_epoch)
+    _keep_best_weights(model, checkpoint_dir, hooks, outcome.best_epoch, keep_best)
+    return outcome
+
+
+def _schedule_callbacks(training: TrainingSettings) -> list[keras.callbacks.Callback]:
+    """Early stopping and the cosine learning rate, where ``training`` asks for them."""
+    callbacks: list[keras.callbacks.Callback] = []
+    if training.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=training.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if training.learning_rate_schedule == "cosine":
+        schedule = cosine_learning_rate(training.learning_rate, training.epochs)
+        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
+    return callbacks
+
+
+def _checkpoint_callbacks(
+    checkpoint_dir: Path, hooks: FitHooks, resumed_from: int, keep_best: bool
+) -> list[keras.callbacks.Callback]:
+    """The backup, the epoch log, the best weights (with ``keep_best``), then ``on_checkpoint``.
+
+    ``resumed_from`` epochs are already in the log: the best weights are saved only when they
+    beat those epochs' best too.
+    """
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
+        keras.callbacks.CSVLogger(str(checkpoint_dir / EPOCH_LOG), append=True),
+    ]
+    if keep_best:
+        earlier = read_epoch_log(checkpoint_dir / EPOCH_LOG) if resumed_from else []
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoint_dir / BEST_WEIGHTS),
+                monitor="val_loss",
+                save_best_only=True,
+                save_weights_only=True,
+                # The best since the fit began, not since the resume.
+                initial_value_threshold=min((row["val_loss"] for row in earlier), default=None),
+            )
+        )
+    on_checkpoint = hooks.on_checkpoint
+    if on_checkpoint is not None:
+        # After the ones above, so that it sees the files they just wrote or removed.
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_checkpoint(),
+                on_train_end=lambda logs: on_checkpoint(),
+            )
+        )
+    return callbacks
+
+
+def _keep_best_weights(
+    model: keras.Model, checkpoint_dir: Path, hooks: FitHooks, best_epoch: int, keep_best: bool
+) -> None:
+    """Load the whole fit's best weights (with ``keep_best``), then remove every saved copy."""
+    best = checkpoint_dir / BEST_WEIGHTS.format(epoch=best_epoch)
     if keep_best and best.exists():
         model.load_weights(best)  # The same weights as EarlyStopping's unless a resume hid them.
     saved = list(checkpoint_dir.glob(BEST_WEIGHTS_GLOB))
     for path in saved:
         path.unlink()
-    if saved and on_checkpoint is not None:
-        on_checkpoint()  # The folder changed once more.
-    return outcome
+    if saved and hooks.on_checkpoint is not None:
+        hooks.on_checkpoint()  # The folder changed once more.
 
 
 def fit_ngram_ratios(

@@ -65,7 +65,7 @@ def test_the_ratios_are_counted_on_the_fitted_rows_only_and_the_branch_learns_wi
     phrase whose words alone say nothing, which its bigrams do."""
     from rnn_retrain.model.batching import VALIDATION, rows_in_memory
     from rnn_retrain.model.memory import count_weights
-    from rnn_retrain.model.network import NGRAM_BRANCH, build_model, fit_model
+    from rnn_retrain.model.network import NGRAM_BRANCH, FitHooks, build_model, fit_model
 
     settings = ModelSettings(
         pooling="max_mean", units=4, embedding_dim=4, ngrams=2, ngram_buckets=BUCKETS
@@ -84,7 +84,7 @@ def test_the_ratios_are_counted_on_the_fitted_rows_only_and_the_branch_learns_wi
 
     model = build_model(VOCABULARY, settings, training)
     assert count_weights(VOCABULARY, settings) == model.count_params()
-    fit_model(model, rows, training, "pre", [6], report=lambda line: None)
+    fit_model(model, rows, training, "pre", [6], FitHooks(report=lambda line: None))
     ratios = model.get_layer(NGRAM_BRANCH).ratios.numpy()[:, 0]
     assert ratios[only_in_validation] == 0.0
     assert ratios[2] == pytest.approx(0.0, abs=0.05)

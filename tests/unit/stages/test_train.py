@@ -8,7 +8,7 @@ from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
 from rnn_retrain.model.batching import FIT, VALIDATION, assign_roles, rows_in_memory
 from rnn_retrain.model.layers import TimePoolingCell, load_network
 from rnn_retrain.model.memory import count_weights
-from rnn_retrain.model.network import build_model, cosine_learning_rate, fit_model
+from rnn_retrain.model.network import FitHooks, build_model, cosine_learning_rate, fit_model
 from rnn_retrain.stages.train import history_table, stored_rows
 from rnn_retrain.store.chunks import row_hash, validation_cutoff
 
@@ -67,7 +67,7 @@ def test_more_than_two_classes_get_a_softmax_head_that_learns_class_ids(pooling)
     y = rng.integers(0, 4, size=400)
     x = (2 + 2 * y[:, None] + rng.integers(0, 2, size=(400, 6))).astype(np.int32)
     rows = rows_in_memory(x, y.astype(np.float32), training.validation_fraction, training.seed)
-    fit_model(model, rows, training, "pre", [6], report=lambda line: None)
+    fit_model(model, rows, training, "pre", [6], FitHooks(report=lambda line: None))
     probabilities = model.predict(x, verbose=0)
     assert probabilities.shape == (400, 4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -126,7 +126,7 @@ def test_fit_learns_a_simple_sequence_rule_and_reports_each_epoch():
     rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     assert (rows.count(FIT), rows.count(VALIDATION)) == (320, 80)
     model = build_model(6, ModelSettings(cell="gru"), training)
-    outcome = fit_model(model, rows, training, "pre", [6], report=lines.append)
+    outcome = fit_model(model, rows, training, "pre", [6], FitHooks(report=lines.append))
     assert len(lines) == 8 and lines[0].startswith("epoch 1/8 ")
     assert outcome.rows[-1]["val_accuracy"] > 0.9
     assert (outcome.fit_rows, outcome.validation_rows) == (320, 80)
@@ -150,7 +150,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     training = TrainingSettings(epochs=30, learning_rate=0.05, early_stopping_patience=2, xla=False)
     rows = rows_in_memory(x, y, training.validation_fraction, training.seed)
     model = build_model(30, ModelSettings(cell="simplernn", units=8), training)
-    outcome = fit_model(model, rows, training, "pre", [10], report=lambda line: None)
+    outcome = fit_model(model, rows, training, "pre", [10], FitHooks(report=lambda line: None))
     assert outcome.epochs_run < 30
     assert outcome.best_epoch == outcome.epochs_run - 2
 
@@ -188,8 +188,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
             training,
             "pre",
             [6],
-            report=lambda line: None,
-            checkpoint_dir=checkpoints,
+            FitHooks(report=lambda line: None, checkpoint_dir=checkpoints),
         )
     monkeypatch.setattr(keras.Model, "fit", real_fit)
 
@@ -200,8 +199,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch(tmp_path, monkeypatch):
         training,
         "pre",
         [6],
-        report=lines.append,
-        checkpoint_dir=checkpoints,
+        FitHooks(report=lines.append, checkpoint_dir=checkpoints),
     )
     assert lines[0].startswith("resumed from epoch 2 ")
     assert [line.split()[1] for line in lines[1:]] == ["3/4", "4/4"]  # Only 3 and 4 ran again.
@@ -234,10 +232,13 @@ def test_the_best_epoch_before_a_kill_is_the_model_kept_after_the_resume(tmp_pat
     fit = {"rows": rows, "training": training, "padding": "pre", "boundaries": [6]}
     monkeypatch.setattr(keras.Model, "fit", fit_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        fit_model(build_model(6, settings, training), **fit, checkpoint_dir=checkpoints)
+        fit_model(
+            build_model(6, settings, training), **fit, hooks=FitHooks(checkpoint_dir=checkpoints)
+        )
     monkeypatch.setattr(keras.Model, "fit", real_fit)
     model = build_model(6, settings, training)
-    outcome = fit_model(model, **fit, report=lambda line: None, checkpoint_dir=checkpoints)
+    hooks = FitHooks(report=lambda line: None, checkpoint_dir=checkpoints)
+    outcome = fit_model(model, **fit, hooks=hooks)
 
     losses = [row["val_loss"] for row in outcome.rows]
     assert outcome.resumed_from_epoch == 3 and outcome.epochs_run == 5
@@ -268,9 +269,7 @@ def test_on_checkpoint_sees_each_epochs_backup_and_log_then_the_backup_removed(t
         training,
         "pre",
         [6],
-        report=lambda line: None,
-        checkpoint_dir=checkpoints,
-        on_checkpoint=look,
+        FitHooks(report=lambda line: None, checkpoint_dir=checkpoints, on_checkpoint=look),
     )
     assert seen == [(True, 1), (True, 2), (False, 2)]
 
