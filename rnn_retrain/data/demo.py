@@ -246,7 +246,8 @@ def _first_person_clause(rng: np.random.Generator, polarity: int) -> str:
 
 
 def _noun_clause(rng: np.random.Generator, polarity: int) -> str:
-    """ "it was an absolute delight", "a complete waste of time", or negated: "not a masterpiece"."""
+    """A noun clause: "it was an absolute delight", "a complete waste of time", or negated: "not a
+    masterpiece"."""
     negated = rng.random() < NEGATION_RATE
     noun = rng.choice(PRAISE if polarity != negated else PANS)
     emphasis = rng.choice(EMPHASIS) if rng.random() < 0.5 else ""

@@ -58,15 +58,15 @@ def map_slices(function: Callable[[pa.Array], Result], array: pa.Array) -> list[
 
 
 # Up to this many texts (a served request's), the separators are replaced through google-re2's
-# compiled pattern: pyarrow's kernel compiles the pattern on every call, 3.3 ms for this one
-# (its Unicode classes), against 0.3 ms a 1,300-character review through the compiled pattern
-# and 0.02 ms a review inside a pyarrow call of many (measured here). Both are RE2.
+# compiled pattern: pyarrow's kernel compiles the pattern on every call, which for this one
+# (its Unicode classes) costs more than replacing a long review's separators through the
+# compiled pattern; a pyarrow call of many texts shares that cost among them. Both are RE2.
 FEW_TEXTS = 8
 # A few texts that are all ASCII (90% of IMDB's reviews) are tokenised by Python's own string
 # methods, with no pyarrow call at all: for ASCII text, lower-casing, `SEPARATORS` and the
-# whitespace split have exact ASCII equivalents (below). One IMDB review to its padded ids took
-# 0.418 ms through the pyarrow kernels and RE2, 0.079 ms this way (benchmarks/tokenise_few.py,
-# 500 test reviews, a 10,000-word vocabulary). Anything else takes the general path, so Unicode
+# whitespace split have exact ASCII equivalents (below), and a review reaches its padded ids
+# much faster this way than through the pyarrow kernels and RE2
+# (`benchmarks/tokenise_few.py` measures both). Anything else takes the general path, so Unicode
 # case mapping and character classes are only ever pyarrow's. `tests/unit/stages/test_tokenize.py`
 # holds both paths to the same tokens on every ASCII character.
 #
@@ -210,9 +210,8 @@ class TokenLookup:
 
     `encode_tokens` hashes the whole vocabulary on every call (``pc.index_in``): right for a
     data set's millions of tokens, but for one review's few hundred tokens that hashing is
-    most of the cost. Measured here, 230 tokens: 0.2 ms against a 5,000-token vocabulary and
-    0.8 ms against 20,000 through ``pc.index_in``, 0.05 ms through this map. Large inputs
-    still go through `encode_tokens`; both give the same ids (`tests/unit/data`).
+    most of the cost, and it grows with the vocabulary; this map, built once, does not. Large
+    inputs still go through `encode_tokens`; both give the same ids (`tests/unit/data`).
     """
 
     # Above this many tokens, one hashing of the vocabulary is cheaper than Python lookups.

@@ -1,10 +1,10 @@
 """Reading review sources: the built-in demo corpus, IMDB, and users' Parquet or CSV files.
 
 This is the file-reading half of ingest; the checks and normalisation that follow are pure
-functions in `rnn_retrain.tasks.ingest`. A source comes back as a table or, for Parquet, a lazily scanned
-dataset (a file, a folder such as one file per week, or a glob), plus the names of its text, label
-and (optional) split and group columns; ingest reads it chunk by chunk, so it may be bigger than
-memory.
+functions in `rnn_retrain.stages.ingest`. A source comes back as a table or, for Parquet, a lazily
+scanned dataset (a file, a folder such as one file per week, or a glob), plus the names of its
+text, label and (optional) split and group columns; ingest reads it chunk by chunk, so it may be
+bigger than memory.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def read_column_batches(
         return
     # The scanner's default read-ahead (16 batches) would hold many chunks at once. Even with
     # one, its threads and pre-buffering race ahead of a slow consumer (a model scoring each
-    # chunk) and held about half the file in memory (tests/unit/stages/test_score.py measures this).
+    # chunk) and held much of the file in memory; tests/unit/stages/test_score.py checks that
+    # the peak follows the chunk, not the file.
     # Pre-buffering saves round trips to remote storage, so it stays on there.
     local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
     batches = data.to_batches(

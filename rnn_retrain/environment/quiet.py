@@ -17,8 +17,10 @@ def prepare_environment() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect gives its temporary API 20 s to start; on a busy 2-core machine a first run's
-    # start (the database created and migrated) took longer, so a user waits rather than fails.
+    # Prefect's default wait for its temporary API to start is short: on a busy 2-core machine a
+    # first run's start (the database created and migrated) took longer, so a user waits rather
+    # than fails. `benchmarks/pipeline.py` times the start (benchmarks/RESULTS.md, "Performance
+    # targets").
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     # MLflow announces its database migrations and environment checks at INFO.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

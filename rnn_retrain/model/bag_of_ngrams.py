@@ -1,11 +1,10 @@
 """The baseline's bag of n-grams, counted by pyarrow's kernels and numpy's sorts.
 
 Why not scikit-learn's `CountVectorizer`: its analyzer is Python, one string per n-gram, and it
-holds the GIL all along. Measured on the 25,000 IMDB train reviews (1-3-grams, min_df 2, 800,000
-terms kept; 2 cores, 2026-12-06, ``benchmarks/baseline_fit.py``): its ``fit_transform`` took
-36.9 s against 9.4 s here, and a network training beside it in the same process waited on it (a
-one-epoch warm start ran 74-95 s instead of 23 s; benchmarks/RESULTS.md, "Warm starts on
-IMDB"). `NGramVectorizer` gives the same terms and the
+holds the GIL all along, so it counts slower than integer keys do and a network training beside
+it in the same process waits on it. `benchmarks/baseline_fit.py` times the two countings in one
+run (benchmarks/RESULTS.md, "The hybrid recipe on IMDB", its second footnote); the wait is in
+benchmarks/RESULTS.md, "Warm starts on IMDB". `NGramVectorizer` gives the same terms and the
 same counts (tests/unit/model/test_bag_of_ngrams.py checks it against `CountVectorizer`) from
 integer keys: each text is tokenised as the network tokenises it
 (`rnn_retrain.data.preprocessing.tokenize_texts`), each token becomes its dictionary id, each
@@ -83,8 +82,8 @@ class NGramVectorizer:
         ids = encoded.indices.to_numpy().astype(np.int64)
         dictionary = encoded.dictionary
         # A token in fewer than min_df texts is in no n-gram that reaches min_df. Dropped first
-        # only where the keys would not fit an int64 otherwise: counting each token's texts
-        # costs more (2.9 s on IMDB) than the few n-grams it removes.
+        # only where the keys would not fit an int64 otherwise: on IMDB, counting each token's
+        # texts costs more time than the few n-grams it removes save.
         if min_df > 1 and (len(dictionary) + 1) ** ngram_range[1] > KEY_LIMIT:
             ids, dictionary = _drop_rare_tokens(ids, rows, dictionary, min_df)
         base = _base(len(dictionary), ngram_range[1], "the baseline's train texts")

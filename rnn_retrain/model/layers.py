@@ -30,9 +30,9 @@ class TimePoolingCell(layers.Layer):
     padded to.
 
     Why a cell rather than ``return_sequences=True`` and a pooling layer: under XLA on CPU,
-    returning the whole sequence made the LSTM's training step 3-4 times slower (47 → 145-204
-    ms per batch of 60 × 250 tokens, measured here); carrying the running max and sum in the
-    state costs about nothing over the last state alone.
+    returning the whole sequence made the LSTM's training step much slower (a one-off
+    probe; no benchmark re-measures it); carrying the running max and sum in the state costs
+    about nothing over the last state alone.
     """
 
     def __init__(self, cell: layers.Layer, **kwargs) -> None:
@@ -88,7 +88,8 @@ class NGramBranch(layers.Layer):
     ``outputs`` is the sum, over the review's ids, of a fixed ratio (the naive Bayes log-count
     ratio, `set_ratios`) times a learned weight: NBSVM's features (Wang & Manning 2012), with
     the weights learnt together with the recurrent network and, starting at zero, learnt
-    rather than assumed (on IMDB, starting at 0.02 or 0.1 ended lower after 3 epochs).
+    rather than assumed (on IMDB, starting at 0.02 or 0.1 ended lower after 3 epochs:
+    benchmarks/RESULTS.md, "Each half of the hybrid alone, together and stacked").
 
     The n-grams are computed from the token ids by this one layer, so training, evaluation and
     every served request derive them by the same code from the same ids.

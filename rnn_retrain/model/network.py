@@ -91,7 +91,7 @@ def build_model(
     """
     # The initial weights come from the seed, not from whatever drew random numbers before in
     # this process: a test that ran first once changed another's starting point (an untrained
-    # network at 0.89 instead of chance, in one order of the suite).
+    # network scored far above chance, in one order of the suite).
     keras.utils.set_random_seed(training.seed)
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     # The layers are made and called in one fixed order: each draws its initial weights from the

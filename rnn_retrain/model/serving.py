@@ -5,8 +5,9 @@ What the registry holds is an MLflow pyfunc made of four artifacts: the trained 
 settings and the label's classes (`rnn_retrain.data.labels`). A two-class model answers one
 probability per review, of the positive class (class id 1); a K-class model answers, per
 review, the most probable class's name (``label``), its ``probability``, and one
-``probability_<class>`` column per class. Texts go through `rnn_retrain.data.preprocessing`, the same code that prepared the training
-data, and that package is bundled with the model so serving never drifts from training.
+``probability_<class>`` column per class. Texts go through `rnn_retrain.data.preprocessing`, the
+same code that prepared the training data, and that package is bundled with the model so serving
+never drifts from training.
 """
 
 from __future__ import annotations
@@ -63,12 +64,12 @@ SERVING_ROWS = 64
 # The pyfunc's model_config key (logged true): compile the one-review shapes at load, which only
 # a server waiting for its first requests needs. Bulk callers (the gate, batch scoring, `retrain
 # predict`) load with `BULK_LOADING`: their first call compiles the shapes it uses anyway, and
-# the warm-up cost 0.7 s a load even for a 4-unit model (cProfile of a tiny `retrain run`).
+# the warm-up's compiling slows every load, even a tiny model's.
 WARM_UP = "warm_up"
 BULK_LOADING = {WARM_UP: False}
 # Set while this thread logs a model: MLflow's log_model loads the model it just saved to check
-# the input example, with the logged config. That load's warm-up compiled shapes nobody serves:
-# 1 s of the 1.7 s the check added to every registration (cProfile of tiny `retrain run`s).
+# the input example, with the logged config. That load's warm-up compiled shapes nobody serves,
+# and was most of the time the check added to every registration.
 _LOGGING = contextvars.ContextVar("rnn_retrain_logging_a_model", default=False)
 
 
@@ -94,11 +95,11 @@ def wants_warm_up(model_config: dict[str, Any] | None) -> bool:
 # TensorFlow's intra- and inter-op thread pools in a serving process. A server runs several
 # requests at once (MLflow's handler hands each to a thread, and the recommended `-w` is one
 # process per core), so each request's ops get one thread rather than pools as wide as the
-# machine, which concurrent requests would oversubscribe. Measured (benchmarks/serve_load.py, IMDB
-# reviews, 8 clients, one review a request, 2 cores, 2 workers): 375 requests/s against 318 with
-# TensorFlow's default pools, and 374 against 365 with the order of the two servers swapped. With
-# 1 worker the two runs disagreed (the server measured second was faster by about 30% both
-# times). The environment's TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS, when set, win.
+# machine, which concurrent requests would oversubscribe. With 2 workers on 2 cores it served
+# more requests a second than TensorFlow's default pools; with 1 worker the comparison said
+# nothing (whichever server was measured second won). `benchmarks/serve_load.py --tf-threads`
+# measures it (benchmarks/RESULTS.md, "Serving"). The environment's TF_NUM_INTRAOP_THREADS and
+# TF_NUM_INTEROP_THREADS, when set, win.
 # Only in the scoring server's own process: the setting holds for the life of a process, and a
 # notebook that loads the champion and then trains must keep TensorFlow's whole pools.
 SERVING_TF_THREADS = 1
@@ -125,15 +126,14 @@ class CompiledForward:
     """The network's forward pass, traced once and compiled with XLA for a bounded set of shapes.
 
     ``keras.Model.predict`` builds a ``tf.data`` pipeline and its callbacks on every call, and
-    the saved model's XLA step compiles anew for each new input shape: 76 ms for one IMDB
-    review, measured here (`benchmarks/serve_load.py`). A plain eager call would run the
-    recurrent loop in Python, a token at a time. This traces ``network(x, training=False)``
+    the saved model's XLA step compiles anew for each new input shape: slow for one review at
+    a time (the "before" row of benchmarks/RESULTS.md, "Serving"). A plain eager call would run
+    the recurrent loop in Python, a token at a time. This traces ``network(x, training=False)``
     once, with rows and length left open. On CPU, XLA then compiles it once per input shape
-    (about 0.35 s each) and fuses the recurrent loop: one 500-token review in 0.6 ms, against
-    18 ms for the same graph without XLA. The shapes stay few: the lengths are the model's
-    length buckets, and the rows are padded up to a power of two, at most `SERVING_ROWS`.
-    On a GPU, XLA would replace the cuDNN recurrent kernels (as in training): the graph runs
-    without it there.
+    and fuses the recurrent loop, which scores a review far faster than the same graph without
+    XLA. The shapes stay few: the lengths are the model's length buckets, and the rows are
+    padded up to a power of two, at most `SERVING_ROWS`. On a GPU, XLA would replace the cuDNN
+    recurrent kernels (as in training): the graph runs without it there.
 
     It answers Keras' ``predict(x, batch_size, verbose)``, so `predict_in_buckets` takes it in
     the network's place.
