@@ -114,12 +114,7 @@ def train(
             training,
             text.padding,
             boundaries,
-            FitHooks(
-                report=get_run_logger().info,
-                on_epoch=update_progress,
-                checkpoint_dir=checkpoints,
-                on_checkpoint=copy_checkpoints,
-            ),
+            FitHooks(get_run_logger().info, update_progress, checkpoints, copy_checkpoints),
         )
         update_progress(1.0)  # Early stopping ends training before the planned last epoch.
         seconds = time.perf_counter() - started
