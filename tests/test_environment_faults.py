@@ -18,7 +18,6 @@ import pytest
 
 from rnn_retrain.errors import EXIT_ENVIRONMENT, EXIT_UNAVAILABLE, EXIT_USAGE
 from rnn_retrain.interface.cli import main
-from rnn_retrain.registry.champion import ChampionHistory
 from rnn_retrain.registry.versions import ModelRegistry
 
 TINY = ["--demo-size", "200", "--epochs", "1", "--maxlen", "20", "--units", "4", "--no-xla"]
@@ -136,7 +135,7 @@ def test_a_locked_registry_database_is_one_line_and_the_same_command_succeeds_af
     try:
         code, errors, output = run(capsys, "--seed", "2", "--artifact-root", root)
     finally:
-        ChampionHistory(database).rollback()
+        database.rollback()
         database.close()
     assert code == EXIT_UNAVAILABLE, output[-3000:]
     assert len(errors) == 1 and errors[0].startswith("error: the registry database is locked")
