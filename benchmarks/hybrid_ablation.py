@@ -62,13 +62,8 @@ def main() -> None:
         predict_in_buckets,
         rows_in_memory,
     )
-    from rnn_retrain.model.network import (
-        NETWORK_LOGITS,
-        NGRAM_BRANCH,
-        FitHooks,
-        build_model,
-        fit_model,
-    )
+    from rnn_retrain.model.fitting import FitHooks, fit_model
+    from rnn_retrain.model.network import NETWORK_LOGITS, NGRAM_BRANCH, build_model
 
     config = RetrainConfig.from_flat(
         recipe="hybrid", epochs=args.epochs, early_stopping_patience=0, seed=args.seed

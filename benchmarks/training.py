@@ -6,7 +6,7 @@ batch 60, up to 10 epochs and half of the shuffled train split held out for vali
 score the test split:
 
 - plain: ``model.fit(x, y, batch_size=60, epochs=10, validation_split=0.5)`` on fixed-length rows;
-- ours: `rnn_retrain.model.network.fit_model` with the project defaults: length buckets, XLA, early stopping.
+- ours: `rnn_retrain.model.fitting.fit_model` with the project defaults: length buckets, XLA, early stopping.
 
 Throughput is train rows × epochs run / fit seconds (validation included on both sides, XLA
 compilation included on ours).
@@ -89,7 +89,8 @@ def run_ours(cell: str, data: dict[str, np.ndarray], epochs: int) -> dict[str, f
     """The project's fit (defaults: length buckets, XLA, early stopping) and bucketed scoring."""
     from rnn_retrain.config.retrain import RetrainConfig
     from rnn_retrain.model.batching import FIT, bucket_boundaries, rows_in_memory
-    from rnn_retrain.model.network import FitHooks, build_model, fit_model
+    from rnn_retrain.model.fitting import FitHooks, fit_model
+    from rnn_retrain.model.network import build_model
     from rnn_retrain.model.serving import predict_probabilities
 
     config = RetrainConfig.from_flat(

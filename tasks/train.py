@@ -86,7 +86,7 @@ def train(
     # often kills the process instead of raising (`rnn_retrain.model.memory`).
     check_fits(vocabulary_size, config.model, training.batch_size, text.maxlen)
     load_tensorflow_quietly()  # Only a stage that runs needs TensorFlow (seconds to load).
-    from rnn_retrain.model.network import FitHooks, fit_model, limit_threads, resumable_epochs
+    from rnn_retrain.model.fitting import FitHooks, fit_model, limit_threads, resumable_epochs
 
     if training.training_threads:
         limit_threads(training.training_threads)

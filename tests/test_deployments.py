@@ -117,7 +117,9 @@ def test_every_kind_of_schedule_prefect_deploy_reads():
     assert rrule.schedule.timezone == "Europe/Paris"
     assert hourly.schedule.interval == timedelta(hours=1) and hourly.slug == "hourly"
     assert hourly.schedule.anchor_date.isoformat().startswith("2026-01-05T03:00:00")
-    assert cron.schedule.day_or is False and cron.parameters == {"config": {"training": {"seed": 3}}}
+    assert cron.schedule.day_or is False and cron.parameters == {
+        "config": {"training": {"seed": 3}}
+    }
 
 
 def test_parameter_schema_accepts_the_defaults_and_rejects_bad_values(schema):

@@ -117,7 +117,7 @@ def limit_serving_threads() -> None:
     """
     pools_given = any(name in os.environ for name in TF_THREAD_VARIABLES)
     if SCORING_SERVER_VARIABLE in os.environ and not pools_given:
-        from rnn_retrain.model.network import limit_threads
+        from rnn_retrain.model.fitting import limit_threads
 
         limit_threads(SERVING_TF_THREADS)
 

@@ -5,7 +5,7 @@ starting_point` checks it) but each its own vocabulary, fitted on its own week's
 token may have another id. The embedding is therefore copied row by row through the tokens both
 vocabularies hold; rows of new tokens keep their fresh initialisation. Every other layer's
 weights are the champion's, except the n-gram branch's: its ratios are counted again on this run's
-rows (`network.fit_ngram_ratios`), its learned weights follow the unigrams' ids, and those of
+rows (`fitting.fit_ngram_ratios`), its learned weights follow the unigrams' ids, and those of
 hashed n-grams are kept only when every token kept its id (a hashed n-gram's bucket is a function
 of its tokens' ids).
 """

@@ -1,8 +1,8 @@
 """Train's logic: the stored rows as training sees them, whether a fit starts warm, the
 checkpoint key, the history table.
 
-The Keras model and fit loop live in `rnn_retrain.model.network` (TensorFlow loads only when a stage
-trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
+The Keras model lives in `rnn_retrain.model.network`, its fit loop in `rnn_retrain.model.fitting`
+(TensorFlow loads only when a stage trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
 each group as a random sample of the rows), so the padded data need not fit in memory; what is
 held for every row is its length and role, a few bytes.
 """
@@ -192,7 +192,7 @@ def train_result(
     classes: list[str],
     start: StartingPoint | None = None,
 ) -> TrainResult:
-    """What train hands on, from the fit's outcome (`rnn_retrain.model.network.FitOutcome`)."""
+    """What train hands on, from the fit's outcome (`rnn_retrain.model.fitting.FitOutcome`)."""
     best_row = next(row for row in outcome.rows if int(row["epoch"]) == outcome.best_epoch)
     return TrainResult(
         model=model,

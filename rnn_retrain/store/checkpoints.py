@@ -215,7 +215,7 @@ def mirrored_checkpoints(
         store: The artifact store whose root holds the copy.
         folder: The local checkpoint folder (`claimed_checkpoints`).
         resumable_epochs: How many epochs ``folder`` resumes after, 0 for none
-            (`rnn_retrain.model.network.resumable_epochs`); called only for a remote root.
+            (`rnn_retrain.model.fitting.resumable_epochs`); called only for a remote root.
 
     Yields:
         The function that refreshes the copy, for the fit to call whenever the folder changed;

@@ -113,9 +113,9 @@ def finish(run, timeout: float = 400) -> int:
 
 KILL_AFTER_EPOCH_TWO = """
 import os, signal, sys
-import rnn_retrain.model.network
+import rnn_retrain.model.fitting
 
-original = rnn_retrain.model.network.EpochProgress.on_epoch_begin
+original = rnn_retrain.model.fitting.EpochProgress.on_epoch_begin
 
 def killed_after_epoch_two(self, epoch, logs=None):
     # Epoch 2 is finished and backed up; the process dies as epoch 3 starts.
@@ -123,7 +123,7 @@ def killed_after_epoch_two(self, epoch, logs=None):
         os.kill(os.getpid(), signal.SIGKILL)
     original(self, epoch, logs)
 
-rnn_retrain.model.network.EpochProgress.on_epoch_begin = killed_after_epoch_two
+rnn_retrain.model.fitting.EpochProgress.on_epoch_begin = killed_after_epoch_two
 from rnn_retrain.flows.retrain import retrain
 from rnn_retrain.config.retrain import RetrainConfig
 retrain(RetrainConfig.model_validate_json(sys.argv[1]))

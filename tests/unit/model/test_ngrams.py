@@ -64,8 +64,9 @@ def test_the_ratios_are_counted_on_the_fitted_rows_only_and_the_branch_learns_wi
     """The validation rows' n-grams stay out of the ratios; the wide-and-deep network learns a
     phrase whose words alone say nothing, which its bigrams do."""
     from rnn_retrain.model.batching import VALIDATION, rows_in_memory
+    from rnn_retrain.model.fitting import FitHooks, fit_model
     from rnn_retrain.model.memory import count_weights
-    from rnn_retrain.model.network import NGRAM_BRANCH, FitHooks, build_model, fit_model
+    from rnn_retrain.model.network import NGRAM_BRANCH, build_model
 
     settings = ModelSettings(
         pooling="max_mean", units=4, embedding_dim=4, ngrams=2, ngram_buckets=BUCKETS

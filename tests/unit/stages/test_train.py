@@ -6,9 +6,10 @@ from keras import layers
 
 from rnn_retrain.config.retrain import ModelSettings, TrainingSettings
 from rnn_retrain.model.batching import FIT, VALIDATION, assign_roles, rows_in_memory
+from rnn_retrain.model.fitting import FitHooks, cosine_learning_rate, fit_model
 from rnn_retrain.model.layers import TimePoolingCell, load_network
 from rnn_retrain.model.memory import count_weights
-from rnn_retrain.model.network import FitHooks, build_model, cosine_learning_rate, fit_model
+from rnn_retrain.model.network import build_model
 from rnn_retrain.stages.train import history_table, stored_rows
 from rnn_retrain.store.chunks import row_hash, validation_cutoff
 
@@ -213,7 +214,7 @@ def test_the_best_epoch_before_a_kill_is_the_model_kept_after_the_resume(tmp_pat
     validation loss, so epoch 1 is the best. A kill after epoch 3 and a resume must still end
     on epoch 1's weights (Keras' restore_best_weights alone would keep epoch 4's)."""
     from rnn_retrain.model.batching import VALIDATION
-    from rnn_retrain.model.network import bucketed_batches
+    from rnn_retrain.model.fitting import bucketed_batches
 
     rng = np.random.default_rng(2)
     x = rng.integers(2, 5, size=(300, 6)).astype(np.int32)
