@@ -102,7 +102,15 @@ def require_dask_scheduler(address: str, timeout: float = 10.0) -> None:
         ) from None
 
 
-def require_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
+# Connect within 5 s, answer within 30 s: a server that took the connection is up, and a cold
+# single-worker server's first answer (lazy imports, a password hash) can take seconds on a busy
+# host; a weekly run must not fail on that.
+TRACKING_TIMEOUT = (5.0, 30.0)
+
+
+def require_tracking_server(
+    tracking_uri: str, timeout: float | tuple[float, float] = TRACKING_TIMEOUT
+) -> None:
     """Fail fast, in one line, when an HTTP MLflow tracking server does not answer.
 
     MLflow's own client retries for minutes before it gives up. Other URIs (a SQLite or
@@ -123,7 +131,9 @@ def require_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
     require_tracking_credentials(tracking_uri, timeout)
 
 
-def require_tracking_credentials(tracking_uri: str, timeout: float = 5.0) -> None:
+def require_tracking_credentials(
+    tracking_uri: str, timeout: float | tuple[float, float] = TRACKING_TIMEOUT
+) -> None:
     """Refuse, in one line, an MLflow tracking server (basic-auth app) that refuses this client.
 
     The credentials are MLflow's own: ``MLFLOW_TRACKING_USERNAME`` and
