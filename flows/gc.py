@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from rnn_retrain.orchestration.housekeeping import GcSettings, Plan, render_plan, run_collection
+from rnn_retrain.config.housekeeping import GcSettings
+from rnn_retrain.orchestration.housekeeping import Plan, render_plan, run_collection
 
 
 @flow(name="gc", description="Remove old run folders, stale cache records, unpromoted versions.")

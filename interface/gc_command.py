@@ -6,10 +6,10 @@ import argparse
 
 from rich.table import Table
 
+from rnn_retrain.config.housekeeping import GcSettings
 from rnn_retrain.errors import EXIT_OK
+from rnn_retrain.interface.console import output_console
 from rnn_retrain.interface.model_commands import print_json
-from rnn_retrain.interface.report import output_console
-from rnn_retrain.orchestration.housekeeping import GcSettings, run_collection
 
 # The flags, by the settings field they set.
 FLAGS = {
@@ -45,6 +45,8 @@ def add_gc_command(commands: argparse._SubParsersAction) -> None:
 
 def gc_command(args: argparse.Namespace) -> int:
     """Plan, remove unless --dry-run, and print both lists with their bytes."""
+    from rnn_retrain.orchestration.housekeeping import run_collection  # MLflow: seconds.
+
     settings = GcSettings(dry_run=args.dry_run, **{name: getattr(args, name) for name in FLAGS})
     plan = run_collection(settings)
     verb = "would remove" if settings.dry_run else "removed"

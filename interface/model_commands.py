@@ -6,19 +6,20 @@ import argparse
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from rich.table import Table
 
 from rnn_retrain.config.sections import DEFAULT_MODEL_NAME
 from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
-from rnn_retrain.interface.report import output_console
-from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
-from rnn_retrain.store.atomic import replace_atomically
+from rnn_retrain.interface.console import output_console
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow and the model's serving code are imported by the commands that use them: `retrain
+# --help` and the registry listings do without (benchmarks/overhead.py measures the start-up).
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
 PREDICT_FILE_CHUNK_ROWS = 100_000
@@ -65,6 +66,8 @@ def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
         raise RetrainError("give review texts or --file, not both")
     # The same reading, checks and scoring as `retrain score` (imported on use: pyarrow's
     # dataset and CSV readers are not needed by the other commands).
+    import pyarrow as pa
+
     from rnn_retrain.stages.score import first_blank, read_input_chunks, resolve_input
 
     if args.file:
@@ -87,6 +90,11 @@ def read_review_texts(args: argparse.Namespace) -> tuple[pa.Table, str]:
 
 def write_scores(table: pa.Table, path: str) -> None:
     """Write scores to Parquet (or CSV for a .csv path) under a temporary name, then rename."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from rnn_retrain.store.atomic import replace_atomically
+
     target = Path(path)
     if not target.parent.exists():
         raise RetrainError(f"--out {path}: folder {target.parent} does not exist")
@@ -100,6 +108,8 @@ def write_scores(table: pa.Table, path: str) -> None:
 def load_baseline(registry: Any, version: str) -> Any:
     """The bag-of-words baseline logged with a version, rebuilt from its plain-data files."""
     import tempfile
+
+    import pyarrow.parquet as pq
 
     from rnn_retrain.registry.files import download_baseline
     from rnn_retrain.stages.baseline import rebuild_baseline
@@ -127,6 +137,8 @@ def add_baseline_scores(
 
 def _label(scored: pa.Table, prefix: str, index: int, classes: list[str]) -> str:
     """Row ``index``'s predicted class name: K classes name it; two go by the threshold."""
+    from rnn_retrain.model.serving import THRESHOLD
+
     if f"{prefix}label" in scored.column_names:
         return scored[f"{prefix}label"][index].as_py()
     return classes[int(scored[f"{prefix}probability"][index].as_py() >= THRESHOLD)]
@@ -134,6 +146,8 @@ def _label(scored: pa.Table, prefix: str, index: int, classes: list[str]) -> str
 
 def predict_command(args: argparse.Namespace) -> int:
     """Score reviews with a registered model (the champion by default), and its baseline."""
+    from rnn_retrain.model.serving import BULK_LOADING
+
     table, column = read_review_texts(args)
     load_tensorflow_quietly()
     registry = _registry(args)

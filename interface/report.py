@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 from rich.table import Table
 
+from rnn_retrain.data.labels import headline_f1
+from rnn_retrain.interface.console import output_console
 from rnn_retrain.reports import (
     class_figures,
     describe_verdict,
@@ -23,22 +23,6 @@ from rnn_retrain.results import (
     StageDecision,
     SweepSummary,
 )
-from rnn_retrain.stages.evaluate import headline_f1
-
-# Width of the printed tables when the output is not a terminal (rich would use 80 columns).
-PIPED_WIDTH = 160
-
-
-def output_console() -> Console:
-    """The console the CLI prints to: the terminal's width, or `PIPED_WIDTH` when piped.
-
-    Piped to a file or a CI log, rich would wrap the tables at 80 columns; ``COLUMNS`` still
-    sets the width when it is given.
-    """
-    console = Console()
-    if console.is_terminal or "COLUMNS" in os.environ:
-        return console
-    return Console(width=PIPED_WIDTH)
 
 
 def metrics_table(metrics: Metrics, classes: list[str] | None = None) -> Table:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from rnn_retrain.config.scoring import ScoreConfig
 from rnn_retrain.errors import EXIT_OK, RetrainError
+from rnn_retrain.interface.console import output_console
 from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
 from rnn_retrain.interface.model_commands import add_registry_flags, print_json
-from rnn_retrain.interface.report import output_console
 
 # Flags whose names differ from their configuration field's.
 FLAG_OF_FIELD = {"input": "INPUT", "output": "--out"}

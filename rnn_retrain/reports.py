@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rnn_retrain.config.secrets import redacted
-from rnn_retrain.data.labels import is_binary, metric_name
+from rnn_retrain.data.labels import headline_f1, is_binary, metric_name
 from rnn_retrain.results import (
     BASELINE_DESCRIPTIONS,
     GateDecision,
@@ -12,7 +12,6 @@ from rnn_retrain.results import (
     ScoreResult,
     StartingPoint,
 )
-from rnn_retrain.stages.evaluate import headline_f1
 
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
 CLASS_METRIC_ORDER = ("accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "loss")

@@ -26,6 +26,7 @@ from prefect.states import Running
 from pydantic import Field
 
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.data.labels import headline_f1
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.orchestration.events import emit_approval_requested, emit_gate_decision
 from rnn_retrain.orchestration.promotion import promotion_decision
@@ -35,7 +36,6 @@ from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.reports import mlflow_version_link
 from rnn_retrain.results import BaselineResult, Finding, RegisterResult
 from rnn_retrain.stages.approval import deadline_after, deadline_text, review_form, reviewed
-from rnn_retrain.stages.evaluate import headline_f1
 
 # How often the paused run asks the server whether it was answered (Prefect's default is 10 s).
 APPROVAL_POLL_SECONDS = 5

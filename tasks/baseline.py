@@ -11,6 +11,7 @@ import time
 from prefect import get_run_logger, task
 
 from rnn_retrain.config.retrain import RetrainConfig
+from rnn_retrain.data.labels import headline_f1
 from rnn_retrain.orchestration.caching import cached_stage
 from rnn_retrain.orchestration.retries import RETRY_SETTINGS
 from rnn_retrain.orchestration.runs import current_run_id, store_for
@@ -23,7 +24,7 @@ from rnn_retrain.stages.baseline import (
     split_rows,
     terms_table,
 )
-from rnn_retrain.stages.evaluate import compute_metrics, headline_f1, predictions_table
+from rnn_retrain.stages.evaluate import compute_metrics, predictions_table
 from rnn_retrain.store.artifacts import ArtifactRef
 
 

@@ -28,6 +28,30 @@ def test_run_help_lists_every_config_field_with_its_default(capsys):
         assert "".join(f"(default: {field.default!r})".split()) in unwrapped
 
 
+# What a command that only parses flags or prints help must not load: each costs a fraction of a
+# second to seconds of imports (benchmarks/overhead.py measures `retrain --help`).
+HEAVY = ("tensorflow", "keras", "mlflow", "sklearn", "scipy", "dask", "distributed", "prefect")
+HEAVY += ("pyarrow", "httpx", "sqlalchemy")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["run", "--help"], ["models", "--help"]])
+def test_help_loads_none_of_the_heavy_libraries(command):
+    probe = (
+        "import sys\n"
+        "from rnn_retrain.interface.cli import main\n"
+        "try:\n"
+        f"    main({command!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join({name.split('.')[0] for name in sys.modules}), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(result.stderr.split()) & set(HEAVY)  # The help text is on stdout.
+    assert loaded == set(), f"retrain {' '.join(command)} imported {sorted(loaded)}"
+
+
 def test_bad_flag_values_give_one_line_naming_each_flag(capsys):
     assert main(["run", "--maxlen", "0", "--cell", "transformer"]) == 2
     error = capsys.readouterr().err

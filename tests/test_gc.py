@@ -67,8 +67,8 @@ def test_gc_removes_only_what_nothing_refers_to_and_lists_it_first(capsys, tmp_p
     assert not any("recomputed" in stage["reason"] for stage in stages), stages
 
     # The scheduled form: the `gc` flow. v4 took the challenger alias, so v3 may go now.
+    from rnn_retrain.config.housekeeping import GcSettings
     from rnn_retrain.flows.gc import gc
-    from rnn_retrain.orchestration.housekeeping import GcSettings
 
     settings = GcSettings(
         dry_run=True, older_than_days=0, versions_older_than_days=0, artifact_root=str(root)

@@ -163,6 +163,12 @@ def predicted_ids(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     return np.argmax(probabilities, axis=1).astype(np.int64)
 
 
+def headline_f1(metrics: dict[str, float | int | None]) -> float | None:
+    """The F1 a summary shows: binary F1, or macro F1 for K classes."""
+    value = metrics.get("f1", metrics.get("f1_macro"))
+    return None if value is None else float(value)
+
+
 def metric_name(name: str) -> str:
     """A class name as MLflow accepts it in a metric key (letters, digits, ``_-. /``)."""
     cleaned = "".join(char if char.isalnum() or char in "_-." else "_" for char in name)

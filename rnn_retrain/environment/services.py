@@ -14,8 +14,6 @@ import base64
 import os
 from typing import Any
 
-import httpx
-
 from rnn_retrain.config.secrets import redacted
 from rnn_retrain.errors import RetrainError, ServiceUnavailableError
 
@@ -25,6 +23,7 @@ def require_prefect_server(required: bool = True, timeout: float = 5.0) -> str |
 
     With ``required=False`` no URL is fine (a local run then uses Prefect's ephemeral API).
     """
+    import httpx  # Here and below on use: `retrain --help` does without it.
     from prefect.settings import get_current_settings
 
     url = get_current_settings().api.url
@@ -58,6 +57,7 @@ def require_prefect_credentials(url: str, timeout: float = 5.0) -> None:
 
     An API key (Prefect Cloud) is not checked here: Cloud answers for it itself.
     """
+    import httpx
     from prefect.settings import get_current_settings
 
     settings = get_current_settings().api

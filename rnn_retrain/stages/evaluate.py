@@ -160,12 +160,6 @@ def predictions_table(
     )
 
 
-def headline_f1(metrics: dict[str, float | int | None]) -> float | None:
-    """The F1 a summary shows: binary F1, or macro F1 for K classes."""
-    value = metrics.get("f1", metrics.get("f1_macro"))
-    return None if value is None else float(value)
-
-
 def score_test_rows(
     groups: Iterable[pa.Table], network: Any, length_buckets: list[int], padding: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import numpy as np
 from scipy.stats import binomtest
 
 from rnn_retrain.config.retrain import ConfigSlice, RegistrySettings, RetrainConfig
+from rnn_retrain.data.labels import headline_f1
 from rnn_retrain.results import BaselineResult, GateDecision, StartingPoint
-from rnn_retrain.stages.evaluate import headline_f1
 
 # Fields that decide where things are stored or how the gate judges, not what model is trained.
 # The lineage key leaves them out; the source fields are covered by the snapshot's sha256.

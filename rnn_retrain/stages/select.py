@@ -11,9 +11,9 @@ import itertools
 from pydantic import ValidationError
 
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
+from rnn_retrain.data.labels import headline_f1
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.results import CandidateOutcome
-from rnn_retrain.stages.evaluate import headline_f1
 
 # Each grid of the sweep section, by the model field it varies.
 GRIDS = {"units": "units_grid", "embedding_dim": "embedding_dim_grid", "dropout": "dropout_grid"}
