@@ -70,7 +70,7 @@ def test_predictions(registry: ModelRegistry, run_id: str | None) -> pa.Table | 
             path = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=TEST_PREDICTIONS, dst_path=directory
             )
-            return pq.read_table(path, columns=["probability", "prediction"])
+            return pq.read_table(path, columns=["row_id", "probability", "prediction"])
     except (MlflowException, OSError):
         return None
 

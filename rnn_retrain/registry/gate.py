@@ -7,6 +7,9 @@ compare, from MLflow and the artifact store, and writes what they decided.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pyarrow.compute as pc
 
@@ -16,6 +19,7 @@ from rnn_retrain.errors import RetrainError
 from rnn_retrain.model.package import model_classes, predict_reviews
 from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.files import test_predictions
 from rnn_retrain.registry.runs import Candidate
 from rnn_retrain.registry.versions import CHALLENGER, ModelRegistry
 from rnn_retrain.results import GateDecision, RegisterResult
@@ -79,20 +83,60 @@ def judge(
     if champion_version == version:
         # An earlier attempt promoted this version and stopped before recording the decision.
         return already_promoted(challenger_correct, gate)
+    snapshot = candidate.prepared.ingested.snapshot
+    row_ids = scored["row_id"].to_numpy()
+    champion_names = stored_champion_predictions(registry, champion, snapshot, row_ids)
+    if champion_names is None:
+        champion_names = rescore_champion(registry, champion_version, store, candidate, row_ids)
+    champion_correct = champion_names == np.asarray(candidate.classes)[labels]
+    decision = decide_promotion(challenger_correct, champion_correct, champion_version, gate)
+    return apply_baseline_rule(decision, baseline, gate)
+
+
+def stored_champion_predictions(
+    registry: ModelRegistry, champion: Any, snapshot: ArtifactRef, row_ids: np.ndarray
+) -> np.ndarray | None:
+    """The champion's predicted class names on ``row_ids``, as its own run evaluated them.
+
+    Only when the champion was trained on this very snapshot (same sha256: the same rows, the
+    same split), so its evaluate scored exactly these test rows, through the same network and
+    preprocessing it serves with (tests/flows/test_hybrid_recipe.py checks the two agree). Saves
+    loading the champion and scoring every test review again (benchmarks/overhead.py). None
+    when the snapshot differs or the stored predictions cannot be read: the caller re-scores.
+    """
+    tags = champion.tags or {}
+    if tags.get("data.snapshot_sha256") != snapshot.sha256 or "classes" not in tags:
+        return None
+    stored = test_predictions(registry, champion.run_id)
+    if stored is None:
+        return None
+    stored = stored.sort_by("row_id")
+    if not np.array_equal(stored["row_id"].to_numpy(), row_ids):
+        return None
+    classes = np.asarray(json.loads(tags["classes"]))
+    return classes[stored["prediction"].to_numpy().astype(np.int64)]
+
+
+def rescore_champion(
+    registry: ModelRegistry,
+    champion_version: str,
+    store: ArtifactStore,
+    candidate: Candidate,
+    row_ids: np.ndarray,
+) -> np.ndarray:
+    """The champion's predicted class names on the challenger's test rows, scored now from the
+    reviews' text by the served model (`predict_reviews`), as a scoring client would."""
     champion_model = registry.load(version=champion_version, model_config=BULK_LOADING)
     snapshot = candidate.prepared.ingested.snapshot
-    row_ids, scores = score_test_texts(
+    scored_ids, scores = score_test_texts(
         champion_model, store, snapshot, candidate.config.source.chunk_rows
     )
-    if not np.array_equal(row_ids, scored["row_id"].to_numpy()):
+    if not np.array_equal(scored_ids, row_ids):
         raise RetrainError(
             f"{candidate.evaluated.predictions.name} does not cover the test rows of "
             f"{snapshot.name}"
         )
-    champion_names = np.asarray(model_classes(champion_model))[predicted_ids(scores, THRESHOLD)]
-    champion_correct = champion_names == np.asarray(candidate.classes)[labels]
-    decision = decide_promotion(challenger_correct, champion_correct, champion_version, gate)
-    return apply_baseline_rule(decision, baseline, gate)
+    return np.asarray(model_classes(champion_model))[predicted_ids(scores, THRESHOLD)]
 
 
 def score_test_texts(

@@ -13,8 +13,12 @@ import pytest
 
 from rnn_retrain.config.retrain import RetrainConfig
 from rnn_retrain.data.demo import generate_reviews
+from rnn_retrain.data.labels import predicted_ids
 from rnn_retrain.flows.retrain import retrain
+from rnn_retrain.model.package import model_classes
+from rnn_retrain.model.serving import BULK_LOADING, THRESHOLD
 from rnn_retrain.registry.champion import ChampionHistory
+from rnn_retrain.registry.gate import score_test_texts, stored_champion_predictions
 from rnn_retrain.registry.versions import ModelRegistry
 from rnn_retrain.store.artifacts import ArtifactStore
 
@@ -125,6 +129,29 @@ def test_registered_model_scores_raw_text_like_evaluate_in_a_fresh_process(two_r
     served = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
     assert served.shape == (test_rows.num_rows,)
     assert np.max(np.abs(served - expected["probability"].to_numpy())) <= 1e-5
+
+
+def test_the_champions_stored_test_predictions_equal_a_fresh_scoring_of_its_test_rows(two_runs):
+    # A gate whose challenger read the champion's own snapshot takes the champion's answers
+    # from its evaluate instead of loading it and scoring every test review again: they must be
+    # what a fresh scoring gives.
+    root, first, second = two_runs
+    registry = ModelRegistry(learnable(root).registry.tracking_uri, "review-sentiment")
+    store = ArtifactStore(str(root / "artifacts"))
+    snapshot = first.artifacts["ingest/snapshot.parquet"]
+    row_ids = store.read_table(first.artifacts["evaluate/predictions.parquet"])["row_id"]
+    row_ids = np.sort(row_ids.to_numpy())
+    champion = registry.get_version(version=1)
+    stored = stored_champion_predictions(registry, champion, snapshot, row_ids)
+    assert stored is not None
+    model = registry.load(version="1", model_config=BULK_LOADING)
+    scored_ids, scores = score_test_texts(model, store, snapshot, chunk_rows=10_000)
+    fresh = np.asarray(model_classes(model))[predicted_ids(scores, THRESHOLD)]
+    assert np.array_equal(scored_ids, row_ids) and np.array_equal(stored, fresh)
+    # The second run read another snapshot (another seed): nothing to reuse, it was re-scored.
+    other = second.artifacts["ingest/snapshot.parquet"]
+    assert other.sha256 != snapshot.sha256
+    assert stored_champion_predictions(registry, champion, other, row_ids) is None
 
 
 def shuffled_labels_parquet(path: Path, seed: int = 5) -> Path:
