@@ -9,6 +9,7 @@ section of the configuration they sit in. Errors a user can fix are printed as o
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -212,12 +213,11 @@ def run_flow(args: argparse.Namespace, config: Any, load: Callable[[], Any]) -> 
     from rnn_retrain.store.artifacts import ArtifactStore
 
     require_local_source(config.source.data)  # A missing file fails before any service starts.
-    require_tracking_server(
-        config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    )
+    tracking_uri = config.registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    require_tracking_server(tracking_uri)
     server = require_prefect_server(required=False)
     ArtifactStore(config.registry.artifact_root)  # Created now: a path that cannot be fails here.
-    flow = load_flow_while_api_starts(server is None, load)
+    flow = load_flow_while_api_starts(server is None, load, tracking_uri)
     if not args.verbose:
         hide_user_error_records()
     return flow(config)
@@ -269,5 +269,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fault.exit_code
 
 
+def command() -> None:
+    """The ``retrain`` console script: `main`, then exit without a last walk over the heap.
+
+    What is left at exit is garbage for the OS. Without `gc.freeze`, the interpreter's final
+    collections walk every Prefect, MLflow and pyarrow object still alive: about 2 s after a run
+    (benchmarks/overhead.py, "teardown"). Not in `main`: a process that calls it many times (a
+    test session) must keep collecting.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -8,6 +8,7 @@ command prints as one line are kept off the terminal (they still reach the run l
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -62,8 +63,28 @@ def hide_user_error_records() -> None:
     logging.getLogger("mlflow.store.db.utils").addFilter(_HideUserErrorRecords())
 
 
-def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
-    """Import the flow (seconds of Python imports) while Prefect's ephemeral API starts.
+def open_tracking_store(tracking_uri: str) -> None:
+    """Import MLflow and open (on a new home: create) the embedded store, once per process.
+
+    Every run reads the registry (validate looks up the champion); done while Prefect's API
+    starts, the seconds of MLflow's import and of a new SQLite store's tables are off the run's
+    path (benchmarks/overhead.py). A store that cannot be opened is left to the stage that
+    needs it, which reports it in its own words and retries.
+    """
+    from rnn_retrain.registry.tracking import TrackingStore, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if not uri.startswith("sqlite:"):
+        return  # A server's store is created on its side; run_flow checked that it answers.
+    with contextlib.suppress(Exception):
+        TrackingStore(uri)
+
+
+def load_flow_while_api_starts(
+    ephemeral: bool, load: Callable[[], Any], tracking_uri: str = ""
+) -> Any:
+    """Import the flow and open the tracking store (seconds of each) while Prefect's ephemeral
+    API starts.
 
     The API is a separate process that takes seconds to answer; overlapping the two halves the
     start-up of a run whose stages all come from the cache. TensorFlow is not among the
@@ -71,12 +92,24 @@ def load_flow_while_api_starts(ephemeral: bool, load: Callable[[], Any]) -> Any:
     """
     from prefect.settings import get_current_settings
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(load)
-        settings = get_current_settings()
-        if ephemeral and settings.server.ephemeral.enabled:
-            from prefect.server.api.server import SubprocessASGIServer
+    settings = get_current_settings()
+    starting = ephemeral and settings.server.ephemeral.enabled
+    if starting:
+        # Imported before the flow's imports begin: beside them, both would share one core
+        # (the GIL), and the server's start (seconds on its own core) would begin seconds later.
+        from prefect.logging.configuration import setup_logging
+        from prefect.server.api.server import SubprocessASGIServer
 
+        setup_logging()  # As `import prefect.main` does: the server's start is told on the console.
+
+    def loaded() -> Any:
+        flow = load()
+        open_tracking_store(tracking_uri)
+        return flow
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(loaded)
+        if starting:
             # The server creates or upgrades Prefect's database as it starts: one process at a
             # time, so runs started together on a new machine do not race on the migrations.
             lock = paths.lock_file("prefect-database", str(settings.home))

@@ -46,10 +46,11 @@ def score_command(args: argparse.Namespace) -> int:
     from rnn_retrain.store.artifacts import ArtifactStore
 
     config = score_config_from_args(args)
-    require_tracking_server(config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))
+    tracking_uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    require_tracking_server(tracking_uri)
     server = require_prefect_server(required=False)
     ArtifactStore(config.artifact_root)  # Created now: a path that cannot be fails here.
-    flow = load_flow_while_api_starts(server is None, _import_score_flow)
+    flow = load_flow_while_api_starts(server is None, _import_score_flow, tracking_uri)
     if not args.verbose:
         hide_user_error_records()
     result = flow(config)
