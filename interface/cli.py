@@ -9,7 +9,6 @@ section of the configuration they sit in. Errors a user can fix are printed as o
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import traceback
@@ -23,6 +22,7 @@ from rnn_retrain import __version__
 from rnn_retrain.config.retrain import RetrainConfig, SweepConfig
 from rnn_retrain.config.secrets import redacted
 from rnn_retrain.environment.faults import describe_fault
+from rnn_retrain.environment.process import exit_without_final_collection
 from rnn_retrain.environment.quiet import load_tensorflow_quietly, prepare_environment
 from rnn_retrain.environment.services import require_prefect_server, require_tracking_server
 from rnn_retrain.errors import (
@@ -248,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``retrain`` command."""
     args = build_parser().parse_args(argv)
     prepare_environment()
+    exit_without_final_collection()
     try:
         return args.handler(args)
     except ValidationError as error:
@@ -269,18 +270,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fault.exit_code
 
 
-def command() -> None:
-    """The ``retrain`` console script: `main`, then exit without a last walk over the heap.
-
-    What is left at exit is garbage for the OS. Without `gc.freeze`, the interpreter's final
-    collections walk every Prefect, MLflow and pyarrow object still alive: about 2 s after a run
-    (benchmarks/overhead.py, "teardown"). Not in `main`: a process that calls it many times (a
-    test session) must keep collecting.
-    """
-    code = main()
-    gc.freeze()
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    command()
+    sys.exit(main())

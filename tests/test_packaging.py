@@ -59,7 +59,7 @@ def test_the_wheel_installs_only_the_rnn_retrain_namespace(wheel: zipfile.ZipFil
     top = {name.split("/", 1)[0] for name in wheel.namelist()}
     assert {name for name in top if not name.endswith(".dist-info")} == {"rnn_retrain"}
     entry_points = next(name for name in wheel.namelist() if name.endswith("entry_points.txt"))
-    assert "retrain = rnn_retrain.interface.cli:command" in wheel.read(entry_points).decode()
+    assert "retrain = rnn_retrain.interface.cli:main" in wheel.read(entry_points).decode()
 
 
 @pytest.mark.slow
