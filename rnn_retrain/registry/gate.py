@@ -1,5 +1,6 @@
-"""The champion/challenger gate against the registry: the champion re-scored on the challenger's
-test rows, the decision recorded on both versions, the alias moved, a failed gate undone.
+"""The champion/challenger gate against the registry: the champion's answers on the challenger's
+test rows (its own evaluate's when both read the same snapshot, else scored anew), the decision
+recorded on both versions, the alias moved, a failed gate undone.
 
 The decision's rules are pure (`rnn_retrain.stages.register`); this module gathers what they
 compare, from MLflow and the artifact store, and writes what they decided.
@@ -100,7 +101,7 @@ def stored_champion_predictions(
 
     Only when the champion was trained on this very snapshot (same sha256: the same rows, the
     same split), so its evaluate scored exactly these test rows, through the same network and
-    preprocessing it serves with (tests/flows/test_hybrid_recipe.py checks the two agree). Saves
+    preprocessing it serves with (tests/flows/test_register_flow.py checks the two agree). Saves
     loading the champion and scoring every test review again (benchmarks/overhead.py). None
     when the snapshot differs or the stored predictions cannot be read: the caller re-scores.
     """
