@@ -15,11 +15,10 @@ from rnn_retrain.environment.quiet import load_tensorflow_quietly
 from rnn_retrain.errors import RetrainError
 from rnn_retrain.interface.console import output_console
 
+# pyarrow and the model's serving code are imported by the commands that use them: `retrain
+# --help` and the registry listings do without (tests/test_cli.py keeps it so).
 if TYPE_CHECKING:
     import pyarrow as pa
-
-# pyarrow and the model's serving code are imported by the commands that use them: `retrain
-# --help` and the registry listings do without (benchmarks/overhead.py measures the start-up).
 
 # `retrain predict --file` reads its file in chunks of this many rows, then holds them all.
 PREDICT_FILE_CHUNK_ROWS = 100_000

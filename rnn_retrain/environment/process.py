@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 
-_registered = False
 
-
+@functools.cache
 def exit_without_final_collection() -> None:
     """Freeze every live object at exit (`gc.freeze`), so the interpreter's final collections
     skip them; once per process.
@@ -18,7 +18,4 @@ def exit_without_final_collection() -> None:
     overhead.py, "teardown"). Reference counting still frees what it frees; only cycles are
     left to the OS.
     """
-    global _registered
-    if not _registered:
-        atexit.register(gc.freeze)
-        _registered = True
+    atexit.register(gc.freeze)

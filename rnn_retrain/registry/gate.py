@@ -9,10 +9,10 @@ compare, from MLflow and the artifact store, and writes what they decided.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
+from mlflow.entities.model_registry import ModelVersion
 
 from rnn_retrain.config.secrets import redacted
 from rnn_retrain.data.labels import predicted_ids
@@ -26,7 +26,9 @@ from rnn_retrain.registry.versions import CHALLENGER, ModelRegistry
 from rnn_retrain.results import GateDecision, RegisterResult
 from rnn_retrain.stages.approval import awaiting_approval
 from rnn_retrain.stages.register import (
+    CLASSES_TAG,
     DECISION_TAG,
+    SNAPSHOT_TAG,
     already_promoted,
     apply_baseline_rule,
     decide_promotion,
@@ -95,7 +97,7 @@ def judge(
 
 
 def stored_champion_predictions(
-    registry: ModelRegistry, champion: Any, snapshot: ArtifactRef, row_ids: np.ndarray
+    registry: ModelRegistry, champion: ModelVersion, snapshot: ArtifactRef, row_ids: np.ndarray
 ) -> np.ndarray | None:
     """The champion's predicted class names on ``row_ids``, as its own run evaluated them.
 
@@ -106,7 +108,7 @@ def stored_champion_predictions(
     when the snapshot differs or the stored predictions cannot be read: the caller re-scores.
     """
     tags = champion.tags or {}
-    if tags.get("data.snapshot_sha256") != snapshot.sha256 or "classes" not in tags:
+    if tags.get(SNAPSHOT_TAG) != snapshot.sha256 or CLASSES_TAG not in tags:
         return None
     stored = test_predictions(registry, champion.run_id)
     if stored is None:
@@ -114,7 +116,7 @@ def stored_champion_predictions(
     stored = stored.sort_by("row_id")
     if not np.array_equal(stored["row_id"].to_numpy(), row_ids):
         return None
-    classes = np.asarray(json.loads(tags["classes"]))
+    classes = np.asarray(json.loads(tags[CLASSES_TAG]))
     return classes[stored["prediction"].to_numpy().astype(np.int64)]
 
 

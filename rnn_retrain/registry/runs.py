@@ -29,7 +29,9 @@ from rnn_retrain.results import (
     validation_test_gap,
 )
 from rnn_retrain.stages.register import (
+    CLASSES_TAG,
     LINEAGE_TAG,
+    SNAPSHOT_TAG,
     WARM_START_TAG,
     baseline_metrics,
     baseline_tags,
@@ -89,14 +91,14 @@ def lineage_tags(
     baseline = candidate.baseline
     return {
         LINEAGE_TAG: key,
-        "data.snapshot_sha256": refs["snapshot"].sha256,
+        SNAPSHOT_TAG: refs["snapshot"].sha256,
         "data.vocabulary_sha256": refs["vocabulary"].sha256,
         "model.sha256": refs["model"].sha256,
         "config": candidate.config.model_dump_json(),
         "prefect.flow_run_id": flow_run_id,
         "prefect.deployment": deployment_name,
         "code_version": code_version(),
-        "classes": json.dumps(candidate.classes),
+        CLASSES_TAG: json.dumps(candidate.classes),
         # The version whose weights training began from ("" for a cold start), and why.
         WARM_START_TAG: start.version if warm else "",
         **({f"{WARM_START_TAG}.reason": start.reason} if start is not None else {}),

@@ -48,6 +48,9 @@ NOT_LINEAGE_FIELDS = {
     "warm_start_epochs",
 }
 LINEAGE_TAG = "lineage_key"
+# The snapshot a version was trained and evaluated on, and its class names in id order.
+SNAPSHOT_TAG = "data.snapshot_sha256"
+CLASSES_TAG = "classes"
 WARM_START_TAG = "lineage.warm_start_version"
 DECISION_TAG = "gate.json"
 

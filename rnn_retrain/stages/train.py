@@ -2,9 +2,9 @@
 checkpoint key, the history table.
 
 The Keras model lives in `rnn_retrain.model.network`, its fit loop in `rnn_retrain.model.fitting`
-(TensorFlow loads only when a stage trains). Training reads the padded Parquet one row group at a time through `tf.data` (pad wrote
-each group as a random sample of the rows), so the padded data need not fit in memory; what is
-held for every row is its length and role, a few bytes.
+(TensorFlow loads only when a stage trains). Training reads the padded Parquet one row group at a
+time through `tf.data` (pad wrote each group as a random sample of the rows), so the padded data
+need not fit in memory; what is held for every row is its length and role, a few bytes.
 """
 
 from __future__ import annotations
