@@ -31,20 +31,24 @@ def resolve_tracking_uri(configured: str = "") -> str:
 _initialised: set[str] = set()
 
 
-def initialise_store(client: MlflowClient, tracking_uri: str) -> None:
-    """Create or upgrade a SQLite store under a lock, once per process.
+def open_client(tracking_uri: str) -> MlflowClient:
+    """MLflow's client for the store; a SQLite store created or upgraded under a lock, once per
+    process.
 
-    MLflow creates a new SQLite store's tables, and upgrades an old one, with Alembic on first
-    use; two runs doing it at once on an empty home fail (``table _alembic_tmp_experiments
-    already exists``). A server-backed or PostgreSQL store does this on its own side.
+    MLflow creates a new SQLite store's tables, and upgrades an old one, with Alembic as its
+    client is made; two processes doing it at once on an empty home fail (``table
+    _alembic_tmp_experiments already exists``). A server-backed or PostgreSQL store does this on
+    its own side.
     """
     if not tracking_uri.startswith("sqlite:") or tracking_uri in _initialised:
-        return
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     lock = paths.lock_file("mlflow-store", tracking_uri)
     with exclusive_lock(lock, STORE_LOCK_SECONDS, purpose="creation of the MLflow store"):
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         client.search_experiments(max_results=1)  # The tracking store's tables.
         client.search_registered_models(max_results=1)  # The registry's, same database.
     _initialised.add(tracking_uri)
+    return client
 
 
 class TrackingStore:
@@ -59,8 +63,7 @@ class TrackingStore:
     def __init__(self, tracking_uri: str = "") -> None:
         self.uri = resolve_tracking_uri(tracking_uri)
         require_tracking_server(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
-        initialise_store(self.client, self.uri)
+        self.client = open_client(self.uri)
 
     @contextlib.contextmanager
     def activated(self) -> Iterator[None]:
