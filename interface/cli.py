@@ -36,6 +36,7 @@ from rnn_retrain.interface.alerts_command import add_alert_commands
 from rnn_retrain.interface.flow_start import hide_user_error_records, load_flow_while_api_starts
 from rnn_retrain.interface.gc_command import add_gc_command
 from rnn_retrain.interface.model_commands import add_model_commands
+from rnn_retrain.interface.model_server import add_serve_model_command
 from rnn_retrain.interface.score_command import add_score_command
 
 
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alert_commands(commands)
     add_gc_command(commands)
     add_model_commands(commands)
+    add_serve_model_command(commands)
     add_score_command(commands)
     return parser
 

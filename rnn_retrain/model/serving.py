@@ -107,6 +107,9 @@ TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # Set by `mlflow models serve` (and the build-docker image) for the uvicorn process it starts: the
 # model's location, which its app module loads (mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH).
 SCORING_SERVER_VARIABLE = "__pyfunc_model_path__"
+# Set by `retrain serve-model` for its workers (MLflow's scoring server on a followed alias): the
+# registered model they serve, ``name@alias``.
+FOLLOWING_SERVER_VARIABLE = "RETRAIN_SERVE_MODEL"
 
 
 def limit_serving_threads() -> None:
@@ -116,7 +119,8 @@ def limit_serving_threads() -> None:
     Call it before the network loads: TensorFlow reads the setting when its runtime starts.
     """
     pools_given = any(name in os.environ for name in TF_THREAD_VARIABLES)
-    if SCORING_SERVER_VARIABLE in os.environ and not pools_given:
+    in_a_server = SCORING_SERVER_VARIABLE in os.environ or FOLLOWING_SERVER_VARIABLE in os.environ
+    if in_a_server and not pools_given:
         from rnn_retrain.model.fitting import limit_threads
 
         limit_threads(SERVING_TF_THREADS)
@@ -249,8 +253,11 @@ def review_texts(model_input: Any) -> list[str]:
         raise ValueError("no reviews to score: the request has no rows")
     for position, text in enumerate(texts, start=1):
         if not isinstance(text, str):
+            # A null in JSON arrives as None, and an empty cell (CSV, a missing record field)
+            # as pandas' NaN.
+            null = text is None or (isinstance(text, float) and text != text)
+            what = "null" if null else f"{type(text).__name__} {text!r:.40}"
             raise ValueError(
-                f"review {position} is {type(text).__name__} {text!r:.40}, not text; "
-                f"send every {TEXT_COLUMN!r} as a string"
+                f"review {position} is {what}, not text; send every {TEXT_COLUMN!r} as a string"
             )
     return texts

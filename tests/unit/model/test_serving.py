@@ -19,7 +19,8 @@ def test_a_list_and_a_text_column_give_the_same_reviews():
         (pd.DataFrame({"text": []}), "no reviews to score"),
         ([], "no reviews to score"),
         (pd.DataFrame({"text": ["fine", 5]}), "review 2 is int 5, not text"),
-        ([None], "review 1 is NoneType"),
+        ([None], "review 1 is null, not text"),
+        (pd.DataFrame({"text": ["fine", float("nan")]}), "review 2 is null, not text"),
         ("great film", "a single string"),
     ],
 )
